@@ -1,0 +1,212 @@
+/**
+ * Every message of the mimic replication protocol, as one union discriminated on `type`.
+ *
+ * Both sides open with `hello`, then prove knowledge of the shared token with `auth`. The primary
+ * answers a mirror with `welcome`, which says whether the mirror can resume from its applied
+ * sequence number or must reconcile. In reconcile mode the primary streams `manifest` pages, the
+ * mirror asks for what it lacks with `need`, and the primary ends with `reconciled`. After that the
+ * primary pushes numbered `op`s and the mirror answers with `ack`s. Every message after the hello
+ * carries the sender's epoch, so a message from a fenced primary can be told apart and dropped.
+ */
+
+/** Name every hello must carry. */
+export const PROTOCOL_NAME = 'mimic';
+
+/** The one protocol version this package speaks; a hello with another one is refused. */
+export const PROTOCOL_VERSION = 1;
+
+/** Length in bytes of the hello nonce and of the auth proof (an HMAC-SHA256). */
+export const NONCE_BYTES = 32;
+export const PROOF_BYTES = 32;
+
+/** Node ids: 1 to 64 characters from `[A-Za-z0-9._-]`. */
+export const NODE_ID_PATTERN: RegExp = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Content hashes: xxh64, as 16 lowercase hex characters. */
+export const HASH_PATTERN: RegExp = /^[0-9a-f]{16}$/;
+
+/**
+ * Who may write: the node with the highest epoch. A promotion bumps `term`; `node` breaks ties
+ * between two nodes that promoted themselves to the same term.
+ */
+export interface Epoch {
+  term: number;
+  node: string;
+}
+
+/** Orders epochs by `term`, then by `node` in plain string order. */
+export function compareEpoch(a: Epoch, b: Epoch): -1 | 0 | 1 {
+  if (a.term !== b.term) return a.term < b.term ? -1 : 1;
+  if (a.node === b.node) return 0;
+  return a.node < b.node ? -1 : 1;
+}
+
+export type Role = 'primary' | 'mirror' | 'fenced';
+
+export interface HelloMessage {
+  type: 'hello';
+  protocol: typeof PROTOCOL_NAME;
+  version: number;
+  nodeId: string;
+  role: Role;
+  epoch: Epoch;
+  /** Highest sequence number the sender has applied (a primary: has sent). */
+  appliedSeq: number;
+  /** Fresh random challenge; the peer's `auth` proof covers it. */
+  nonce: Uint8Array;
+  /** Where the sender accepts connections, if it does (`ws:` or `wss:`). */
+  listenUrl?: string;
+}
+
+export interface AuthMessage {
+  type: 'auth';
+  /** HMAC-SHA256 over the peer's nonce and the sender's node id, see `authProof`. */
+  proof: Uint8Array;
+}
+
+export interface WelcomeMessage {
+  type: 'welcome';
+  epoch: Epoch;
+  /** Sequence number the primary continues from. */
+  seq: number;
+  mode: 'resume' | 'reconcile';
+}
+
+export interface MkdirOp {
+  kind: 'mkdir';
+  path: string;
+  mode: number;
+  mtimeMs: number;
+}
+
+export interface SymlinkOp {
+  kind: 'symlink';
+  path: string;
+  target: string;
+  mtimeMs: number;
+}
+
+/**
+ * One part of a file's new content. A file travels as parts `0..n` with `last` set on the final
+ * one; `size` and `hash` describe the whole resulting file, `data` only this part. With
+ * `encoding: 'delta'` the parts form a patch against the file whose hash is `baseHash`.
+ */
+export interface WriteOp {
+  kind: 'write';
+  path: string;
+  mode: number;
+  mtimeMs: number;
+  size: number;
+  hash: string;
+  encoding: 'full' | 'delta';
+  baseHash?: string;
+  part: number;
+  last: boolean;
+  data: Uint8Array;
+}
+
+export interface DeleteOp {
+  kind: 'delete';
+  path: string;
+}
+
+export interface RenameOp {
+  kind: 'rename';
+  from: string;
+  to: string;
+}
+
+export interface MetaOp {
+  kind: 'meta';
+  path: string;
+  mode: number;
+  mtimeMs: number;
+}
+
+export type Op = MkdirOp | SymlinkOp | WriteOp | DeleteOp | RenameOp | MetaOp;
+export type OpKind = Op['kind'];
+
+export interface OpMessage {
+  type: 'op';
+  epoch: Epoch;
+  seq: number;
+  op: Op;
+}
+
+export interface AckMessage {
+  type: 'ack';
+  epoch: Epoch;
+  /** Highest sequence number the mirror has applied and made durable. */
+  seq: number;
+}
+
+export interface ManifestEntry {
+  path: string;
+  kind: 'file' | 'dir' | 'symlink';
+  size: number;
+  mtimeMs: number;
+  mode: number;
+  /** Files only. */
+  hash?: string;
+  /** Symlinks only, and required for them. */
+  target?: string;
+}
+
+export interface ManifestMessage {
+  type: 'manifest';
+  epoch: Epoch;
+  entries: ManifestEntry[];
+  /** Set on the final page. */
+  last: boolean;
+}
+
+export interface NeedMessage {
+  type: 'need';
+  epoch: Epoch;
+  path: string;
+  /** Block signature of the mirror's copy, when it has one to patch against. */
+  signature?: Uint8Array;
+}
+
+export interface ReconciledMessage {
+  type: 'reconciled';
+  epoch: Epoch;
+  /** Sequence number the op stream continues after. */
+  seq: number;
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  code: string;
+  message: string;
+}
+
+export type Message =
+  | HelloMessage
+  | AuthMessage
+  | WelcomeMessage
+  | OpMessage
+  | AckMessage
+  | ManifestMessage
+  | NeedMessage
+  | ReconciledMessage
+  | ErrorMessage;
+
+export type MessageType = Message['type'];
+
+/** The message of a given type. */
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  'hello',
+  'auth',
+  'welcome',
+  'op',
+  'ack',
+  'manifest',
+  'need',
+  'reconciled',
+  'error',
+];
+
+export const OP_KINDS: readonly OpKind[] = ['mkdir', 'symlink', 'write', 'delete', 'rename', 'meta'];
