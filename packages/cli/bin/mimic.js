@@ -1,4 +1,6 @@
 #!/usr/bin/env node
-import { main } from '../dist/index.js';
+// Many fsyncs run at once on a mirror; libuv's default of 4 threads would serialise them.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+const { main } = await import('../dist/index.js');
 
 process.exitCode = await main(process.argv.slice(2));

@@ -6,13 +6,16 @@ import { createHasher, type StreamHasher } from './hash.js';
 const STAGE_BYTES = 1024 * 1024;
 
 /**
- * Builds a patched file through one 1 MiB staging buffer: copies are read from the basis
- * straight into it, literals are copied in, and each full buffer is hashed and written.
+ * Builds a patched file through two 1 MiB staging buffers: copies are read from the basis
+ * straight into one while the other is being written; literals are copied in; each full
+ * buffer is hashed and handed to the kernel.
  */
 export class PatchWriter {
   readonly #out: FileHandle;
   readonly #basis: FileHandle | null;
-  readonly #stage = Buffer.allocUnsafe(STAGE_BYTES);
+  readonly #stages = [Buffer.allocUnsafe(STAGE_BYTES), Buffer.allocUnsafe(STAGE_BYTES)];
+  #stage = this.#stages[0]!;
+  #writing: Promise<void> = Promise.resolve();
   readonly #hasher: StreamHasher = createHasher();
   #fill = 0;
   written = 0;
@@ -37,7 +40,7 @@ export class PatchWriter {
       pos += bytesRead;
       left -= bytesRead;
       this.written += bytesRead;
-      if (this.#fill === STAGE_BYTES) await this.flush();
+      if (this.#fill === STAGE_BYTES) await this.#rotate();
     }
   }
 
@@ -55,16 +58,27 @@ export class PatchWriter {
       this.#stage.set(bytes.subarray(o, o + n), this.#fill);
       this.#fill += n;
       o += n;
-      if (this.#fill === STAGE_BYTES) await this.flush();
+      if (this.#fill === STAGE_BYTES) await this.#rotate();
     }
   }
 
-  async flush(): Promise<void> {
-    if (this.#fill === 0) return;
+  /** Starts writing the current stage and switches to the other one once it is free. */
+  async #rotate(): Promise<void> {
     const data = this.#stage.subarray(0, this.#fill);
     this.#hasher.update(data);
-    await writeAll(this.#out, data);
+    const previous = this.#writing;
+    this.#writing = previous.then(() => writeAll(this.#out, data));
+    // Failures surface through the awaits below; this only keeps them from counting as unhandled.
+    this.#writing.catch(() => {});
+    this.#stage = this.#stage === this.#stages[0] ? this.#stages[1]! : this.#stages[0]!;
     this.#fill = 0;
+    await previous;
+  }
+
+  /** Writes everything staged; resolves once the kernel has it all. */
+  async flush(): Promise<void> {
+    if (this.#fill > 0) await this.#rotate();
+    await this.#writing;
   }
 
   hash(): bigint {

@@ -34,3 +34,19 @@ export class WireError extends Error {
 export function isWireError(err: unknown, code?: WireErrorCode): err is WireError {
   return err instanceof WireError && (code === undefined || err.code === code);
 }
+
+/** A short, single-line rendering of a rejected value, for error messages. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') {
+    return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  }
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  if (typeof value === 'object') {
+    return `an object (${Object.getPrototypeOf(value)?.constructor?.name ?? 'null'})`;
+  }
+  return typeof value;
+}

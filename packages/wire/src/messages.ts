@@ -102,6 +102,11 @@ export interface WriteOp {
   baseHash?: string;
   part: number;
   last: boolean;
+  /**
+   * On the last part only: the file changed while it was read, so the parts sent are void.
+   * The mirror keeps its copy; a later op brings the new content.
+   */
+  abort?: boolean;
   data: Uint8Array;
 }
 

@@ -1,0 +1,20 @@
+/**
+ * Stable error codes of @mimic/agent:
+ * - `ERR_NO_ROOT`: the replicated folder does not exist or is not a folder.
+ * - `ERR_PORT_IN_USE`: the listen address is taken.
+ * - `ERR_LISTEN`: the listen address cannot be used.
+ * - `ERR_INOTIFY_LIMIT`: the kernel's inotify watch limit is reached.
+ * - `ERR_TIMEOUT`: `flush` did not complete in time.
+ * - `ERR_CLOSED`: the agent was closed.
+ */
+export type AgentErrorCode = 'ERR_NO_ROOT' | 'ERR_PORT_IN_USE' | 'ERR_LISTEN' | 'ERR_INOTIFY_LIMIT' | 'ERR_TIMEOUT' | 'ERR_CLOSED';
+
+export class AgentError extends Error {
+  readonly code: AgentErrorCode;
+
+  constructor(code: AgentErrorCode, message: string) {
+    super(message);
+    this.name = 'AgentError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,235 @@
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import type { Epoch } from '@mimic/wire';
+import { type DiskEntry, readFileVersion, readLinkTarget, statEntry, walk } from './local-fs.js';
+import type { FileRecord, JournalOp, Store } from './store.js';
+
+/*
+ * Turns "this path may have changed" into journal operations.
+ *
+ * Paths arrive from the watcher (forced: the content is always re-read, since a rewrite can
+ * keep size and mtime) and from scans (checked by lstat against the manifest first). Each
+ * batch is resolved against the manifest and written to the journal and manifest in one
+ * transaction, in this order: renames (a vanished path and a new one with the same inode),
+ * deletes, mkdirs, symlinks, writes, metadata changes. Batches run one at a time; paths
+ * marked while a batch runs form the next one, which is how rapid changes coalesce.
+ */
+
+interface Present {
+  rel: string;
+  entry: DiskEntry;
+  old: FileRecord | undefined;
+  forced: boolean;
+}
+
+export interface ChangeTrackerEvents {
+  appended: [lastSeq: number];
+  error: [err: Error];
+}
+
+const RETRY_UNSTABLE_MS = 20;
+const MAX_BATCH = 4096;
+
+function depth(rel: string): number {
+  let d = 0;
+  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) d++;
+  return d;
+}
+
+export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
+  readonly manifest: Map<string, FileRecord>;
+  readonly #root: string;
+  readonly #store: Store;
+  readonly #skip: (rel: string, isDir: boolean) => boolean;
+  #epoch: () => Epoch;
+  #dirty = new Map<string, boolean>();
+  #running = false;
+  #closed = false;
+  #seq: number;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(root: string, store: Store, skip: (rel: string, isDir: boolean) => boolean, epoch: () => Epoch) {
+    super();
+    this.#root = root;
+    this.#store = store;
+    this.#skip = skip;
+    this.#epoch = epoch;
+    this.manifest = store.loadFiles();
+    this.#seq = store.lastSeq();
+  }
+
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  /** Marks a path for a look; `forced` re-reads a file's content even if its stat is unchanged. */
+  mark(rel: string, forced = true): void {
+    if (this.#closed || this.#skip(rel, false)) return;
+    this.#dirty.set(rel, (this.#dirty.get(rel) ?? false) || forced);
+    if (!this.#running) {
+      this.#running = true;
+      setImmediate(() => void this.#run());
+    }
+  }
+
+  /** Walks the whole tree and marks whatever differs from the manifest, and what vanished. */
+  async scan(): Promise<void> {
+    const seen = new Set<string>();
+    for await (const { rel, entry } of walk(this.#root, this.#skip)) {
+      seen.add(rel);
+      const old = this.manifest.get(rel);
+      if (!old || old.kind !== entry.kind || old.size !== entry.size || old.mtimeMs !== entry.mtimeMs ||
+          old.mode !== entry.mode || old.ino !== entry.ino || old.ctimeMs !== entry.ctimeMs) {
+        this.mark(rel, false);
+      }
+    }
+    for (const rel of this.manifest.keys()) if (!seen.has(rel)) this.mark(rel, false);
+    await this.idle();
+  }
+
+  /** Resolves once no batch is running and nothing is marked. */
+  idle(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  async #run(): Promise<void> {
+    try {
+      while (this.#dirty.size > 0 && !this.#closed) {
+        const batch = [...this.#dirty].slice(0, MAX_BATCH);
+        for (const [rel] of batch) this.#dirty.delete(rel);
+        await this.#process(batch);
+      }
+    } catch (err) {
+      this.emit('error', err as Error);
+    } finally {
+      this.#running = false;
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  async #process(batch: [string, boolean][]): Promise<void> {
+    batch.sort((a, b) => depth(a[0]) - depth(b[0]));
+    const gone: FileRecord[] = [];
+    const present: Present[] = [];
+    for (const [rel, forced] of batch) {
+      const entry = await statEntry(join(this.#root, rel));
+      const old = this.manifest.get(rel);
+      if (!entry) {
+        if (old) gone.push(old);
+      } else {
+        present.push({ rel, entry, old, forced });
+      }
+    }
+    const ops: JournalOp[] = [];
+    const puts: FileRecord[] = [];
+    const dels: string[] = [];
+    this.#renames(gone, present, ops);
+    const deletes: JournalOp[] = [];
+    for (const g of gone) {
+      deletes.push({ kind: 'delete', path: g.path });
+      this.#dropTree(g.path, dels);
+    }
+    const mkdirs: JournalOp[] = [];
+    const links: JournalOp[] = [];
+    const writes: JournalOp[] = [];
+    const metas: JournalOp[] = [];
+    for (const p of present) {
+      const { rel, entry } = p;
+      let old = this.manifest.get(rel);
+      if (old && old.kind !== entry.kind) {
+        deletes.push({ kind: 'delete', path: rel });
+        this.#dropTree(rel, dels);
+        old = undefined;
+      }
+      const base = { path: rel, kind: entry.kind, size: entry.size, mtimeMs: entry.mtimeMs, mode: entry.mode, ino: entry.ino, ctimeMs: entry.ctimeMs };
+      if (entry.kind === 'dir') {
+        if (!old) mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
+        else if (old.mode !== entry.mode) metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
+        puts.push(base);
+      } else if (entry.kind === 'symlink') {
+        const target = await readLinkTarget(join(this.#root, rel));
+        if (target === null || target === '') continue;
+        if (!old || old.target !== target) links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs });
+        puts.push({ ...base, target });
+      } else {
+        if (old && !p.forced && old.size === entry.size && old.mtimeMs === entry.mtimeMs && old.ino === entry.ino &&
+            old.ctimeMs === entry.ctimeMs && old.mode === entry.mode) continue;
+        const version = await readFileVersion(join(this.#root, rel));
+        if (!version) {
+          // Changing under us, or gone: look again shortly.
+          setTimeout(() => this.mark(rel, true), RETRY_UNSTABLE_MS).unref();
+          continue;
+        }
+        const v = version.entry;
+        const rec: FileRecord = { ...base, size: v.size, mtimeMs: v.mtimeMs, mode: v.mode, ino: v.ino, ctimeMs: v.ctimeMs, hash: version.hash };
+        if (version.signature) this.#store.putSignature(version.hash, version.signature);
+        if (old?.hash === version.hash) {
+          if (old.mode !== v.mode || old.mtimeMs !== v.mtimeMs) metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs });
+        } else {
+          const write: JournalOp = { kind: 'write', path: rel, mode: v.mode, mtimeMs: v.mtimeMs, size: v.size, hash: version.hash };
+          if (old?.hash) write.prevHash = old.hash;
+          writes.push(write);
+        }
+        puts.push(rec);
+      }
+    }
+    ops.push(...deletes, ...mkdirs, ...links, ...writes, ...metas);
+    this.#commit(ops, puts, dels);
+  }
+
+  /** Pairs vanished paths with new paths of the same inode: those are renames, not new data. */
+  #renames(gone: FileRecord[], present: Present[], ops: JournalOp[]): void {
+    if (gone.length === 0) return;
+    const byIno = new Map<number, FileRecord>();
+    for (const g of gone) byIno.set(g.ino, g);
+    for (const p of present) {
+      if (p.old && p.old.ino === p.entry.ino) continue;
+      const g = byIno.get(p.entry.ino);
+      if (!g || g.kind !== p.entry.kind || (g.kind === 'file' && g.size !== p.entry.size)) continue;
+      byIno.delete(p.entry.ino);
+      gone.splice(gone.indexOf(g), 1);
+      ops.push({ kind: 'rename', from: g.path, to: p.rel });
+      this.#moveTree(g.path, p.rel);
+      p.old = this.manifest.get(p.rel);
+    }
+  }
+
+  #moveTree(from: string, to: string): void {
+    const prefix = `${from}/`;
+    for (const [rel, rec] of [...this.manifest]) {
+      if (rel !== from && !rel.startsWith(prefix)) continue;
+      const moved = to + rel.slice(from.length);
+      this.manifest.delete(rel);
+      this.#store.deleteFile(rel);
+      const next = { ...rec, path: moved };
+      this.manifest.set(moved, next);
+      this.#store.putFile(next);
+    }
+  }
+
+  #dropTree(path: string, dels: string[]): void {
+    const prefix = `${path}/`;
+    for (const rel of this.manifest.keys()) {
+      if (rel === path || rel.startsWith(prefix)) dels.push(rel);
+    }
+    for (const rel of dels) this.manifest.delete(rel);
+  }
+
+  #commit(ops: JournalOp[], puts: FileRecord[], dels: string[]): void {
+    const epoch = this.#epoch();
+    this.#store.tx(() => {
+      for (const rel of dels) this.#store.deleteFile(rel);
+      for (const rec of puts) this.#store.putFile(rec);
+      for (const op of ops) this.#store.append(++this.#seq, epoch, op);
+    });
+    for (const rec of puts) this.manifest.set(rec.path, rec);
+    if (ops.length > 0) this.emit('appended', this.#seq);
+  }
+}

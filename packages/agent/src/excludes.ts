@@ -1,0 +1,18 @@
+import ignore from 'ignore';
+
+/** Names at the root that are never replicated: the state folder and the mirror's temp folder. */
+export const RESERVED_ROOT_NAMES = ['.mimic', '.mimic-tmp'];
+
+/**
+ * gitignore-style exclusion (the `ignore` package implements gitignore's rules exactly),
+ * plus the reserved names and the state folder when it lives inside the root.
+ */
+export function makeExcluder(globs: readonly string[], stateRel: string | null): (rel: string, isDir: boolean) => boolean {
+  const ig = ignore().add([...globs]);
+  return (rel, isDir) => {
+    const top = rel.split('/', 1)[0]!;
+    if (RESERVED_ROOT_NAMES.includes(top)) return true;
+    if (stateRel && (rel === stateRel || rel.startsWith(`${stateRel}/`))) return true;
+    return globs.length > 0 && ig.ignores(isDir ? `${rel}/` : rel);
+  };
+}

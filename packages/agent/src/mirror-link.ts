@@ -1,0 +1,259 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { decodeSignature, hashToHex } from '@mimic/delta';
+import {
+  checkHello,
+  type Epoch,
+  type HelloMessage,
+  type ManifestEntry,
+  type Message,
+  makeHello,
+  type NeedMessage,
+  type Op,
+} from '@mimic/wire';
+import type WebSocket from 'ws';
+import type { ChangeTracker } from './change-tracker.js';
+import { PeerSocket } from './peer-socket.js';
+import type { FileRecord, JournalOp, JournalRow, Store } from './store.js';
+import { writeParts } from './write-parts.js';
+
+/*
+ * The primary's side of one mirror connection.
+ *
+ *   hello      both sides send hello; the mirror's says which epoch and sequence it applied
+ *   reconcile  (fresh mirror, or journal no longer reaching back) the primary sends its
+ *              manifest as of sequence S; the mirror asks for what differs with `need`, each
+ *              answered by one op at sequence S; the mirror's ack of S ends the phase
+ *   streaming  journal rows from the cursor, within the socket's send window; acks move
+ *              `ackedSeq`. Needs that arrive later are answered first.
+ */
+
+export interface LinkContext {
+  readonly nodeId: string;
+  readonly root: string;
+  readonly store: Store;
+  readonly tracker: ChangeTracker;
+  epoch(): Epoch;
+  log(event: string, fields: Record<string, unknown>): void;
+  onAck(link: MirrorLink): void;
+  onClose(link: MirrorLink): void;
+}
+
+type State = 'hello' | 'reconcile' | 'streaming' | 'closed';
+
+const HELLO_TIMEOUT_MS = 10_000;
+const MANIFEST_PAGE = 1000;
+const JOURNAL_BATCH = 256;
+
+function toWireEntry(r: FileRecord): ManifestEntry {
+  const e: ManifestEntry = { path: r.path, kind: r.kind, size: r.size, mtimeMs: r.mtimeMs, mode: r.mode };
+  if (r.hash !== undefined) e.hash = r.hash;
+  if (r.target !== undefined) e.target = r.target;
+  return e;
+}
+
+export class MirrorLink {
+  readonly socket: PeerSocket;
+  id = '';
+  ackedSeq = 0;
+  state: State = 'hello';
+  readonly #ctx: LinkContext;
+  #cursor = 0;
+  #snapshotSeq = 0;
+  #needs: NeedMessage[] = [];
+  #wake: (() => void) | null = null;
+
+  constructor(ws: WebSocket, ctx: LinkContext) {
+    this.#ctx = ctx;
+    this.socket = new PeerSocket(ws, (m) => this.#onMessage(m), (reason) => this.#onClose(reason));
+    const timer = setTimeout(() => {
+      if (this.state === 'hello') this.socket.close(1008, 'ERR_HANDSHAKE_TIMEOUT: no hello');
+    }, HELLO_TIMEOUT_MS);
+    timer.unref();
+    void this.socket.send(
+      makeHello({ nodeId: ctx.nodeId, role: 'primary', epoch: ctx.epoch(), appliedSeq: ctx.tracker.lastSeq, nonce: randomBytes(32) }),
+    );
+  }
+
+  get connected(): boolean {
+    return this.state !== 'closed' && this.socket.open;
+  }
+
+  /** New journal rows exist. */
+  poke(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  #onClose(reason: string): void {
+    this.state = 'closed';
+    this.poke();
+    this.#ctx.log('mirror-disconnected', { mirror: this.id || '(before hello)', reason });
+    this.#ctx.onClose(this);
+  }
+
+  #onMessage(msg: Message): void {
+    try {
+      this.#handle(msg);
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      this.socket.close(1008, `${e.code ?? 'ERR_PROTOCOL'}: ${e.message}`);
+    }
+  }
+
+  #handle(msg: Message): void {
+    if (this.state === 'hello') {
+      if (msg.type !== 'hello') throw Object.assign(new Error(`expected hello, got ${msg.type}`), { code: 'ERR_PROTOCOL' });
+      checkHello(msg);
+      this.#start(msg);
+      return;
+    }
+    switch (msg.type) {
+      case 'ack':
+        if (this.state === 'reconcile' && msg.seq === this.#snapshotSeq) {
+          this.state = 'streaming';
+          this.#cursor = this.#snapshotSeq + 1;
+          this.#ctx.log('mirror-reconciled', { mirror: this.id, seq: msg.seq });
+        }
+        if (msg.seq > this.ackedSeq) this.ackedSeq = msg.seq;
+        this.#ctx.onAck(this);
+        this.poke();
+        return;
+      case 'need':
+        this.#needs.push(msg);
+        this.poke();
+        return;
+      case 'error':
+        this.#ctx.log('mirror-error', { mirror: this.id, code: msg.code, message: msg.message });
+        return;
+      default:
+        throw Object.assign(new Error(`unexpected ${msg.type} from a mirror`), { code: 'ERR_PROTOCOL' });
+    }
+  }
+
+  #start(hello: HelloMessage): void {
+    if (hello.role !== 'mirror') {
+      throw Object.assign(new Error(`peer is a ${hello.role}, not a mirror`), { code: 'ERR_ROLE' });
+    }
+    this.id = hello.nodeId;
+    const { tracker, store } = this.#ctx;
+    const last = tracker.lastSeq;
+    const canResume =
+      hello.appliedSeq > 0 &&
+      hello.appliedSeq <= last &&
+      hello.appliedSeq >= store.firstSeq() - 1 &&
+      last - hello.appliedSeq <= Math.max(10_000, tracker.manifest.size * 2);
+    this.ackedSeq = hello.appliedSeq;
+    if (canResume) {
+      this.state = 'streaming';
+      this.#cursor = hello.appliedSeq + 1;
+      this.#ctx.log('mirror-connected', { mirror: this.id, mode: 'resume', from: this.#cursor, to: last });
+      void this.socket.send({ type: 'welcome', epoch: this.#ctx.epoch(), seq: hello.appliedSeq, mode: 'resume' });
+    } else {
+      this.state = 'reconcile';
+      this.#snapshotSeq = last;
+      this.#ctx.log('mirror-connected', { mirror: this.id, mode: 'reconcile', seq: last, entries: tracker.manifest.size });
+      void this.#sendManifest();
+    }
+    void this.#pump().catch((err: Error) => {
+      this.#ctx.log('send-failed', { mirror: this.id, error: err.message });
+      this.socket.close(1011, 'send failed');
+    });
+  }
+
+  async #sendManifest(): Promise<void> {
+    const epoch = this.#ctx.epoch();
+    const entries = [...this.#ctx.tracker.manifest.values()].map(toWireEntry);
+    await this.socket.send({ type: 'welcome', epoch, seq: this.#snapshotSeq, mode: 'reconcile' });
+    for (let i = 0; i === 0 || i < entries.length; i += MANIFEST_PAGE) {
+      const page = entries.slice(i, i + MANIFEST_PAGE);
+      await this.socket.send({ type: 'manifest', epoch, entries: page, last: i + MANIFEST_PAGE >= entries.length });
+    }
+  }
+
+  async #pump(): Promise<void> {
+    const { store, tracker } = this.#ctx;
+    while (this.connected) {
+      const need = this.#needs.shift();
+      if (need) {
+        await this.#serveNeed(need);
+        continue;
+      }
+      if (this.state === 'streaming' && this.#cursor <= tracker.lastSeq) {
+        const rows = store.readJournal(this.#cursor, JOURNAL_BATCH);
+        if (rows.length === 0 || rows[0]!.seq !== this.#cursor) {
+          this.socket.close(1000, 'journal no longer reaches back; reconnect to reconcile');
+          return;
+        }
+        for (const row of rows) {
+          await this.#sendRow(row);
+          this.#cursor = row.seq + 1;
+          if (!this.connected || this.#needs.length > 0) break;
+        }
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  async #sendOp(seq: number, op: Op): Promise<void> {
+    await this.socket.send({ type: 'op', epoch: this.#ctx.epoch(), seq, op });
+  }
+
+  async #sendRow(row: JournalRow): Promise<void> {
+    const op = row.op;
+    if (op.kind !== 'write') {
+      await this.#sendOp(row.seq, op as Op);
+      return;
+    }
+    const rec = this.#ctx.tracker.manifest.get(op.path);
+    // A later row already replaced this version: that row will carry the content.
+    if (!rec || rec.kind !== 'file' || rec.hash !== op.hash) return this.#sendSkip(row.seq, op);
+    const sig = op.prevHash ? this.#ctx.store.getSignature(op.prevHash) : undefined;
+    await this.#sendWrite(row.seq, rec, op.prevHash && sig ? { hash: op.prevHash, signature: sig } : undefined);
+  }
+
+  /** A superseded write still advances the mirror's sequence: send its metadata as the op. */
+  async #sendSkip(seq: number, op: JournalOp & { kind: 'write' }): Promise<void> {
+    await this.#sendOp(seq, { kind: 'meta', path: op.path, mode: op.mode, mtimeMs: op.mtimeMs });
+  }
+
+  async #sendWrite(seq: number, rec: FileRecord, base?: { hash: string; signature: Uint8Array }): Promise<void> {
+    try {
+      for await (const part of writeParts({
+        abs: join(this.#ctx.root, rec.path),
+        path: rec.path,
+        mode: rec.mode,
+        mtimeMs: rec.mtimeMs,
+        size: rec.size,
+        hash: rec.hash!,
+        ...(base ? { base } : {}),
+      })) {
+        await this.#sendOp(seq, part);
+        if (!this.connected) return;
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
+      // Gone since: the journal has (or will have) its delete; tell the mirror now.
+      await this.#sendOp(seq, { kind: 'delete', path: rec.path });
+    }
+  }
+
+  async #serveNeed(need: NeedMessage): Promise<void> {
+    const seq = this.state === 'reconcile' ? this.#snapshotSeq : this.#cursor - 1;
+    const rec = this.#ctx.tracker.manifest.get(need.path);
+    if (!rec) return this.#sendOp(seq, { kind: 'delete', path: need.path });
+    if (rec.kind === 'dir') return this.#sendOp(seq, { kind: 'mkdir', path: rec.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
+    if (rec.kind === 'symlink') return this.#sendOp(seq, { kind: 'symlink', path: rec.path, target: rec.target!, mtimeMs: rec.mtimeMs });
+    let base: { hash: string; signature: Uint8Array } | undefined;
+    if (need.signature) {
+      const sig = decodeSignature(need.signature); // a bad one throws and closes this connection
+      base = { hash: hashToHex(sig.fileHash), signature: need.signature };
+    }
+    await this.#sendWrite(seq, rec, base);
+  }
+}

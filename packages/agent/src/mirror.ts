@@ -1,0 +1,310 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdir, stat } from 'node:fs/promises';
+import type { Server } from 'node:net';
+import { join } from 'node:path';
+import { checkHello, type Epoch, makeHello, type Message } from '@mimic/wire';
+import WebSocket from 'ws';
+import { AgentError } from './agent-errors.js';
+import { Applier } from './applier.js';
+import { serveControl } from './control-socket.js';
+import { type Logger, silentLogger } from './log.js';
+import { nodeIdOf } from './node-id.js';
+import { parsePeerUrl, resolveDir } from './options.js';
+import { PeerSocket } from './peer-socket.js';
+import { Reconciler } from './reconciler.js';
+import { Store } from './store.js';
+
+export interface MirrorOptions {
+  root: string;
+  /** Every node this mirror may follow. */
+  primaries: readonly string[];
+  stateDir?: string;
+  log?: Logger;
+}
+
+export interface ResolvedMirrorOptions {
+  readonly root: string;
+  readonly primaries: readonly string[];
+  readonly stateDir: string;
+  readonly log: Logger;
+}
+
+export interface MirrorStatus {
+  role: 'mirror';
+  nodeId: string;
+  epoch: Epoch;
+  root: string;
+  following: string | null;
+  connected: boolean;
+  appliedSeq: number;
+  bytesReceived: number;
+  diverged: number;
+  lastError: string | null;
+}
+
+export interface MirrorEvents {
+  connected: [url: string];
+  disconnected: [reason: string];
+  applied: [seq: number];
+  error: [err: Error];
+}
+
+/*
+ * Connection states: idle → dialing → hello (both hellos exchanged) → reconcile | streaming.
+ * Any failure closes the socket and dials again after a backoff (250 ms doubling to 5 s),
+ * cycling through the configured primaries. Messages are applied strictly in arrival order
+ * by one loop; the socket is paused while that loop is more than QUEUE_HIGH bytes behind.
+ */
+const QUEUE_HIGH = 32 * 1024 * 1024;
+const QUEUE_LOW = 8 * 1024 * 1024;
+const ACK_EVERY_MS = 50;
+
+function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
+  const root = resolveDir(o.root, 'root');
+  if (!o.primaries || o.primaries.length === 0) throw new TypeError('primaries: at least one URL is required');
+  return Object.freeze({
+    root,
+    primaries: Object.freeze(o.primaries.map(parsePeerUrl)),
+    stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
+    log: o.log ?? silentLogger,
+  });
+}
+
+/** A read-only copy of a primary's folder, kept current and durable. */
+export class Mirror extends EventEmitter<MirrorEvents> {
+  readonly options: ResolvedMirrorOptions;
+  #store!: Store;
+  #applier!: Applier;
+  #nodeId = '';
+  #epoch: Epoch = { term: 0, node: '' };
+  #appliedSeq = 0;
+  #lastAcked = 0;
+  #socket: PeerSocket | null = null;
+  #url: string | null = null;
+  #state: 'idle' | 'hello' | 'reconcile' | 'streaming' = 'idle';
+  #queue: Message[] = [];
+  #queueBytes = 0;
+  #draining = false;
+  #closed = false;
+  #attempt = 0;
+  #reconnect: NodeJS.Timeout | null = null;
+  #ackTimer: NodeJS.Timeout | null = null;
+  #bytesReceived = 0;
+  #forceReconcile = false;
+  #reconciler: Reconciler | null = null;
+  #lastError: string | null = null;
+  #control: Server | null = null;
+
+  constructor(options: MirrorOptions) {
+    super();
+    this.options = resolveOptions(options);
+  }
+
+  async start(): Promise<void> {
+    const { root, stateDir } = this.options;
+    const st = await stat(root).catch(() => null);
+    if (!st?.isDirectory()) throw new AgentError('ERR_NO_ROOT', `${root}: no such folder`);
+    await mkdir(stateDir, { recursive: true });
+    this.#store = new Store(join(stateDir, 'mimic.db'));
+    this.#nodeId = nodeIdOf(this.#store);
+    this.#appliedSeq = Number(this.#store.getMeta('appliedSeq') ?? 0);
+    this.#lastAcked = this.#appliedSeq;
+    this.#epoch = { term: Number(this.#store.getMeta('epochTerm') ?? 0), node: this.#store.getMeta('epochNode') ?? this.#nodeId };
+    this.#store.setMeta('role', 'mirror');
+    const diverged = () => join(stateDir, 'diverged', String(this.#epoch.term));
+    this.#applier = new Applier(root, this.#store, join(stateDir, 'tmp'), diverged, this.options.log);
+    await this.#applier.init();
+    this.#control = await serveControl(stateDir, (req) => {
+      if (req.cmd === 'status') return this.status();
+      throw Object.assign(new Error(`unknown command ${req.cmd}`), { code: 'ERR_BAD_REQUEST' });
+    });
+    this.#dial();
+  }
+
+  status(): MirrorStatus {
+    return {
+      role: 'mirror',
+      nodeId: this.#nodeId,
+      epoch: this.#epoch,
+      root: this.options.root,
+      following: this.#url,
+      connected: this.#state === 'streaming' || this.#state === 'reconcile',
+      appliedSeq: this.#appliedSeq,
+      bytesReceived: this.#bytesReceived,
+      diverged: this.#applier?.preserved ?? 0,
+      lastError: this.#lastError,
+    };
+  }
+
+  #dial(): void {
+    if (this.#closed) return;
+    const url = this.options.primaries[this.#attempt % this.options.primaries.length]!;
+    this.#url = url;
+    this.#state = 'hello';
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, handshakeTimeout: 10_000 });
+    let opened = false;
+    const sock = new PeerSocket(
+      ws,
+      (m) => this.#enqueue(m, sock),
+      (reason) => this.#onClose(opened ? reason : `cannot reach ${url}: ${reason}`),
+    );
+    this.#socket = sock;
+    ws.on('error', (err) => {
+      this.#lastError = `${url}: ${err.message}`;
+    });
+    ws.on('open', () => {
+      opened = true;
+      const appliedSeq = this.#forceReconcile ? 0 : this.#appliedSeq;
+      void sock.send(makeHello({ nodeId: this.#nodeId, role: 'mirror', epoch: this.#epoch, appliedSeq, nonce: randomBytes(32) }));
+    });
+  }
+
+  #onClose(reason: string): void {
+    const wasUp = this.#state === 'streaming' || this.#state === 'reconcile';
+    this.#state = 'idle';
+    this.#socket = null;
+    this.#queue = [];
+    this.#queueBytes = 0;
+    this.#reconciler = null;
+    if (wasUp) {
+      this.options.log('disconnected', { primary: this.#url, reason });
+      this.emit('disconnected', reason);
+    } else {
+      this.#lastError = reason;
+    }
+    if (this.#closed) return;
+    this.#attempt++;
+    const delay = Math.min(5000, 250 * 2 ** Math.min(5, this.#attempt - 1));
+    if (!wasUp && this.#attempt % 10 === 1) this.options.log('retrying', { primary: this.#url, reason, delayMs: delay });
+    this.#reconnect = setTimeout(() => {
+      void this.#drain().then(() => this.#dial());
+    }, delay);
+  }
+
+  #enqueue(msg: Message, sock: PeerSocket): void {
+    if (sock !== this.#socket) return;
+    this.#bytesReceived = sock.bytesReceived;
+    const size = msg.type === 'op' && msg.op.kind === 'write' ? msg.op.data.length : 64;
+    this.#queue.push(msg);
+    this.#queueBytes += size;
+    if (this.#queueBytes > QUEUE_HIGH) sock.ws.pause();
+    if (!this.#draining) void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    const sock = this.#socket;
+    try {
+      for (;;) {
+        const msg = this.#queue.shift();
+        if (!msg) break;
+        this.#queueBytes -= msg.type === 'op' && msg.op.kind === 'write' ? msg.op.data.length : 64;
+        if (sock && this.#queueBytes < QUEUE_LOW) sock.ws.resume();
+        await this.#handle(msg);
+      }
+      if (!this.#applier.busy && this.#state === 'streaming') await this.#checkpoint();
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      this.#lastError = e.message;
+      this.options.log('apply-failed', { error: e.message, code: e.code ?? 'ERR_APPLY' });
+      await this.#applier.abandon();
+      if (e.code === 'ERR_BASE_MISMATCH' || e.code === undefined || e.code === 'ERR_BAD_DELTA') this.#forceReconcile = true;
+      this.#queue = [];
+      this.#socket?.close(1011, `${e.code ?? 'ERR_APPLY'}: ${e.message}`);
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** Makes everything applied durable, records the sequence and acknowledges it. */
+  async #checkpoint(): Promise<void> {
+    await this.#applier.commit();
+    if (this.#appliedSeq === this.#lastAcked) return;
+    this.#store.setMeta('appliedSeq', this.#appliedSeq);
+    this.#lastAcked = this.#appliedSeq;
+    this.#forceReconcile = false;
+    this.#ackAt = Date.now();
+    await this.#socket?.send({ type: 'ack', epoch: this.#epoch, seq: this.#appliedSeq });
+    this.emit('applied', this.#appliedSeq);
+  }
+
+  async #handle(msg: Message): Promise<void> {
+    const sock = this.#socket;
+    if (!sock) return;
+    if (msg.type === 'hello') {
+      checkHello(msg);
+      if (msg.role !== 'primary') throw Object.assign(new Error(`${this.#url} is a ${msg.role}, not a primary`), { code: 'ERR_ROLE' });
+      return;
+    }
+    if (msg.type === 'welcome') {
+      this.#epoch = msg.epoch;
+      this.#store.setMeta('epochTerm', msg.epoch.term);
+      this.#store.setMeta('epochNode', msg.epoch.node);
+      this.#attempt = 0;
+      this.#lastError = null;
+      this.options.log('connected', { primary: this.#url, mode: msg.mode, seq: msg.seq, appliedSeq: this.#appliedSeq });
+      this.emit('connected', this.#url!);
+      if (msg.mode === 'resume') {
+        this.#state = 'streaming';
+      } else {
+        this.#state = 'reconcile';
+        this.#reconciler = new Reconciler(this.#applier, msg.seq, (m) => sock.send(m), () => this.#epoch, this.options.log);
+      }
+      return;
+    }
+    if (msg.type === 'manifest') {
+      await this.#reconciler?.page(msg.entries, msg.last);
+      await this.#finishReconcile();
+      return;
+    }
+    if (msg.type === 'op') {
+      if (this.#state === 'reconcile') {
+        await this.#applier.apply(msg.op);
+        if (msg.op.kind !== 'write' || msg.op.last) this.#reconciler?.answered();
+        await this.#finishReconcile();
+        return;
+      }
+      if (msg.seq <= this.#appliedSeq && !(msg.op.kind === 'write' && this.#applier.busy)) {
+        if (msg.op.kind !== 'write' || msg.op.part === 0) return; // already applied before a reconnect
+      }
+      await this.#applier.apply(msg.op);
+      if (msg.op.kind !== 'write' || msg.op.last) {
+        this.#appliedSeq = Math.max(this.#appliedSeq, msg.seq);
+        if (this.#applier.hasPending && Date.now() - this.#ackAt > ACK_EVERY_MS) await this.#checkpoint();
+      }
+      return;
+    }
+    if (msg.type === 'error') {
+      this.options.log('primary-error', { code: msg.code, message: msg.message });
+      return;
+    }
+    throw Object.assign(new Error(`unexpected ${msg.type} from the primary`), { code: 'ERR_PROTOCOL' });
+  }
+
+  #ackAt = 0;
+
+  async #finishReconcile(): Promise<void> {
+    const r = this.#reconciler;
+    if (!r?.done) return;
+    this.#reconciler = null;
+    this.#state = 'streaming';
+    this.#appliedSeq = r.seq;
+    this.#lastAcked = -1;
+    await this.#checkpoint();
+    this.options.log('caught-up', { seq: r.seq, fetched: r.needed, kept: this.#applier.preserved });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#reconnect) clearTimeout(this.#reconnect);
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
+    this.#socket?.close(1001, 'mirror shutting down');
+    this.#control?.close();
+    while (this.#draining) await new Promise((r) => setTimeout(r, 10));
+    await this.#applier?.abandon();
+    await this.#applier?.commit().catch(() => {});
+    this.#store?.close();
+  }
+}

@@ -1,0 +1,107 @@
+import { decode, encode, type Message, type WireLimitsOptions } from '@mimic/wire';
+import type WebSocket from 'ws';
+
+/** Bytes passed to the socket but not yet handed to the kernel, per connection, before sending waits. */
+export const SEND_WINDOW = 8 * 1024 * 1024;
+const PING_EVERY_MS = 5_000;
+const SILENT_LIMIT_MS = 15_000;
+
+function frameOverhead(payload: number): number {
+  return payload < 126 ? 2 : payload < 65536 ? 4 : 10;
+}
+
+/**
+ * One WebSocket carrying mimic messages: encodes and decodes with the wire codec (a decode
+ * failure closes the connection with a logged reason), bounds unflushed bytes per connection,
+ * counts bytes both ways, and terminates a peer that stops answering pings.
+ */
+export class PeerSocket {
+  readonly ws: WebSocket;
+  bytesSent = 0;
+  bytesReceived = 0;
+  #inflight = 0;
+  #waiters: (() => void)[] = [];
+  #alive = true;
+  #timer: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(
+    ws: WebSocket,
+    onMessage: (msg: Message) => void,
+    onClose: (reason: string) => void,
+    limits?: WireLimitsOptions,
+  ) {
+    this.ws = ws;
+    ws.binaryType = 'nodebuffer';
+    let lastHeard = Date.now();
+    ws.on('pong', () => {
+      lastHeard = Date.now();
+    });
+    ws.on('message', (data, isBinary) => {
+      lastHeard = Date.now();
+      const bytes = data as Buffer;
+      this.bytesReceived += bytes.length + frameOverhead(bytes.length);
+      if (!isBinary) {
+        this.close(1003, 'text frames are not part of the protocol');
+        return;
+      }
+      let msg: Message;
+      try {
+        msg = decode(bytes, limits);
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        this.close(1008, `${e.code ?? 'ERR_DECODE'}: ${e.message ?? 'bad message'}`.slice(0, 120));
+        return;
+      }
+      onMessage(msg);
+    });
+    ws.on('close', (code, reason) => {
+      this.#closed = true;
+      clearInterval(this.#timer);
+      this.#release();
+      onClose(reason.toString() || `closed (${code})`);
+    });
+    ws.on('error', () => {}); // 'close' follows and reports
+    this.#timer = setInterval(() => {
+      if (Date.now() - lastHeard > SILENT_LIMIT_MS) {
+        this.#alive = false;
+        ws.terminate();
+        return;
+      }
+      ws.ping();
+    }, PING_EVERY_MS);
+    this.#timer.unref();
+  }
+
+  get open(): boolean {
+    return !this.#closed && this.#alive;
+  }
+
+  /** Sends one message; resolves when the connection's window has room for more. */
+  async send(msg: Message): Promise<void> {
+    if (this.#closed) return;
+    const bytes = encode(msg);
+    const wire = bytes.length + frameOverhead(bytes.length);
+    this.bytesSent += wire;
+    this.#inflight += wire;
+    this.ws.send(bytes, () => {
+      this.#inflight -= wire;
+      if (this.#inflight < SEND_WINDOW) this.#release();
+    });
+    while (this.#inflight >= SEND_WINDOW && !this.#closed) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  #release(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const r of w) r();
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.#closed) return;
+    this.ws.close(code, reason.slice(0, 120));
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+}

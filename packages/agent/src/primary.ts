@@ -1,0 +1,271 @@
+import { EventEmitter } from 'node:events';
+import { mkdir, stat } from 'node:fs/promises';
+import type { Server } from 'node:net';
+import { join, relative, sep } from 'node:path';
+import type { Epoch } from '@mimic/wire';
+import { watch, type FSWatcher } from 'chokidar';
+import { WebSocketServer } from 'ws';
+import { AgentError } from './agent-errors.js';
+import { ChangeTracker } from './change-tracker.js';
+import { serveControl } from './control-socket.js';
+import { makeExcluder } from './excludes.js';
+import { type Logger, silentLogger } from './log.js';
+import { MirrorLink } from './mirror-link.js';
+import { nodeIdOf } from './node-id.js';
+import { type ListenAddress, resolveDir } from './options.js';
+import { Store } from './store.js';
+
+export interface PrimaryOptions {
+  /** The replicated folder. */
+  root: string;
+  listen: ListenAddress;
+  /** State folder (default `<root>/.mimic`). */
+  stateDir?: string;
+  /** gitignore-style globs of paths not to replicate. */
+  exclude?: readonly string[];
+  /** Full rescan period, to catch what the watcher missed (default 60 s; 0 disables). */
+  rescanIntervalMs?: number;
+  log?: Logger;
+}
+
+export interface ResolvedPrimaryOptions {
+  readonly root: string;
+  readonly listen: ListenAddress;
+  readonly stateDir: string;
+  readonly exclude: readonly string[];
+  readonly rescanIntervalMs: number;
+  readonly log: Logger;
+}
+
+export interface MirrorStatus {
+  id: string;
+  connected: boolean;
+  ackedSeq: number;
+  bytesSent: number;
+}
+
+export interface PrimaryStatus {
+  role: 'primary';
+  nodeId: string;
+  epoch: Epoch;
+  root: string;
+  listen: string;
+  seq: number;
+  files: number;
+  mirrors: MirrorStatus[];
+}
+
+export interface PrimaryEvents {
+  listening: [address: ListenAddress];
+  appended: [seq: number];
+  ack: [mirror: string, seq: number];
+  error: [err: Error];
+}
+
+function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
+  const root = resolveDir(o.root, 'root');
+  const rescan = o.rescanIntervalMs ?? 60_000;
+  if (!Number.isFinite(rescan) || rescan < 0) throw new TypeError('rescanIntervalMs must be >= 0');
+  return Object.freeze({
+    root,
+    listen: Object.freeze({ ...o.listen }),
+    stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
+    exclude: Object.freeze([...(o.exclude ?? [])]),
+    rescanIntervalMs: rescan,
+    log: o.log ?? silentLogger,
+  });
+}
+
+/** The writer's side: watches its folder, journals every change, and streams it to mirrors. */
+export class Primary extends EventEmitter<PrimaryEvents> {
+  readonly options: ResolvedPrimaryOptions;
+  #store!: Store;
+  #tracker!: ChangeTracker;
+  #nodeId = '';
+  #epoch: Epoch = { term: 1, node: '' };
+  #wss: WebSocketServer | null = null;
+  #watcher: FSWatcher | null = null;
+  #control: Server | null = null;
+  #rescan: NodeJS.Timeout | null = null;
+  #links = new Set<MirrorLink>();
+  #known = new Map<string, MirrorStatus>();
+  #address: ListenAddress | null = null;
+
+  constructor(options: PrimaryOptions) {
+    super();
+    this.options = resolveOptions(options);
+  }
+
+  get address(): ListenAddress {
+    if (!this.#address) throw new AgentError('ERR_CLOSED', 'primary is not listening');
+    return this.#address;
+  }
+
+  get epoch(): Epoch {
+    return this.#epoch;
+  }
+
+  async start(): Promise<void> {
+    const { root, stateDir, log } = this.options;
+    const st = await stat(root).catch(() => null);
+    if (!st?.isDirectory()) throw new AgentError('ERR_NO_ROOT', `${root}: no such folder`);
+    await mkdir(stateDir, { recursive: true });
+    this.#store = new Store(join(stateDir, 'mimic.db'));
+    this.#nodeId = nodeIdOf(this.#store);
+    const term = Number(this.#store.getMeta('epochTerm') ?? 1);
+    this.#epoch = { term, node: this.#store.getMeta('epochNode') ?? this.#nodeId };
+    this.#store.setMeta('epochTerm', this.#epoch.term);
+    this.#store.setMeta('epochNode', this.#epoch.node);
+    this.#store.setMeta('role', 'primary');
+    for (const [id, seq] of this.#store.peerAcks()) this.#known.set(id, { id, connected: false, ackedSeq: seq, bytesSent: 0 });
+    const rel = relative(root, stateDir);
+    const stateRel = rel.startsWith('..') || rel === '' ? null : rel.split(sep).join('/');
+    const skip = makeExcluder(this.options.exclude, stateRel);
+    this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch);
+    this.#tracker.on('appended', (seq) => {
+      for (const l of this.#links) l.poke();
+      this.emit('appended', seq);
+    });
+    this.#tracker.on('error', (err) => {
+      log('error', { error: err.message });
+      this.emit('error', err);
+    });
+    await this.#listen();
+    this.#watch(skip);
+    await this.#tracker.scan();
+    log('ready', { root, seq: this.#tracker.lastSeq, files: this.#tracker.manifest.size });
+    if (this.options.rescanIntervalMs > 0) {
+      this.#rescan = setInterval(() => void this.#tracker.scan().catch(() => {}), this.options.rescanIntervalMs);
+      this.#rescan.unref();
+    }
+    this.#control = await serveControl(stateDir, (req) => this.#command(req.cmd));
+  }
+
+  #command(cmd: string): unknown {
+    if (cmd === 'status') return this.status();
+    throw Object.assign(new Error(`unknown command ${cmd}`), { code: 'ERR_BAD_REQUEST' });
+  }
+
+  async #listen(): Promise<void> {
+    const { host, port } = this.options.listen;
+    const wss = new WebSocketServer({ host, port, maxPayload: 16 * 1024 * 1024, perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      wss.once('listening', resolve);
+      wss.once('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EADDRINUSE') reject(new AgentError('ERR_PORT_IN_USE', `${host}:${port}: address already in use`));
+        else reject(new AgentError('ERR_LISTEN', `${host}:${port}: ${err.message}`));
+      });
+    });
+    const addr = wss.address();
+    this.#address = typeof addr === 'object' && addr ? { host, port: addr.port } : { host, port };
+    this.#wss = wss;
+    this.options.log('listening', { url: `ws://${host}:${this.#address.port}` });
+    this.emit('listening', this.#address);
+    wss.on('connection', (ws) => {
+      const link: MirrorLink = new MirrorLink(ws, {
+        nodeId: this.#nodeId,
+        root: this.options.root,
+        store: this.#store,
+        tracker: this.#tracker,
+        epoch: () => this.#epoch,
+        log: this.options.log,
+        onAck: (l) => {
+          this.#store.setPeerAck(l.id, l.ackedSeq);
+          this.emit('ack', l.id, l.ackedSeq);
+        },
+        onClose: (l) => {
+          this.#links.delete(l);
+          if (l.id) this.#known.set(l.id, { id: l.id, connected: false, ackedSeq: l.ackedSeq, bytesSent: l.socket.bytesSent });
+        },
+      });
+      this.#links.add(link);
+    });
+  }
+
+  #watch(skip: (rel: string, isDir: boolean) => boolean): void {
+    const root = this.options.root;
+    const relOf = (abs: string) => relative(root, abs).split(sep).join('/');
+    const watcher = watch(root, {
+      ignoreInitial: true,
+      followSymlinks: false,
+      atomic: false,
+      ignored: (abs: string) => {
+        const rel = relOf(abs);
+        return rel !== '' && skip(rel, false);
+      },
+    });
+    const mark = (abs: string) => {
+      const rel = relOf(abs);
+      if (rel !== '' && !rel.startsWith('..')) this.#tracker.mark(rel, true);
+    };
+    for (const ev of ['add', 'addDir', 'change', 'unlink', 'unlinkDir'] as const) watcher.on(ev, mark);
+    watcher.on('error', (e: unknown) => {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'ENOSPC' || err.code === 'EMFILE') {
+        const msg = 'inotify watch limit reached: raise fs.inotify.max_user_watches (sysctl fs.inotify.max_user_watches=524288); periodic rescans continue';
+        this.options.log('error', { code: 'ERR_INOTIFY_LIMIT', error: msg });
+        this.emit('error', new AgentError('ERR_INOTIFY_LIMIT', msg));
+      } else {
+        this.options.log('watch-error', { error: err.message });
+      }
+    });
+    this.#watcher = watcher;
+  }
+
+  status(): PrimaryStatus {
+    const mirrors = new Map(this.#known);
+    for (const l of this.#links) {
+      if (!l.id) continue;
+      const prev = mirrors.get(l.id);
+      mirrors.set(l.id, {
+        id: l.id,
+        connected: l.connected,
+        ackedSeq: l.ackedSeq,
+        bytesSent: l.socket.bytesSent + (prev && !prev.connected ? prev.bytesSent : 0),
+      });
+    }
+    const { host, port } = this.#address ?? this.options.listen;
+    return {
+      role: 'primary',
+      nodeId: this.#nodeId,
+      epoch: this.#epoch,
+      root: this.options.root,
+      listen: `ws://${host}:${port}`,
+      seq: this.#tracker.lastSeq,
+      files: this.#tracker.manifest.size,
+      mirrors: [...mirrors.values()],
+    };
+  }
+
+  /** Resolves once at least `mirrors` mirrors have durably applied everything journaled before the call. */
+  async flush({ mirrors = 1, timeoutMs = 30_000 }: { mirrors?: number; timeoutMs?: number } = {}): Promise<void> {
+    await this.#tracker.idle();
+    const target = this.#tracker.lastSeq;
+    const enough = () => [...this.#links].filter((l) => l.ackedSeq >= target).length >= mirrors;
+    if (enough()) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('ack', onAck);
+        reject(new AgentError('ERR_TIMEOUT', `flush: fewer than ${mirrors} mirrors reached seq ${target} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onAck = () => {
+        if (!enough()) return;
+        clearTimeout(timer);
+        this.off('ack', onAck);
+        resolve();
+      };
+      this.on('ack', onAck);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#rescan) clearInterval(this.#rescan);
+    this.#tracker?.close();
+    await this.#watcher?.close();
+    for (const l of this.#links) l.socket.close(1001, 'primary shutting down');
+    await new Promise<void>((resolve) => (this.#wss ? this.#wss.close(() => resolve()) : resolve()));
+    this.#control?.close();
+    await this.#tracker?.idle();
+    this.#store?.close();
+  }
+}

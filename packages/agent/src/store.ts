@@ -1,0 +1,168 @@
+import Database from 'better-sqlite3';
+import type { Epoch, ManifestEntry, Op } from '@mimic/wire';
+
+/** What the manifest knows of one path: the wire entry plus the local identity used to spot changes. */
+export interface FileRecord extends ManifestEntry {
+  ino: number;
+  ctimeMs: number;
+}
+
+/** One journal row: an operation stamped with its sequence number and epoch. */
+export interface JournalRow {
+  seq: number;
+  epoch: Epoch;
+  op: JournalOp;
+}
+
+/** Journal operations: a write carries no bytes (they are read at send time), but the hash it had. */
+export type JournalOp =
+  | Exclude<Op, { kind: 'write' }>
+  | { kind: 'write'; path: string; mode: number; mtimeMs: number; size: number; hash: string; prevHash?: string };
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+  path TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms REAL NOT NULL,
+  mode INTEGER NOT NULL, hash TEXT, target TEXT, ino INTEGER NOT NULL, ctime_ms REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (
+  seq INTEGER PRIMARY KEY, term INTEGER NOT NULL, node TEXT NOT NULL, op TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sigs (hash TEXT PRIMARY KEY, sig BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS peers (id TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL);
+`;
+
+interface FileRow {
+  path: string;
+  kind: 'file' | 'dir' | 'symlink';
+  size: number;
+  mtime_ms: number;
+  mode: number;
+  hash: string | null;
+  target: string | null;
+  ino: number;
+  ctime_ms: number;
+}
+
+function toRecord(r: FileRow): FileRecord {
+  const rec: FileRecord = {
+    path: r.path,
+    kind: r.kind,
+    size: r.size,
+    mtimeMs: r.mtime_ms,
+    mode: r.mode,
+    ino: r.ino,
+    ctimeMs: r.ctime_ms,
+  };
+  if (r.hash !== null) rec.hash = r.hash;
+  if (r.target !== null) rec.target = r.target;
+  return rec;
+}
+
+/**
+ * The durable state of a node, in one SQLite database (WAL): meta values, the manifest of
+ * every replicated path, the journal of operations, cached block signatures and peers' acks.
+ */
+export class Store {
+  readonly db: Database.Database;
+  readonly #putFile: Database.Statement;
+  readonly #delFile: Database.Statement;
+  readonly #append: Database.Statement;
+  readonly #readFrom: Database.Statement;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(SCHEMA);
+    this.#putFile = this.db.prepare(
+      `INSERT OR REPLACE INTO files (path, kind, size, mtime_ms, mode, hash, target, ino, ctime_ms)
+       VALUES (@path, @kind, @size, @mtimeMs, @mode, @hash, @target, @ino, @ctimeMs)`,
+    );
+    this.#delFile = this.db.prepare('DELETE FROM files WHERE path = ?');
+    this.#append = this.db.prepare('INSERT INTO journal (seq, term, node, op) VALUES (?, ?, ?, ?)');
+    this.#readFrom = this.db.prepare('SELECT seq, term, node, op FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?');
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setMeta(key: string, value: string | number): void {
+    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, String(value));
+  }
+
+  /** Runs `fn` in one transaction. */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  loadFiles(): Map<string, FileRecord> {
+    const rows = this.db.prepare('SELECT * FROM files').all() as FileRow[];
+    return new Map(rows.map((r) => [r.path, toRecord(r)]));
+  }
+
+  putFile(rec: FileRecord): void {
+    this.#putFile.run({ ...rec, hash: rec.hash ?? null, target: rec.target ?? null });
+  }
+
+  deleteFile(path: string): void {
+    this.#delFile.run(path);
+  }
+
+  lastSeq(): number {
+    const row = this.db.prepare('SELECT MAX(seq) AS s FROM journal').get() as { s: number | null };
+    return row.s ?? Number(this.getMeta('journalBase') ?? 0);
+  }
+
+  /** Lowest sequence number still in the journal (lastSeq + 1 when it is empty). */
+  firstSeq(): number {
+    const row = this.db.prepare('SELECT MIN(seq) AS s FROM journal').get() as { s: number | null };
+    return row.s ?? this.lastSeq() + 1;
+  }
+
+  append(seq: number, epoch: Epoch, op: JournalOp): void {
+    this.#append.run(seq, epoch.term, epoch.node, JSON.stringify(op));
+  }
+
+  readJournal(fromSeq: number, limit: number): JournalRow[] {
+    const rows = this.#readFrom.all(fromSeq, limit) as { seq: number; term: number; node: string; op: string }[];
+    return rows.map((r) => ({ seq: r.seq, epoch: { term: r.term, node: r.node }, op: JSON.parse(r.op) as JournalOp }));
+  }
+
+  /** Drops journal rows below `seq`, remembering where the journal now starts. */
+  pruneJournal(belowSeq: number): void {
+    this.tx(() => {
+      const last = this.lastSeq();
+      this.db.prepare('DELETE FROM journal WHERE seq < ?').run(belowSeq);
+      this.setMeta('journalBase', Math.min(last, belowSeq - 1));
+    });
+  }
+
+  putSignature(hash: string, sig: Uint8Array): void {
+    this.db.prepare('INSERT OR REPLACE INTO sigs (hash, sig) VALUES (?, ?)').run(hash, sig);
+  }
+
+  getSignature(hash: string): Uint8Array | undefined {
+    const row = this.db.prepare('SELECT sig FROM sigs WHERE hash = ?').get(hash) as { sig: Uint8Array } | undefined;
+    return row?.sig;
+  }
+
+  /** Drops cached signatures that neither the manifest nor the journal refers to any more. */
+  pruneSignatures(): void {
+    this.db.exec(`DELETE FROM sigs WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)
+      AND hash NOT IN (SELECT json_extract(op, '$.prevHash') FROM journal WHERE json_extract(op, '$.prevHash') IS NOT NULL)`);
+  }
+
+  setPeerAck(id: string, seq: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO peers (id, acked_seq) VALUES (?, ?)').run(id, seq);
+  }
+
+  peerAcks(): Map<string, number> {
+    const rows = this.db.prepare('SELECT id, acked_seq FROM peers').all() as { id: string; acked_seq: number }[];
+    return new Map(rows.map((r) => [r.id, r.acked_seq]));
+  }
+}

@@ -1,0 +1,30 @@
+import { Command, CommanderError } from 'commander';
+import { addAgentCommands } from './agent-commands.js';
+import { addDeltaCommands } from './delta-commands.js';
+import { formatError, toCliError } from './fail.js';
+
+export { CliError } from './fail.js';
+
+/** Runs the `mimic` command line; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('mimic')
+    .description('Replicated file mirror and rsync-algorithm delta tool')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError('(run mimic --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) });
+  const quiet = (line: string) => {
+    if (process.env.MIMIC_VERBOSE) process.stderr.write(`${line}\n`);
+  };
+  addDeltaCommands(program, quiet);
+  addAgentCommands(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    process.stderr.write(`${formatError(toCliError(err))}\n`);
+    return 1;
+  }
+}

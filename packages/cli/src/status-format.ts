@@ -1,0 +1,25 @@
+/** The human summary `mimic status` prints. */
+export function printStatus(s: Record<string, unknown>): string {
+  const epoch = s.epoch as { term: number; node: string };
+  const lines = [`role:      ${s.role}`, `root:      ${s.root}`, `epoch:     ${epoch.term} (${epoch.node})`];
+  if (s.role === 'primary') {
+    lines.push(`listening: ${s.listen}`, `journal:   seq ${s.seq}, ${s.files} paths`);
+    const mirrors = s.mirrors as { id: string; connected: boolean; ackedSeq: number; bytesSent: number }[];
+    if (mirrors.length === 0) lines.push('mirrors:   none yet');
+    for (const m of mirrors) {
+      const lag = (s.seq as number) - m.ackedSeq;
+      lines.push(
+        `mirror ${m.id}: ${m.connected ? 'connected' : 'disconnected'}, acked seq ${m.ackedSeq}` +
+          `${lag > 0 ? ` (${lag} behind)` : ' (in sync)'}, ${m.bytesSent} bytes sent`,
+      );
+    }
+  } else {
+    lines.push(
+      `following: ${s.following ?? '(none)'} ${s.connected ? '(connected)' : '(not connected)'}`,
+      `applied:   seq ${s.appliedSeq}, ${s.bytesReceived} bytes received`,
+      `diverged:  ${s.diverged} files kept under diverged/`,
+    );
+    if (s.lastError && !s.connected) lines.push(`last error: ${s.lastError}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

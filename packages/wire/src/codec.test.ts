@@ -1,0 +1,153 @@
+import fc from 'fast-check';
+import { Packr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { decode, encode, maxWriteDataBytes } from './codec.js';
+import { WireError, type WireErrorCode } from './errors.js';
+import { DEFAULT_LIMITS } from './limits.js';
+import { MESSAGE_TYPES, type Message, type OpMessage } from './messages.js';
+import { MESSAGE_ARBITRARIES, messageArb } from './test-arbitraries.js';
+
+// A plain msgpack encoder, to build bytes the codec itself would refuse to produce.
+const raw = new Packr({ useRecords: false });
+
+function codeOf(fn: () => unknown): WireErrorCode | 'no error' {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof WireError) return err.code;
+    throw err;
+  }
+  return 'no error';
+}
+
+const epoch = { term: 3, node: 'primary-1' };
+
+function writeOp(data: Uint8Array, path = 'dir/file.txt'): OpMessage {
+  return {
+    type: 'op',
+    epoch,
+    seq: 7,
+    op: {
+      kind: 'write',
+      path,
+      mode: 0o644,
+      mtimeMs: 1_700_000_000_000.5,
+      size: data.length,
+      hash: '0123456789abcdef',
+      encoding: 'full',
+      part: 0,
+      last: true,
+      data,
+    },
+  };
+}
+
+describe('round trip', () => {
+  for (const type of MESSAGE_TYPES) {
+    it(`decode(encode(m)) equals m for every ${type} message`, () => {
+      fc.assert(
+        fc.property(MESSAGE_ARBITRARIES[type], (msg) => {
+          expect(decode(encode(msg))).toEqual(msg);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it('decodes from a Buffer and from a plain Uint8Array alike', () => {
+    fc.assert(
+      fc.property(messageArb, (msg) => {
+        const bytes = encode(msg);
+        const plain = new Uint8Array(bytes);
+        expect(decode(plain)).toEqual(decode(Buffer.from(plain)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('leaves optional fields set to undefined off the wire', () => {
+    const msg: Message = { type: 'need', epoch, path: 'a', signature: undefined };
+    const decoded = decode(encode(msg));
+    expect(Object.keys(decoded)).not.toContain('signature');
+  });
+
+  it('keeps encoded messages intact across later encodes', () => {
+    const first = encode(writeOp(new Uint8Array(100).fill(1)));
+    const copy = Uint8Array.from(first);
+    for (let i = 0; i < 200; i++) encode(writeOp(new Uint8Array(3000).fill(i)));
+    expect(first).toEqual(copy);
+  });
+});
+
+describe('size limit', () => {
+  it('refuses oversize input before decoding it', () => {
+    // Junk that would fail to decode, so only a size check can give ERR_TOO_LARGE.
+    const junk = new Uint8Array(DEFAULT_LIMITS.maxMessageBytes + 1).fill(0xc1);
+    expect(codeOf(() => decode(junk))).toBe('ERR_TOO_LARGE');
+    expect(codeOf(() => decode(junk.subarray(0, 1000)))).toBe('ERR_DECODE');
+  });
+
+  it('applies a caller-given maxMessageBytes to both directions', () => {
+    const bytes = encode(writeOp(new Uint8Array(500)));
+    const limits = { maxMessageBytes: bytes.length - 1 };
+    expect(codeOf(() => decode(bytes, limits))).toBe('ERR_TOO_LARGE');
+    expect(codeOf(() => encode(writeOp(new Uint8Array(500)), limits))).toBe('ERR_TOO_LARGE');
+    expect(codeOf(() => decode(bytes, { maxMessageBytes: bytes.length }))).toBe('no error');
+  });
+
+  it('refuses to encode a write whose data alone is over the limit', () => {
+    const data = new Uint8Array(DEFAULT_LIMITS.maxMessageBytes + 1);
+    expect(codeOf(() => encode(writeOp(data)))).toBe('ERR_TOO_LARGE');
+  });
+
+  it('fits a write of maxWriteDataBytes with the longest path', () => {
+    for (const maxMessageBytes of [8 * 1024 * 1024, 64 * 1024, 6000]) {
+      const limits = { maxMessageBytes };
+      const longPath = Array.from({ length: 16 }, () => 'x'.repeat(255)).join('/');
+      const data = new Uint8Array(maxWriteDataBytes(limits));
+      expect(data.length).toBeGreaterThan(0);
+      const bytes = encode(writeOp(data, longPath.slice(0, 4096)), limits);
+      expect(bytes.length).toBeLessThanOrEqual(maxMessageBytes);
+    }
+  });
+});
+
+describe('decode errors', () => {
+  const valid = encode({ type: 'ack', epoch, seq: 42 });
+
+  it.each([
+    ['no bytes', new Uint8Array(0), 'ERR_DECODE'],
+    // msgpackr reads 0xc1 as a marker value rather than failing; validation then refuses it.
+    ['the never-used byte 0xc1', Uint8Array.of(0xc1), 'ERR_BAD_MESSAGE'],
+    ['a truncated message', valid.subarray(0, valid.length - 1), 'ERR_DECODE'],
+    ['trailing bytes', Uint8Array.of(...valid, 0x00), 'ERR_DECODE'],
+    ['two messages', Uint8Array.of(...valid, ...valid), 'ERR_DECODE'],
+    ['an unknown extension', Uint8Array.of(0xd4, 0x11, 0x00), 'ERR_DECODE'],
+    ['a structured-clone reference', Uint8Array.of(0xd6, 0x70, 0, 0, 0, 1), 'ERR_DECODE'],
+    ['a number', raw.pack(42), 'ERR_BAD_MESSAGE'],
+    ['an array', raw.pack([1, 2]), 'ERR_BAD_MESSAGE'],
+    ['a date', raw.pack(new Date(0)), 'ERR_BAD_MESSAGE'],
+    ['a map without type', raw.pack({ seq: 1 }), 'ERR_BAD_MESSAGE'],
+    ['an unknown type', raw.pack({ type: 'gossip' }), 'ERR_UNKNOWN_TYPE'],
+    ['a type inherited from Object', raw.pack({ type: 'constructor' }), 'ERR_UNKNOWN_TYPE'],
+  ] as const)('refuses %s', (_name, bytes, code) => {
+    expect(codeOf(() => decode(bytes))).toBe(code);
+  });
+
+  it('reads int64-encoded safe integers from other encoders, and refuses unsafe ones', () => {
+    const big = new Packr({ useRecords: false, useBigIntExtension: false });
+    const ack = (seq: bigint) => big.pack({ type: 'ack', epoch, seq });
+    expect(decode(ack(2n ** 40n))).toEqual({ type: 'ack', epoch, seq: 2 ** 40 });
+    expect(codeOf(() => decode(ack(2n ** 60n)))).toBe('ERR_BAD_MESSAGE');
+  });
+
+  it('refuses a __proto__ key rather than changing the prototype', () => {
+    const bytes = raw.pack({ type: 'ack', epoch, seq: 1, ['__proto__']: { polluted: true } });
+    expect(codeOf(() => decode(bytes))).toBe('ERR_BAD_MESSAGE');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('throws TypeError for something that is not bytes', () => {
+    expect(() => decode('hello' as unknown as Uint8Array)).toThrow(TypeError);
+  });
+});
