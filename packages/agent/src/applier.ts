@@ -41,6 +41,14 @@ interface InFlight {
   written: number;
 }
 
+/**
+ * Seconds for utimes from whole milliseconds. Half a microsecond is added because seconds
+ * travel as a double: 1795647399.882 would land as .881999… and read back a millisecond early.
+ */
+function utimeOf(mtimeMs: number): number {
+  return (mtimeMs + 0.0005) / 1000;
+}
+
 const MAX_PENDING = 512;
 const MAX_PENDING_BYTES = 128 * 1024 * 1024;
 
@@ -173,7 +181,7 @@ export class Applier {
         await this.#clear(op.path);
         await this.#ensureParent(op.path);
         await symlink(op.target, this.#abs(op.path));
-        await lutimes(this.#abs(op.path), op.mtimeMs / 1000, op.mtimeMs / 1000).catch(() => {});
+        await lutimes(this.#abs(op.path), utimeOf(op.mtimeMs), utimeOf(op.mtimeMs)).catch(() => {});
         await this.#record(op.path, { target: op.target });
         return;
       }
@@ -204,7 +212,7 @@ export class Applier {
         const e = await statEntry(this.#abs(op.path));
         if (!e || e.kind === 'symlink' || !(await this.isOurs(op.path, e))) return;
         await chmod(this.#abs(op.path), op.mode);
-        if (e.kind === 'file') await lutimes(this.#abs(op.path), op.mtimeMs / 1000, op.mtimeMs / 1000);
+        if (e.kind === 'file') await lutimes(this.#abs(op.path), utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
         const rec = this.manifest.get(op.path);
         await this.#record(op.path, rec?.hash ? { hash: rec.hash } : {});
         return;
@@ -307,7 +315,7 @@ export class Applier {
       throw new Error(`${last.path}: content hash ${hash}/${size} does not match ${last.hash}/${last.size}`);
     }
     await cur.fh.chmod(last.mode);
-    await cur.fh.utimes(last.mtimeMs / 1000, last.mtimeMs / 1000);
+    await cur.fh.utimes(utimeOf(last.mtimeMs), utimeOf(last.mtimeMs));
     const prev = this.#pending.get(last.path);
     if (prev) {
       await prev.fh.close();
@@ -422,7 +430,7 @@ export class Applier {
   /** Sets mode/mtime on a file the primary and mirror agree on. */
   async fixMeta(rel: string, mode: number, mtimeMs: number): Promise<void> {
     await chmod(this.#abs(rel), mode);
-    await lutimes(this.#abs(rel), mtimeMs / 1000, mtimeMs / 1000);
+    await lutimes(this.#abs(rel), utimeOf(mtimeMs), utimeOf(mtimeMs));
     const rec = this.manifest.get(rel);
     await this.#record(rel, rec?.hash ? { hash: rec.hash } : {});
   }

@@ -131,7 +131,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       this.emit('error', err);
     });
     await this.#listen();
-    this.#watch(skip);
+    await this.#watch(skip);
     await this.#tracker.scan();
     log('ready', { root, seq: this.#tracker.lastSeq, files: this.#tracker.manifest.size });
     if (this.options.rescanIntervalMs > 0) {
@@ -182,7 +182,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     });
   }
 
-  #watch(skip: (rel: string, isDir: boolean) => boolean): void {
+  /** Starts the watcher; resolves once it watches the whole tree (so the scan that follows misses nothing). */
+  async #watch(skip: (rel: string, isDir: boolean) => boolean): Promise<void> {
     const root = this.options.root;
     const relOf = (abs: string) => relative(root, abs).split(sep).join('/');
     const watcher = watch(root, {
@@ -199,6 +200,16 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       if (rel !== '' && !rel.startsWith('..')) this.#tracker.mark(rel, true);
     };
     for (const ev of ['add', 'addDir', 'change', 'unlink', 'unlinkDir'] as const) watcher.on(ev, mark);
+    // chokidar drops attribute-only events (chmod, touch -a); the raw inotify event still comes.
+    // Both candidate paths get a stat check against the manifest, which sees mode and ctime.
+    watcher.on('raw', (event, evPath, details) => {
+      const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
+      if (event !== 'change' || !watched || !evPath) return;
+      for (const abs of [watched, join(watched, evPath)]) {
+        const rel = relOf(abs);
+        if (rel !== '' && !rel.startsWith('..')) this.#tracker.mark(rel, false);
+      }
+    });
     watcher.on('error', (e: unknown) => {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'ENOSPC' || err.code === 'EMFILE') {
@@ -210,6 +221,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       }
     });
     this.#watcher = watcher;
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   }
 
   status(): PrimaryStatus {
