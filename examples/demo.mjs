@@ -59,7 +59,10 @@ function describeTree(root) {
       } else if (st.isSymbolicLink()) {
         out.set(r, `link -> ${fs.readlinkSync(join(root, r))}`);
       } else {
-        const h = createHash('sha256').update(fs.readFileSync(join(root, r))).digest('hex').slice(0, 12);
+        const h = createHash('sha256')
+          .update(fs.readFileSync(join(root, r)))
+          .digest('hex')
+          .slice(0, 12);
         out.set(r, `file ${(st.mode & 0o7777).toString(8)} ${st.size} ${Math.floor(st.mtimeMs)} ${h}`);
       }
     }
@@ -95,7 +98,8 @@ async function step(title, change, roots) {
       const x = describeTree(roots[0]);
       const y = describeTree(r);
       for (const k of new Set([...x.keys(), ...y.keys()])) {
-        if (x.get(k) !== y.get(k)) process.stderr.write(`  ${k}: primary ${x.get(k) ?? '(none)'}, mirror ${y.get(k) ?? '(none)'}\n`);
+        if (x.get(k) !== y.get(k))
+          process.stderr.write(`  ${k}: primary ${x.get(k) ?? '(none)'}, mirror ${y.get(k) ?? '(none)'}\n`);
       }
     }
     throw err;
@@ -128,38 +132,71 @@ async function main() {
     say(`initial sync: 3 files and 2 folders on both mirrors in ${Date.now() - t0} ms`);
 
     await step('new file', () => fs.writeFileSync(join(P, 'site', 'about.html'), '<p>about</p>\n'), roots);
-    await step('edit 100 bytes inside a 4 MiB file (sent as a delta)', () => {
-      const fd = fs.openSync(join(P, 'data.bin'), 'r+');
-      fs.writeSync(fd, Buffer.alloc(100, 9), 0, 100, 2_000_000);
-      fs.closeSync(fd);
-    }, roots);
-    await step('rename a file (sent as a rename, not as data)', () => fs.renameSync(join(P, 'data.bin'), join(P, 'data-v2.bin')), roots);
+    await step(
+      'edit 100 bytes inside a 4 MiB file (sent as a delta)',
+      () => {
+        const fd = fs.openSync(join(P, 'data.bin'), 'r+');
+        fs.writeSync(fd, Buffer.alloc(100, 9), 0, 100, 2_000_000);
+        fs.closeSync(fd);
+      },
+      roots,
+    );
+    await step(
+      'rename a file (sent as a rename, not as data)',
+      () => fs.renameSync(join(P, 'data.bin'), join(P, 'data-v2.bin')),
+      roots,
+    );
     await step('new empty folder', () => fs.mkdirSync(join(P, 'uploads')), roots);
     await step('move a folder', () => fs.renameSync(join(P, 'site', 'css'), join(P, 'css')), roots);
-    await step('symlink (kept as a link)', () => fs.symlinkSync('site/index.html', join(P, 'index.html')), roots);
+    await step(
+      'symlink (kept as a link)',
+      () => fs.symlinkSync('site/index.html', join(P, 'index.html')),
+      roots,
+    );
     await step('chmod only', () => fs.chmodSync(join(P, 'site', 'about.html'), 0o600), roots);
-    await step('odd name: spaces, unicode, a leading dash', () => fs.writeFileSync(join(P, '-odd name ☃.txt'), 'x'), roots);
-    await step('same size, same mtime rewrite', () => {
-      const f = join(P, 'site', 'index.html');
-      const st = fs.statSync(f);
-      fs.writeFileSync(f, '<h1>HELLO</h1>\n');
-      fs.utimesSync(f, st.atime, st.mtime);
-    }, roots);
-    await step('delete a folder with its contents', () => fs.rmSync(join(P, 'css'), { recursive: true }), roots);
+    await step(
+      'odd name: spaces, unicode, a leading dash',
+      () => fs.writeFileSync(join(P, '-odd name ☃.txt'), 'x'),
+      roots,
+    );
+    await step(
+      'same size, same mtime rewrite',
+      () => {
+        const f = join(P, 'site', 'index.html');
+        const st = fs.statSync(f);
+        fs.writeFileSync(f, '<h1>HELLO</h1>\n');
+        fs.utimesSync(f, st.atime, st.mtime);
+      },
+      roots,
+    );
+    await step(
+      'delete a folder with its contents',
+      () => fs.rmSync(join(P, 'css'), { recursive: true }),
+      roots,
+    );
 
     const p = mimicJson(['status', '--state', join(P, '.mimic')]);
     say(`primary status: seq ${p.seq}, ${p.files} paths, epoch ${p.epoch.term}`);
     for (const m of p.mirrors) {
-      say(`  mirror ${m.id}: ${m.connected ? 'connected' : 'down'}, acked ${m.ackedSeq}, ${m.bytesSent} bytes sent`);
+      say(
+        `  mirror ${m.id}: ${m.connected ? 'connected' : 'down'}, acked ${m.ackedSeq}, ${m.bytesSent} bytes sent`,
+      );
     }
-    for (const [name, dir] of [['mirror-a', A], ['mirror-b', B]]) {
+    for (const [name, dir] of [
+      ['mirror-a', A],
+      ['mirror-b', B],
+    ]) {
       const s = mimicJson(['status', '--state', join(dir, '.mimic')]);
-      say(`${name} status: applied seq ${s.appliedSeq}, ${s.bytesReceived} bytes received, following ${s.following}`);
+      say(
+        `${name} status: applied seq ${s.appliedSeq}, ${s.bytesReceived} bytes received, following ${s.following}`,
+      );
     }
-    say('all mirrors match the primary exactly; done'); if (process.env.DEMO_LOGS) for (const c of children) process.stderr.write(c.log);
+    say('all mirrors match the primary exactly; done');
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+    await Promise.all(
+      children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)),
+    );
     await rm(base, { recursive: true, force: true });
   }
 }

@@ -7,7 +7,13 @@
  * - `ERR_TIMEOUT`: `flush` did not complete in time.
  * - `ERR_CLOSED`: the agent was closed.
  */
-export type AgentErrorCode = 'ERR_NO_ROOT' | 'ERR_PORT_IN_USE' | 'ERR_LISTEN' | 'ERR_INOTIFY_LIMIT' | 'ERR_TIMEOUT' | 'ERR_CLOSED';
+export type AgentErrorCode =
+  | 'ERR_NO_ROOT'
+  | 'ERR_PORT_IN_USE'
+  | 'ERR_LISTEN'
+  | 'ERR_INOTIFY_LIMIT'
+  | 'ERR_TIMEOUT'
+  | 'ERR_CLOSED';
 
 export class AgentError extends Error {
   readonly code: AgentErrorCode;

@@ -1,5 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, lstat, mkdir, open, readdir, readlink, rename, rm, rmdir, symlink, unlink, chmod, lutimes } from 'node:fs/promises';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  rename,
+  rm,
+  rmdir,
+  symlink,
+  unlink,
+  chmod,
+  lutimes,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createHasher, hashToHex, patchInto } from '@mimic/delta';
 import type { Op, WriteOp } from '@mimic/wire';
@@ -53,7 +66,16 @@ const MAX_PENDING = 512;
 const MAX_PENDING_BYTES = 128 * 1024 * 1024;
 
 function recordOf(rel: string, e: DiskEntry, extra: { hash?: string; target?: string } = {}): FileRecord {
-  return { path: rel, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, mode: e.mode, ino: e.ino, ctimeMs: e.ctimeMs, ...extra };
+  return {
+    path: rel,
+    kind: e.kind,
+    size: e.size,
+    mtimeMs: e.mtimeMs,
+    mode: e.mode,
+    ino: e.ino,
+    ctimeMs: e.ctimeMs,
+    ...extra,
+  };
 }
 
 export class Applier {
@@ -168,7 +190,7 @@ export class Applier {
         await this.#flushIfPending(op.path);
         const e = await statEntry(this.#abs(op.path));
         if (e && e.kind !== 'dir') await this.#clear(op.path);
-        if (!e || e.kind !== 'dir') {
+        if (e?.kind !== 'dir') {
           await this.#ensureParent(op.path);
           await mkdir(this.#abs(op.path), { mode: op.mode });
         }
@@ -239,7 +261,8 @@ export class Applier {
         if (rel === from || rel.startsWith(prefix)) this.#store.deleteFile(rel);
       }
       const toPrefix = `${to}/`;
-      for (const [rel, rec] of this.manifest) if (rel === to || rel.startsWith(toPrefix)) this.#store.putFile(rec);
+      for (const [rel, rec] of this.manifest)
+        if (rel === to || rel.startsWith(toPrefix)) this.#store.putFile(rec);
     });
   }
 
@@ -279,7 +302,12 @@ export class Applier {
     if (op.encoding === 'delta') {
       const rec = this.manifest.get(op.path);
       const e = await statEntry(this.#abs(op.path));
-      const usable = rec !== undefined && rec.hash === op.baseHash && e?.kind === 'file' && rec.size === e.size && rec.mtimeMs === e.mtimeMs;
+      const usable =
+        rec !== undefined &&
+        rec.hash === op.baseHash &&
+        e?.kind === 'file' &&
+        rec.size === e.size &&
+        rec.mtimeMs === e.mtimeMs;
       if (!usable) {
         await fh.close();
         await unlink(tmp);
@@ -325,7 +353,16 @@ export class Applier {
       fh: cur.fh,
       tmp: cur.tmp,
       rel: last.path,
-      rec: { path: last.path, kind: 'file', size, mtimeMs: last.mtimeMs, mode: last.mode, hash, ino: 0, ctimeMs: 0 },
+      rec: {
+        path: last.path,
+        kind: 'file',
+        size,
+        mtimeMs: last.mtimeMs,
+        mode: last.mode,
+        hash,
+        ino: 0,
+        ctimeMs: 0,
+      },
     });
     this.#pendingBytes += size;
     if (this.#pending.size >= MAX_PENDING || this.#pendingBytes >= MAX_PENDING_BYTES) await this.commit();

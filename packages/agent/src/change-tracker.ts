@@ -48,7 +48,12 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #seq: number;
   #idleWaiters: (() => void)[] = [];
 
-  constructor(root: string, store: Store, skip: (rel: string, isDir: boolean) => boolean, epoch: () => Epoch) {
+  constructor(
+    root: string,
+    store: Store,
+    skip: (rel: string, isDir: boolean) => boolean,
+    epoch: () => Epoch,
+  ) {
     super();
     this.#root = root;
     this.#store = store;
@@ -82,8 +87,15 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     for await (const { rel, entry } of walk(this.#root, this.#skip)) {
       seen.add(rel);
       const old = this.manifest.get(rel);
-      if (!old || old.kind !== entry.kind || old.size !== entry.size || old.mtimeMs !== entry.mtimeMs ||
-          old.mode !== entry.mode || old.ino !== entry.ino || old.ctimeMs !== entry.ctimeMs) {
+      if (
+        !old ||
+        old.kind !== entry.kind ||
+        old.size !== entry.size ||
+        old.mtimeMs !== entry.mtimeMs ||
+        old.mode !== entry.mode ||
+        old.ino !== entry.ino ||
+        old.ctimeMs !== entry.ctimeMs
+      ) {
         this.mark(rel, false);
       }
     }
@@ -148,19 +160,37 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         this.#dropTree(rel, dels);
         old = undefined;
       }
-      const base = { path: rel, kind: entry.kind, size: entry.size, mtimeMs: entry.mtimeMs, mode: entry.mode, ino: entry.ino, ctimeMs: entry.ctimeMs };
+      const base = {
+        path: rel,
+        kind: entry.kind,
+        size: entry.size,
+        mtimeMs: entry.mtimeMs,
+        mode: entry.mode,
+        ino: entry.ino,
+        ctimeMs: entry.ctimeMs,
+      };
       if (entry.kind === 'dir') {
         if (!old) mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
-        else if (old.mode !== entry.mode) metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
+        else if (old.mode !== entry.mode)
+          metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
         puts.push(base);
       } else if (entry.kind === 'symlink') {
         const target = await readLinkTarget(join(this.#root, rel));
         if (target === null || target === '') continue;
-        if (!old || old.target !== target) links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs });
+        if (!old || old.target !== target)
+          links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs });
         puts.push({ ...base, target });
       } else {
-        if (old && !p.forced && old.size === entry.size && old.mtimeMs === entry.mtimeMs && old.ino === entry.ino &&
-            old.ctimeMs === entry.ctimeMs && old.mode === entry.mode) continue;
+        if (
+          old &&
+          !p.forced &&
+          old.size === entry.size &&
+          old.mtimeMs === entry.mtimeMs &&
+          old.ino === entry.ino &&
+          old.ctimeMs === entry.ctimeMs &&
+          old.mode === entry.mode
+        )
+          continue;
         const version = await readFileVersion(join(this.#root, rel));
         if (!version) {
           // Changing under us, or gone: look again shortly.
@@ -168,12 +198,28 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           continue;
         }
         const v = version.entry;
-        const rec: FileRecord = { ...base, size: v.size, mtimeMs: v.mtimeMs, mode: v.mode, ino: v.ino, ctimeMs: v.ctimeMs, hash: version.hash };
+        const rec: FileRecord = {
+          ...base,
+          size: v.size,
+          mtimeMs: v.mtimeMs,
+          mode: v.mode,
+          ino: v.ino,
+          ctimeMs: v.ctimeMs,
+          hash: version.hash,
+        };
         if (version.signature) this.#store.putSignature(version.hash, version.signature);
         if (old?.hash === version.hash) {
-          if (old.mode !== v.mode || old.mtimeMs !== v.mtimeMs) metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs });
+          if (old.mode !== v.mode || old.mtimeMs !== v.mtimeMs)
+            metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs });
         } else {
-          const write: JournalOp = { kind: 'write', path: rel, mode: v.mode, mtimeMs: v.mtimeMs, size: v.size, hash: version.hash };
+          const write: JournalOp = {
+            kind: 'write',
+            path: rel,
+            mode: v.mode,
+            mtimeMs: v.mtimeMs,
+            size: v.size,
+            hash: version.hash,
+          };
           if (old?.hash) write.prevHash = old.hash;
           writes.push(write);
         }

@@ -39,7 +39,9 @@ export async function serveControl(stateDir: string, handler: ControlHandler): P
         .then(
           (result) => sock.end(`${JSON.stringify({ ok: true, result })}\n`),
           (err: { code?: string; message?: string }) =>
-            sock.end(`${JSON.stringify({ ok: false, code: err.code ?? 'ERR_INTERNAL', error: err.message })}\n`),
+            sock.end(
+              `${JSON.stringify({ ok: false, code: err.code ?? 'ERR_INTERNAL', error: err.message })}\n`,
+            ),
         );
     });
   });
@@ -69,9 +71,12 @@ export function callControl(stateDir: string, cmd: string, timeoutMs = 10_000): 
       clearTimeout(timer);
       const noAgent = err.code === 'ENOENT' || err.code === 'ECONNREFUSED';
       reject(
-        Object.assign(new Error(noAgent ? `no mimic agent is running with state folder ${stateDir}` : err.message), {
-          code: noAgent ? 'ERR_NO_AGENT' : (err.code ?? 'ERR_CONTROL'),
-        }),
+        Object.assign(
+          new Error(noAgent ? `no mimic agent is running with state folder ${stateDir}` : err.message),
+          {
+            code: noAgent ? 'ERR_NO_AGENT' : (err.code ?? 'ERR_CONTROL'),
+          },
+        ),
       );
     });
     sock.on('end', () => {

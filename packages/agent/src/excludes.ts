@@ -7,7 +7,10 @@ export const RESERVED_ROOT_NAMES = ['.mimic', '.mimic-tmp'];
  * gitignore-style exclusion (the `ignore` package implements gitignore's rules exactly),
  * plus the reserved names and the state folder when it lives inside the root.
  */
-export function makeExcluder(globs: readonly string[], stateRel: string | null): (rel: string, isDir: boolean) => boolean {
+export function makeExcluder(
+  globs: readonly string[],
+  stateRel: string | null,
+): (rel: string, isDir: boolean) => boolean {
   const ig = ignore().add([...globs]);
   return (rel, isDir) => {
     const top = rel.split('/', 1)[0]!;

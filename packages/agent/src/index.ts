@@ -1,7 +1,13 @@
 export { AgentError, type AgentErrorCode } from './agent-errors.js';
 export { callControl, controlSocketPath } from './control-socket.js';
 export { jsonLogger, type Logger, silentLogger } from './log.js';
-export { Mirror, type MirrorEvents, type MirrorOptions, type MirrorStatus, type ResolvedMirrorOptions } from './mirror.js';
+export {
+  Mirror,
+  type MirrorEvents,
+  type MirrorOptions,
+  type MirrorStatus,
+  type ResolvedMirrorOptions,
+} from './mirror.js';
 export { type ListenAddress, parseListen, parsePeerUrl } from './options.js';
 export {
   Primary,

@@ -65,13 +65,23 @@ export class MirrorLink {
 
   constructor(ws: WebSocket, ctx: LinkContext) {
     this.#ctx = ctx;
-    this.socket = new PeerSocket(ws, (m) => this.#onMessage(m), (reason) => this.#onClose(reason));
+    this.socket = new PeerSocket(
+      ws,
+      (m) => this.#onMessage(m),
+      (reason) => this.#onClose(reason),
+    );
     const timer = setTimeout(() => {
       if (this.state === 'hello') this.socket.close(1008, 'ERR_HANDSHAKE_TIMEOUT: no hello');
     }, HELLO_TIMEOUT_MS);
     timer.unref();
     void this.socket.send(
-      makeHello({ nodeId: ctx.nodeId, role: 'primary', epoch: ctx.epoch(), appliedSeq: ctx.tracker.lastSeq, nonce: randomBytes(32) }),
+      makeHello({
+        nodeId: ctx.nodeId,
+        role: 'primary',
+        epoch: ctx.epoch(),
+        appliedSeq: ctx.tracker.lastSeq,
+        nonce: randomBytes(32),
+      }),
     );
   }
 
@@ -104,7 +114,8 @@ export class MirrorLink {
 
   #handle(msg: Message): void {
     if (this.state === 'hello') {
-      if (msg.type !== 'hello') throw Object.assign(new Error(`expected hello, got ${msg.type}`), { code: 'ERR_PROTOCOL' });
+      if (msg.type !== 'hello')
+        throw Object.assign(new Error(`expected hello, got ${msg.type}`), { code: 'ERR_PROTOCOL' });
       checkHello(msg);
       this.#start(msg);
       return;
@@ -149,11 +160,21 @@ export class MirrorLink {
       this.state = 'streaming';
       this.#cursor = hello.appliedSeq + 1;
       this.#ctx.log('mirror-connected', { mirror: this.id, mode: 'resume', from: this.#cursor, to: last });
-      void this.socket.send({ type: 'welcome', epoch: this.#ctx.epoch(), seq: hello.appliedSeq, mode: 'resume' });
+      void this.socket.send({
+        type: 'welcome',
+        epoch: this.#ctx.epoch(),
+        seq: hello.appliedSeq,
+        mode: 'resume',
+      });
     } else {
       this.state = 'reconcile';
       this.#snapshotSeq = last;
-      this.#ctx.log('mirror-connected', { mirror: this.id, mode: 'reconcile', seq: last, entries: tracker.manifest.size });
+      this.#ctx.log('mirror-connected', {
+        mirror: this.id,
+        mode: 'reconcile',
+        seq: last,
+        entries: tracker.manifest.size,
+      });
       void this.#sendManifest();
     }
     void this.#pump().catch((err: Error) => {
@@ -168,7 +189,12 @@ export class MirrorLink {
     await this.socket.send({ type: 'welcome', epoch, seq: this.#snapshotSeq, mode: 'reconcile' });
     for (let i = 0; i === 0 || i < entries.length; i += MANIFEST_PAGE) {
       const page = entries.slice(i, i + MANIFEST_PAGE);
-      await this.socket.send({ type: 'manifest', epoch, entries: page, last: i + MANIFEST_PAGE >= entries.length });
+      await this.socket.send({
+        type: 'manifest',
+        epoch,
+        entries: page,
+        last: i + MANIFEST_PAGE >= entries.length,
+      });
     }
   }
 
@@ -211,9 +237,13 @@ export class MirrorLink {
     }
     const rec = this.#ctx.tracker.manifest.get(op.path);
     // A later row already replaced this version: that row will carry the content.
-    if (!rec || rec.kind !== 'file' || rec.hash !== op.hash) return this.#sendSkip(row.seq, op);
+    if (rec?.kind !== 'file' || rec.hash !== op.hash) return this.#sendSkip(row.seq, op);
     const sig = op.prevHash ? this.#ctx.store.getSignature(op.prevHash) : undefined;
-    await this.#sendWrite(row.seq, rec, op.prevHash && sig ? { hash: op.prevHash, signature: sig } : undefined);
+    await this.#sendWrite(
+      row.seq,
+      rec,
+      op.prevHash && sig ? { hash: op.prevHash, signature: sig } : undefined,
+    );
   }
 
   /** A superseded write still advances the mirror's sequence: send its metadata as the op. */
@@ -221,7 +251,11 @@ export class MirrorLink {
     await this.#sendOp(seq, { kind: 'meta', path: op.path, mode: op.mode, mtimeMs: op.mtimeMs });
   }
 
-  async #sendWrite(seq: number, rec: FileRecord, base?: { hash: string; signature: Uint8Array }): Promise<void> {
+  async #sendWrite(
+    seq: number,
+    rec: FileRecord,
+    base?: { hash: string; signature: Uint8Array },
+  ): Promise<void> {
     try {
       for await (const part of writeParts({
         abs: join(this.#ctx.root, rec.path),
@@ -247,8 +281,15 @@ export class MirrorLink {
     const seq = this.state === 'reconcile' ? this.#snapshotSeq : this.#cursor - 1;
     const rec = this.#ctx.tracker.manifest.get(need.path);
     if (!rec) return this.#sendOp(seq, { kind: 'delete', path: need.path });
-    if (rec.kind === 'dir') return this.#sendOp(seq, { kind: 'mkdir', path: rec.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
-    if (rec.kind === 'symlink') return this.#sendOp(seq, { kind: 'symlink', path: rec.path, target: rec.target!, mtimeMs: rec.mtimeMs });
+    if (rec.kind === 'dir')
+      return this.#sendOp(seq, { kind: 'mkdir', path: rec.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
+    if (rec.kind === 'symlink')
+      return this.#sendOp(seq, {
+        kind: 'symlink',
+        path: rec.path,
+        target: rec.target!,
+        mtimeMs: rec.mtimeMs,
+      });
     let base: { hash: string; signature: Uint8Array } | undefined;
     if (need.signature) {
       const sig = decodeSignature(need.signature); // a bad one throws and closes this connection

@@ -62,7 +62,8 @@ const ACK_EVERY_MS = 50;
 
 function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
   const root = resolveDir(o.root, 'root');
-  if (!o.primaries || o.primaries.length === 0) throw new TypeError('primaries: at least one URL is required');
+  if (!o.primaries || o.primaries.length === 0)
+    throw new TypeError('primaries: at least one URL is required');
   return Object.freeze({
     root,
     primaries: Object.freeze(o.primaries.map(parsePeerUrl)),
@@ -110,7 +111,10 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.#nodeId = nodeIdOf(this.#store);
     this.#appliedSeq = Number(this.#store.getMeta('appliedSeq') ?? 0);
     this.#lastAcked = this.#appliedSeq;
-    this.#epoch = { term: Number(this.#store.getMeta('epochTerm') ?? 0), node: this.#store.getMeta('epochNode') ?? this.#nodeId };
+    this.#epoch = {
+      term: Number(this.#store.getMeta('epochTerm') ?? 0),
+      node: this.#store.getMeta('epochNode') ?? this.#nodeId,
+    };
     this.#store.setMeta('role', 'mirror');
     const diverged = () => join(stateDir, 'diverged', String(this.#epoch.term));
     this.#applier = new Applier(root, this.#store, join(stateDir, 'tmp'), diverged, this.options.log);
@@ -142,7 +146,11 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const url = this.options.primaries[this.#attempt % this.options.primaries.length]!;
     this.#url = url;
     this.#state = 'hello';
-    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, handshakeTimeout: 10_000 });
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      maxPayload: 16 * 1024 * 1024,
+      handshakeTimeout: 10_000,
+    });
     let opened = false;
     const sock = new PeerSocket(
       ws,
@@ -156,7 +164,15 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     ws.on('open', () => {
       opened = true;
       const appliedSeq = this.#forceReconcile ? 0 : this.#appliedSeq;
-      void sock.send(makeHello({ nodeId: this.#nodeId, role: 'mirror', epoch: this.#epoch, appliedSeq, nonce: randomBytes(32) }));
+      void sock.send(
+        makeHello({
+          nodeId: this.#nodeId,
+          role: 'mirror',
+          epoch: this.#epoch,
+          appliedSeq,
+          nonce: randomBytes(32),
+        }),
+      );
     });
   }
 
@@ -176,7 +192,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (this.#closed) return;
     this.#attempt++;
     const delay = Math.min(5000, 250 * 2 ** Math.min(5, this.#attempt - 1));
-    if (!wasUp && this.#attempt % 10 === 1) this.options.log('retrying', { primary: this.#url, reason, delayMs: delay });
+    if (!wasUp && this.#attempt % 10 === 1)
+      this.options.log('retrying', { primary: this.#url, reason, delayMs: delay });
     this.#reconnect = setTimeout(() => {
       void this.#drain().then(() => this.#dial());
     }, delay);
@@ -210,7 +227,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       this.#lastError = e.message;
       this.options.log('apply-failed', { error: e.message, code: e.code ?? 'ERR_APPLY' });
       await this.#applier.abandon();
-      if (e.code === 'ERR_BASE_MISMATCH' || e.code === undefined || e.code === 'ERR_BAD_DELTA') this.#forceReconcile = true;
+      if (e.code === 'ERR_BASE_MISMATCH' || e.code === undefined || e.code === 'ERR_BAD_DELTA')
+        this.#forceReconcile = true;
       this.#queue = [];
       this.#socket?.close(1011, `${e.code ?? 'ERR_APPLY'}: ${e.message}`);
     } finally {
@@ -235,7 +253,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (!sock) return;
     if (msg.type === 'hello') {
       checkHello(msg);
-      if (msg.role !== 'primary') throw Object.assign(new Error(`${this.#url} is a ${msg.role}, not a primary`), { code: 'ERR_ROLE' });
+      if (msg.role !== 'primary')
+        throw Object.assign(new Error(`${this.#url} is a ${msg.role}, not a primary`), { code: 'ERR_ROLE' });
       return;
     }
     if (msg.type === 'welcome') {
@@ -244,13 +263,24 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       this.#store.setMeta('epochNode', msg.epoch.node);
       this.#attempt = 0;
       this.#lastError = null;
-      this.options.log('connected', { primary: this.#url, mode: msg.mode, seq: msg.seq, appliedSeq: this.#appliedSeq });
+      this.options.log('connected', {
+        primary: this.#url,
+        mode: msg.mode,
+        seq: msg.seq,
+        appliedSeq: this.#appliedSeq,
+      });
       this.emit('connected', this.#url!);
       if (msg.mode === 'resume') {
         this.#state = 'streaming';
       } else {
         this.#state = 'reconcile';
-        this.#reconciler = new Reconciler(this.#applier, msg.seq, (m) => sock.send(m), () => this.#epoch, this.options.log);
+        this.#reconciler = new Reconciler(
+          this.#applier,
+          msg.seq,
+          (m) => sock.send(m),
+          () => this.#epoch,
+          this.options.log,
+        );
       }
       return;
     }

@@ -6,7 +6,10 @@ import type { Store } from './store.js';
 export function nodeIdOf(store: Store): string {
   let id = store.getMeta('nodeId');
   if (!id) {
-    const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 40) || 'node';
+    const host =
+      hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '-')
+        .slice(0, 40) || 'node';
     id = `${host}-${randomBytes(4).toString('hex')}`;
     store.setMeta('nodeId', id);
   }

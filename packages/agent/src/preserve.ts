@@ -9,7 +9,15 @@ import { dirname, join } from 'node:path';
 export async function preserve(root: string, divergedDir: string, rel: string): Promise<string> {
   let dest = join(divergedDir, rel);
   await mkdir(dirname(dest), { recursive: true });
-  for (let i = 1; await lstat(dest).then(() => true, () => false); i++) dest = `${join(divergedDir, rel)}.${i}`;
+  for (
+    let i = 1;
+    await lstat(dest).then(
+      () => true,
+      () => false,
+    );
+    i++
+  )
+    dest = `${join(divergedDir, rel)}.${i}`;
   await rename(join(root, rel), dest);
   return dest;
 }

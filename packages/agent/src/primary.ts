@@ -117,7 +117,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#store.setMeta('epochTerm', this.#epoch.term);
     this.#store.setMeta('epochNode', this.#epoch.node);
     this.#store.setMeta('role', 'primary');
-    for (const [id, seq] of this.#store.peerAcks()) this.#known.set(id, { id, connected: false, ackedSeq: seq, bytesSent: 0 });
+    for (const [id, seq] of this.#store.peerAcks())
+      this.#known.set(id, { id, connected: false, ackedSeq: seq, bytesSent: 0 });
     const rel = relative(root, stateDir);
     const stateRel = rel.startsWith('..') || rel === '' ? null : rel.split(sep).join('/');
     const skip = makeExcluder(this.options.exclude, stateRel);
@@ -135,7 +136,10 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     await this.#tracker.scan();
     log('ready', { root, seq: this.#tracker.lastSeq, files: this.#tracker.manifest.size });
     if (this.options.rescanIntervalMs > 0) {
-      this.#rescan = setInterval(() => void this.#tracker.scan().catch(() => {}), this.options.rescanIntervalMs);
+      this.#rescan = setInterval(
+        () => void this.#tracker.scan().catch(() => {}),
+        this.options.rescanIntervalMs,
+      );
       this.#rescan.unref();
     }
     this.#control = await serveControl(stateDir, (req) => this.#command(req.cmd));
@@ -152,7 +156,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     await new Promise<void>((resolve, reject) => {
       wss.once('listening', resolve);
       wss.once('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EADDRINUSE') reject(new AgentError('ERR_PORT_IN_USE', `${host}:${port}: address already in use`));
+        if (err.code === 'EADDRINUSE')
+          reject(new AgentError('ERR_PORT_IN_USE', `${host}:${port}: address already in use`));
         else reject(new AgentError('ERR_LISTEN', `${host}:${port}: ${err.message}`));
       });
     });
@@ -175,7 +180,13 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         },
         onClose: (l) => {
           this.#links.delete(l);
-          if (l.id) this.#known.set(l.id, { id: l.id, connected: false, ackedSeq: l.ackedSeq, bytesSent: l.socket.bytesSent });
+          if (l.id)
+            this.#known.set(l.id, {
+              id: l.id,
+              connected: false,
+              ackedSeq: l.ackedSeq,
+              bytesSent: l.socket.bytesSent,
+            });
         },
       });
       this.#links.add(link);
@@ -213,7 +224,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     watcher.on('error', (e: unknown) => {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'ENOSPC' || err.code === 'EMFILE') {
-        const msg = 'inotify watch limit reached: raise fs.inotify.max_user_watches (sysctl fs.inotify.max_user_watches=524288); periodic rescans continue';
+        const msg =
+          'inotify watch limit reached: raise fs.inotify.max_user_watches (sysctl fs.inotify.max_user_watches=524288); periodic rescans continue';
         this.options.log('error', { code: 'ERR_INOTIFY_LIMIT', error: msg });
         this.emit('error', new AgentError('ERR_INOTIFY_LIMIT', msg));
       } else {
@@ -250,7 +262,13 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   }
 
   /** Resolves once at least `mirrors` mirrors have durably applied everything journaled before the call. */
-  async flush({ mirrors = 1, timeoutMs = 30_000 }: { mirrors?: number; timeoutMs?: number } = {}): Promise<void> {
+  async flush({
+    mirrors = 1,
+    timeoutMs = 30_000,
+  }: {
+    mirrors?: number;
+    timeoutMs?: number;
+  } = {}): Promise<void> {
     await this.#tracker.idle();
     const target = this.#tracker.lastSeq;
     const enough = () => [...this.#links].filter((l) => l.ackedSeq >= target).length >= mirrors;
@@ -258,7 +276,12 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off('ack', onAck);
-        reject(new AgentError('ERR_TIMEOUT', `flush: fewer than ${mirrors} mirrors reached seq ${target} in ${timeoutMs} ms`));
+        reject(
+          new AgentError(
+            'ERR_TIMEOUT',
+            `flush: fewer than ${mirrors} mirrors reached seq ${target} in ${timeoutMs} ms`,
+          ),
+        );
       }, timeoutMs);
       const onAck = () => {
         if (!enough()) return;

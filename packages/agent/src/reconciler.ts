@@ -27,7 +27,13 @@ export class Reconciler {
   #outstanding = 0;
   #lastPage = false;
 
-  constructor(applier: Applier, seq: number, send: (m: Message) => Promise<void>, epoch: () => Epoch, log: Logger) {
+  constructor(
+    applier: Applier,
+    seq: number,
+    send: (m: Message) => Promise<void>,
+    epoch: () => Epoch,
+    log: Logger,
+  ) {
     this.#applier = applier;
     this.seq = seq;
     this.#send = send;
@@ -61,7 +67,12 @@ export class Reconciler {
     while (this.#outstanding < MAX_OUTSTANDING && this.#wanted.length > 0) {
       const w = this.#wanted.shift()!;
       this.#outstanding++;
-      await this.#send({ type: 'need', epoch: this.#epoch(), path: w.path, ...(w.signature ? { signature: w.signature } : {}) });
+      await this.#send({
+        type: 'need',
+        epoch: this.#epoch(),
+        path: w.path,
+        ...(w.signature ? { signature: w.signature } : {}),
+      });
     }
   }
 
@@ -75,7 +86,8 @@ export class Reconciler {
       return;
     }
     if (e.kind === 'symlink') {
-      if (local?.kind === 'symlink' && (await a.readLink(e.path)) === e.target && a.manifest.has(e.path)) return;
+      if (local?.kind === 'symlink' && (await a.readLink(e.path)) === e.target && a.manifest.has(e.path))
+        return;
       await a.apply({ kind: 'symlink', path: e.path, target: e.target!, mtimeMs: e.mtimeMs });
       return;
     }
@@ -106,7 +118,9 @@ export class Reconciler {
 
   async #removeExtras(): Promise<void> {
     const extras: string[] = [];
-    for await (const { rel } of walk(this.#applier.root, (rel) => RESERVED_ROOT_NAMES.includes(rel.split('/', 1)[0]!))) {
+    for await (const { rel } of walk(this.#applier.root, (rel) =>
+      RESERVED_ROOT_NAMES.includes(rel.split('/', 1)[0]!),
+    )) {
       if (!this.#seen.has(rel)) extras.push(rel);
     }
     // Deepest first, so a folder is emptied before it is removed.

@@ -17,7 +17,15 @@ export interface JournalRow {
 /** Journal operations: a write carries no bytes (they are read at send time), but the hash it had. */
 export type JournalOp =
   | Exclude<Op, { kind: 'write' }>
-  | { kind: 'write'; path: string; mode: number; mtimeMs: number; size: number; hash: string; prevHash?: string };
+  | {
+      kind: 'write';
+      path: string;
+      mode: number;
+      mtimeMs: number;
+      size: number;
+      hash: string;
+      prevHash?: string;
+    };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,7 +87,9 @@ export class Store {
     );
     this.#delFile = this.db.prepare('DELETE FROM files WHERE path = ?');
     this.#append = this.db.prepare('INSERT INTO journal (seq, term, node, op) VALUES (?, ?, ?, ?)');
-    this.#readFrom = this.db.prepare('SELECT seq, term, node, op FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?');
+    this.#readFrom = this.db.prepare(
+      'SELECT seq, term, node, op FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?',
+    );
   }
 
   close(): void {
@@ -87,7 +97,9 @@ export class Store {
   }
 
   getMeta(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
+      | { value: string }
+      | undefined;
     return row?.value;
   }
 
@@ -129,8 +141,17 @@ export class Store {
   }
 
   readJournal(fromSeq: number, limit: number): JournalRow[] {
-    const rows = this.#readFrom.all(fromSeq, limit) as { seq: number; term: number; node: string; op: string }[];
-    return rows.map((r) => ({ seq: r.seq, epoch: { term: r.term, node: r.node }, op: JSON.parse(r.op) as JournalOp }));
+    const rows = this.#readFrom.all(fromSeq, limit) as {
+      seq: number;
+      term: number;
+      node: string;
+      op: string;
+    }[];
+    return rows.map((r) => ({
+      seq: r.seq,
+      epoch: { term: r.term, node: r.node },
+      op: JSON.parse(r.op) as JournalOp,
+    }));
   }
 
   /** Drops journal rows below `seq`, remembering where the journal now starts. */
@@ -147,7 +168,9 @@ export class Store {
   }
 
   getSignature(hash: string): Uint8Array | undefined {
-    const row = this.db.prepare('SELECT sig FROM sigs WHERE hash = ?').get(hash) as { sig: Uint8Array } | undefined;
+    const row = this.db.prepare('SELECT sig FROM sigs WHERE hash = ?').get(hash) as
+      | { sig: Uint8Array }
+      | undefined;
     return row?.sig;
   }
 
@@ -162,7 +185,10 @@ export class Store {
   }
 
   peerAcks(): Map<string, number> {
-    const rows = this.db.prepare('SELECT id, acked_seq FROM peers').all() as { id: string; acked_seq: number }[];
+    const rows = this.db.prepare('SELECT id, acked_seq FROM peers').all() as {
+      id: string;
+      acked_seq: number;
+    }[];
     return new Map(rows.map((r) => [r.id, r.acked_seq]));
   }
 }

@@ -1,5 +1,12 @@
 import { open } from 'node:fs/promises';
-import { type DeltaFormat, decodeSignature, deltaStream, hashToHex, createHasher, type Signature } from '@mimic/delta';
+import {
+  type DeltaFormat,
+  decodeSignature,
+  deltaStream,
+  hashToHex,
+  createHasher,
+  type Signature,
+} from '@mimic/delta';
 import type { WriteOp } from '@mimic/wire';
 
 /** Bytes of file content or delta carried by one write message. */
@@ -18,7 +25,10 @@ export interface WriteSource {
 
 const DELTA_FORMAT: DeltaFormat = 'mimic';
 
-async function* fileChunks(abs: string, onDone: (torn: boolean, length: number, hash: string) => void): AsyncGenerator<Uint8Array> {
+async function* fileChunks(
+  abs: string,
+  onDone: (torn: boolean, length: number, hash: string) => void,
+): AsyncGenerator<Uint8Array> {
   const fh = await open(abs, 'r');
   try {
     const before = await fh.stat();
@@ -34,7 +44,11 @@ async function* fileChunks(abs: string, onDone: (torn: boolean, length: number, 
       yield chunk;
     }
     const after = await fh.stat();
-    const torn = after.size !== before.size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs || pos !== after.size;
+    const torn =
+      after.size !== before.size ||
+      after.mtimeMs !== before.mtimeMs ||
+      after.ctimeMs !== before.ctimeMs ||
+      pos !== after.size;
     onDone(torn, pos, hashToHex(hasher.digest()));
   } finally {
     await fh.close();
@@ -53,7 +67,11 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
     result = { torn, length, hash };
   });
   const base = src.base;
-  const sig = base ? (base.signature instanceof Uint8Array ? decodeSignature(base.signature) : base.signature) : null;
+  const sig = base
+    ? base.signature instanceof Uint8Array
+      ? decodeSignature(base.signature)
+      : base.signature
+    : null;
   const source = sig ? deltaStream(sig, chunks, { format: DELTA_FORMAT }) : chunks;
   const head = {
     kind: 'write' as const,

@@ -41,32 +41,38 @@ export function addAgentCommands(program: Command): void {
     .option('--peers <urls>', 'other nodes, comma-separated ws:// URLs')
     .option('--exclude <glob>', 'gitignore-style pattern not to replicate (repeatable)', collect, [])
     .option('--rescan <seconds>', 'full rescan period in seconds (0: never)', '60')
-    .action(async (dir: string, opts: { listen: string; state?: string; peers?: string; exclude: string[]; rescan: string }) => {
-      let listen: ReturnType<typeof parseListen>;
-      try {
-        listen = parseListen(opts.listen);
-      } catch (err) {
-        throw new CliError('ERR_INVALID_ARGUMENT', (err as Error).message);
-      }
-      if (opts.peers) urls(opts.peers, '--peers');
-      const rescan = Number(opts.rescan);
-      if (!Number.isFinite(rescan) || rescan < 0) throw new CliError('ERR_INVALID_ARGUMENT', `--rescan ${opts.rescan}: expected seconds >= 0`);
-      const primary = new Primary({
-        root: resolve(dir),
-        listen,
-        ...(opts.state ? { stateDir: resolve(opts.state) } : {}),
-        exclude: opts.exclude,
-        rescanIntervalMs: rescan * 1000,
-        log: jsonLogger('primary'),
-      });
-      try {
-        await primary.start();
-      } catch (err) {
-        await primary.close().catch(() => {});
-        throw toCliError(err, `primary ${JSON.stringify(dir)}`);
-      }
-      await runUntilSignal(primary);
-    });
+    .action(
+      async (
+        dir: string,
+        opts: { listen: string; state?: string; peers?: string; exclude: string[]; rescan: string },
+      ) => {
+        let listen: ReturnType<typeof parseListen>;
+        try {
+          listen = parseListen(opts.listen);
+        } catch (err) {
+          throw new CliError('ERR_INVALID_ARGUMENT', (err as Error).message);
+        }
+        if (opts.peers) urls(opts.peers, '--peers');
+        const rescan = Number(opts.rescan);
+        if (!Number.isFinite(rescan) || rescan < 0)
+          throw new CliError('ERR_INVALID_ARGUMENT', `--rescan ${opts.rescan}: expected seconds >= 0`);
+        const primary = new Primary({
+          root: resolve(dir),
+          listen,
+          ...(opts.state ? { stateDir: resolve(opts.state) } : {}),
+          exclude: opts.exclude,
+          rescanIntervalMs: rescan * 1000,
+          log: jsonLogger('primary'),
+        });
+        try {
+          await primary.start();
+        } catch (err) {
+          await primary.close().catch(() => {});
+          throw toCliError(err, `primary ${JSON.stringify(dir)}`);
+        }
+        await runUntilSignal(primary);
+      },
+    );
 
   program
     .command('mirror')
@@ -108,6 +114,8 @@ export function addAgentCommands(program: Command): void {
       const result = await callControl(resolve(opts.state), 'status').catch((err) => {
         throw toCliError(err);
       });
-      process.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : printStatus(result as Record<string, unknown>));
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(result)}\n` : printStatus(result as Record<string, unknown>),
+      );
     });
 }

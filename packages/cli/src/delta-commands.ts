@@ -48,14 +48,19 @@ export function addDeltaCommands(program: Command, log: (line: string) => void):
     .option('--format <format>', 'mimic (verified on patch) or librsync (for rdiff patch)', 'mimic')
     .action(async (sigPath: string, target: string, out: string, opts: { format: string }) => {
       if (opts.format !== 'mimic' && opts.format !== 'librsync') {
-        throw new CliError('ERR_INVALID_ARGUMENT', `--format ${quote(opts.format)}: expected mimic or librsync`);
+        throw new CliError(
+          'ERR_INVALID_ARGUMENT',
+          `--format ${quote(opts.format)}: expected mimic or librsync`,
+        );
       }
       const format = opts.format as DeltaFormat;
       const sig = await about(`signature file ${quote(sigPath)}`, async () =>
         decodeSignature(await readSmallFile(sigPath, MAX_SIGNATURE_FILE)),
       );
       await about(`new file ${quote(target)}`, () => stat(target));
-      const size = await about(`delta file ${quote(out)}`, () => writeDeltaFile(sig, target, out, { format }));
+      const size = await about(`delta file ${quote(out)}`, () =>
+        writeDeltaFile(sig, target, out, { format }),
+      );
       log(`delta: ${size} bytes`);
     });
 
@@ -73,7 +78,8 @@ export function addDeltaCommands(program: Command, log: (line: string) => void):
           await patchFile(basis, deltaPath, out);
         } catch (err) {
           const code = (err as { code?: string }).code;
-          if (code === 'ERR_BASIS_MISMATCH') throw new CliError(code, `basis ${quote(basis)}: ${(err as Error).message}`);
+          if (code === 'ERR_BASIS_MISMATCH')
+            throw new CliError(code, `basis ${quote(basis)}: ${(err as Error).message}`);
           if (code?.startsWith('ERR_')) {
             throw new CliError(code, `delta file ${quote(deltaPath)}: ${(err as Error).message}`);
           }

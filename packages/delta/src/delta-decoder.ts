@@ -53,7 +53,10 @@ export class DeltaDecoder {
     let i = 0;
     while (i < chunk.length) {
       if (this.#state === 'done') {
-        throw new DeltaError('ERR_BAD_DELTA', `unexpected data after the end of the delta at byte ${this.#offset}`);
+        throw new DeltaError(
+          'ERR_BAD_DELTA',
+          `unexpected data after the end of the delta at byte ${this.#offset}`,
+        );
       }
       if (this.#state === 'literal') {
         const n = Math.min(this.#literalLeft, chunk.length - i);
@@ -93,7 +96,14 @@ export class DeltaDecoder {
 
   #uint(at: number, width: number): number {
     const v = this.#view;
-    const n = width === 1 ? v.getUint8(at) : width === 2 ? v.getUint16(at) : width === 4 ? v.getUint32(at) : v.getBigUint64(at);
+    const n =
+      width === 1
+        ? v.getUint8(at)
+        : width === 2
+          ? v.getUint16(at)
+          : width === 4
+            ? v.getUint32(at)
+            : v.getBigUint64(at);
     const num = Number(n);
     if (!Number.isSafeInteger(num)) {
       throw new DeltaError('ERR_BAD_DELTA', `delta field at byte ${this.#offset} is out of range`);
@@ -130,7 +140,7 @@ export class DeltaDecoder {
       }
       case 'op':
         this.#op = this.#scratch[0]!;
-        this.#startOp(out);
+        this.#startOp();
         return;
       case 'args':
         this.#finishArgs(out);
@@ -140,13 +150,17 @@ export class DeltaDecoder {
     }
   }
 
-  #startOp(out: DeltaCommand[]): void {
+  #startOp(): void {
     const op = this.#op;
     if (this.format === 'mimic') {
       if (op === OP_END) this.#expect('args', 16);
       else if (op === OP_COPY) this.#expect('args', 12);
       else if (op === OP_LITERAL) this.#expect('args', 4);
-      else throw new DeltaError('ERR_BAD_DELTA', `unknown delta command 0x${op.toString(16)} at byte ${this.#offset - 1}`);
+      else
+        throw new DeltaError(
+          'ERR_BAD_DELTA',
+          `unknown delta command 0x${op.toString(16)} at byte ${this.#offset - 1}`,
+        );
       return;
     }
     if (op === OP_END) {
@@ -159,7 +173,10 @@ export class DeltaDecoder {
       const k = op - 0x45;
       this.#expect('args', WIDTHS[k >> 2]! + WIDTHS[k & 3]!);
     } else {
-      throw new DeltaError('ERR_BAD_DELTA', `unknown librsync command 0x${op.toString(16)} at byte ${this.#offset - 1}`);
+      throw new DeltaError(
+        'ERR_BAD_DELTA',
+        `unknown librsync command 0x${op.toString(16)} at byte ${this.#offset - 1}`,
+      );
     }
   }
 

@@ -50,7 +50,11 @@ export async function* deltaStream(
 }
 
 /** Delta of a file against a signature, as a stream of chunks. */
-export function deltaFile(sig: Signature, targetPath: string, options?: DeltaOptions): AsyncGenerator<Uint8Array> {
+export function deltaFile(
+  sig: Signature,
+  targetPath: string,
+  options?: DeltaOptions,
+): AsyncGenerator<Uint8Array> {
   return deltaStream(sig, readFileChunks(targetPath), options);
 }
 
@@ -76,7 +80,11 @@ function chunksOf(source: DeltaSource): AsyncIterable<Uint8Array> {
  * the result to an open file handle. The result is verified before this resolves; the caller
  * owns the output file and decides what to do with it (see `patchFile` for the atomic form).
  */
-export async function patchInto(basis: FileHandle | null, source: DeltaSource, out: FileHandle): Promise<PatchResult> {
+export async function patchInto(
+  basis: FileHandle | null,
+  source: DeltaSource,
+  out: FileHandle,
+): Promise<PatchResult> {
   const basisLength = basis ? (await basis.stat()).size : 0;
   const decoder = new DeltaDecoder();
   const writer = new PatchWriter(out, basis);
@@ -129,7 +137,11 @@ export async function patchFile(
 }
 
 /** Writes a signature file atomically. */
-export async function writeSignatureFile(sig: Signature, outPath: string, options?: AtomicWriteOptions): Promise<void> {
+export async function writeSignatureFile(
+  sig: Signature,
+  outPath: string,
+  options?: AtomicWriteOptions,
+): Promise<void> {
   const bytes = encodeSignature(sig);
   await writeAtomic(outPath, (fh) => writeChunks(fh, chunksOf(bytes)), options);
 }

@@ -36,7 +36,10 @@ export function resultMatches(decoder: DeltaDecoder, written: number, hash: bigi
 
 export function failResult(decoder: DeltaDecoder, written: number, hash: bigint, basisHash: bigint): never {
   if (decoder.basis && basisHash !== decoder.basis.hash) {
-    throw new DeltaError('ERR_BASIS_MISMATCH', 'basis content differs from the one the delta was made against');
+    throw new DeltaError(
+      'ERR_BASIS_MISMATCH',
+      'basis content differs from the one the delta was made against',
+    );
   }
   const t = decoder.trailer!;
   throw new DeltaError(

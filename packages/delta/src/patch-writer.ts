@@ -34,7 +34,10 @@ export class PatchWriter {
       const n = Math.min(left, STAGE_BYTES - this.#fill);
       const { bytesRead } = await basis.read(this.#stage, this.#fill, n, pos);
       if (bytesRead === 0) {
-        throw new DeltaError('ERR_BASIS_MISMATCH', `basis ended at byte ${pos} while the delta copies up to ${offset + length}`);
+        throw new DeltaError(
+          'ERR_BASIS_MISMATCH',
+          `basis ended at byte ${pos} while the delta copies up to ${offset + length}`,
+        );
       }
       this.#fill += bytesRead;
       pos += bytesRead;

@@ -32,9 +32,11 @@ export function encodeSignature(sig: Signature): Uint8Array {
 }
 
 export function decodeSignature(bytes: Uint8Array): Signature {
-  if (bytes.length < 4) throw new DeltaError('ERR_TRUNCATED', `signature is ${bytes.length} bytes, too short`);
+  if (bytes.length < 4)
+    throw new DeltaError('ERR_TRUNCATED', `signature is ${bytes.length} bytes, too short`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint32(0) !== SIGNATURE_MAGIC) throw new DeltaError('ERR_BAD_SIGNATURE', 'not a mimic signature (bad magic)');
+  if (view.getUint32(0) !== SIGNATURE_MAGIC)
+    throw new DeltaError('ERR_BAD_SIGNATURE', 'not a mimic signature (bad magic)');
   if (bytes.length < HEADER_BYTES) throw new DeltaError('ERR_TRUNCATED', 'signature header is truncated');
   const version = view.getUint8(4);
   if (version !== SIGNATURE_VERSION) {
@@ -50,14 +52,18 @@ export function decodeSignature(bytes: Uint8Array): Signature {
     throw new DeltaError('ERR_BAD_SIGNATURE', `signature block size ${blockSize} is out of range`);
   }
   const fileLength = Number(view.getBigUint64(12));
-  if (!Number.isSafeInteger(fileLength)) throw new DeltaError('ERR_BAD_SIGNATURE', 'signature file length is out of range');
+  if (!Number.isSafeInteger(fileLength))
+    throw new DeltaError('ERR_BAD_SIGNATURE', 'signature file length is out of range');
   const count = blockCount(fileLength, blockSize);
   const expected = HEADER_BYTES + count * BLOCK_BYTES;
   if (bytes.length < expected) {
     throw new DeltaError('ERR_TRUNCATED', `signature is truncated: ${bytes.length} of ${expected} bytes`);
   }
   if (bytes.length > expected) {
-    throw new DeltaError('ERR_BAD_SIGNATURE', `signature has ${bytes.length - expected} unexpected trailing bytes`);
+    throw new DeltaError(
+      'ERR_BAD_SIGNATURE',
+      `signature has ${bytes.length - expected} unexpected trailing bytes`,
+    );
   }
   const weak = new Uint32Array(count);
   const strong = new BigUint64Array(count);

@@ -78,7 +78,9 @@ export class SignatureBuilder {
       this.#carryLength = 0;
     }
     if (this.#length !== this.#expectedLength) {
-      throw new RangeError(`basis length changed while being read: ${this.#length} != ${this.#expectedLength}`);
+      throw new RangeError(
+        `basis length changed while being read: ${this.#length} != ${this.#expectedLength}`,
+      );
     }
     return {
       blockSize: this.blockSize,

@@ -80,7 +80,8 @@ const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
         data: req(bytes()),
       },
       refine: (v, field) => {
-        if (v.abort !== undefined && v.last !== true) fail(`${field}.abort`, 'only on the last part', v.abort);
+        if (v.abort !== undefined && v.last !== true)
+          fail(`${field}.abort`, 'only on the last part', v.abort);
         if (v.encoding === 'delta' && v.baseHash === undefined) {
           fail(`${field}.baseHash`, 'a hash for a delta', v.baseHash);
         }
