@@ -73,7 +73,7 @@ export function addDeltaCommands(program: Command, log: (line: string) => void):
     .action(async (basis: string, deltaPath: string, out: string) => {
       await about(`basis ${quote(basis)}`, () => stat(basis));
       await about(`delta file ${quote(deltaPath)}`, () => stat(deltaPath));
-      await about(`patching ${quote(basis)} with ${quote(deltaPath)}`, async () => {
+      await about(`out file ${quote(out)}`, async () => {
         try {
           await patchFile(basis, deltaPath, out);
         } catch (err) {

@@ -19,7 +19,7 @@ export interface TargetSummary {
 const MAX_PROBES = 32;
 /** Longest literal run kept before it is handed to the sink. */
 export const MAX_LITERAL = 256 * 1024;
-const MIN_BUFFER = 4 * 1024 * 1024;
+const MIN_BUFFER = 1024 * 1024;
 
 /**
  * The delta search, fed the target in chunks of any size.
@@ -102,7 +102,7 @@ export class DeltaMatcher {
         }
         this.#expected = -1;
       }
-      if (rollAt === p - 1) {
+      if (rollAt >= 0 && rollAt === p - 1) {
         const out = buf[p - 1]!;
         a = (a - out + buf[p - 1 + L]!) | 0;
         b = (b - Math.imul(L, out) + a) | 0;

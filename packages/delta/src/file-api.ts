@@ -27,7 +27,7 @@ export async function signatureFile(path: string, options?: SignatureOptions): P
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
-    return await signatureStream(readChunks(fh), size, options);
+    return await signatureStream(readChunks(fh, true), size, options);
   } finally {
     await fh.close();
   }
@@ -55,7 +55,7 @@ export function deltaFile(
   targetPath: string,
   options?: DeltaOptions,
 ): AsyncGenerator<Uint8Array> {
-  return deltaStream(sig, readFileChunks(targetPath), options);
+  return deltaStream(sig, readFileChunks(targetPath, true), options);
 }
 
 export interface PatchResult {
@@ -112,7 +112,7 @@ export async function patchInto(
     let basisHash = createHasher().digest();
     if (basis) {
       const h = createHasher();
-      for await (const c of readChunks(basis)) h.update(c);
+      for await (const c of readChunks(basis, true)) h.update(c);
       basisHash = h.digest();
     }
     failResult(decoder, writer.written, hash, basisHash);
@@ -129,7 +129,7 @@ export async function patchFile(
 ): Promise<PatchResult> {
   const basis = basisPath === null ? null : await open(basisPath, 'r');
   try {
-    const delta = typeof source === 'string' ? readFileChunks(source) : source;
+    const delta = typeof source === 'string' ? readFileChunks(source, true) : source;
     return await writeAtomic(outPath, (fh) => patchInto(basis, delta, fh), options);
   } finally {
     await basis?.close();
