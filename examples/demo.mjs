@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // A live tour on loopback: one primary, two mirrors, every kind of change, then status.
 // Everything lives in a temp folder that is removed at the end.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import * as fs from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import {
+  chmod,
   type FileHandle,
+  lutimes,
   mkdir,
   open,
   readdir,
@@ -10,8 +12,6 @@ import {
   rmdir,
   symlink,
   unlink,
-  chmod,
-  lutimes,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createHasher, hashToHex, patchInto } from '@mimic/delta';

@@ -10,10 +10,10 @@ export {
 } from './mirror.js';
 export { type ListenAddress, parseListen, parsePeerUrl } from './options.js';
 export {
+  type MirrorStatus as MirrorLinkStatus,
   Primary,
   type PrimaryEvents,
   type PrimaryOptions,
   type PrimaryStatus,
-  type MirrorStatus as MirrorLinkStatus,
   type ResolvedPrimaryOptions,
 } from './primary.js';

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
-import { checkHello, type Epoch, makeHello, type Message } from '@mimic/wire';
+import { checkHello, type Epoch, type Message, makeHello } from '@mimic/wire';
 import WebSocket from 'ws';
 import { AgentError } from './agent-errors.js';
 import { Applier } from './applier.js';

@@ -3,7 +3,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { join, relative, sep } from 'node:path';
 import type { Epoch } from '@mimic/wire';
-import { watch, type FSWatcher } from 'chokidar';
+import { type FSWatcher, watch } from 'chokidar';
 import { WebSocketServer } from 'ws';
 import { AgentError } from './agent-errors.js';
 import { ChangeTracker } from './change-tracker.js';

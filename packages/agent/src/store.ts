@@ -1,5 +1,5 @@
-import Database from 'better-sqlite3';
 import type { Epoch, ManifestEntry, Op } from '@mimic/wire';
+import Database from 'better-sqlite3';
 
 /** What the manifest knows of one path: the wire entry plus the local identity used to spot changes. */
 export interface FileRecord extends ManifestEntry {

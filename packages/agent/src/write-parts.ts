@@ -1,10 +1,10 @@
 import { open } from 'node:fs/promises';
 import {
+  createHasher,
   type DeltaFormat,
   decodeSignature,
   deltaStream,
   hashToHex,
-  createHasher,
   type Signature,
 } from '@mimic/delta';
 import type { WriteOp } from '@mimic/wire';

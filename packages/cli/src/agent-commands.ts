@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { callControl, jsonLogger, Mirror, parseListen, parsePeerUrl, Primary } from '@mimic/agent';
+import { callControl, jsonLogger, Mirror, Primary, parseListen, parsePeerUrl } from '@mimic/agent';
 import type { Command } from 'commander';
 import { CliError, toCliError } from './fail.js';
 import { printStatus } from './status-format.js';

@@ -1,4 +1,3 @@
-import type { TargetSummary } from './delta-matcher.js';
 import {
   type BasisInfo,
   type DeltaFormat,
@@ -10,6 +9,7 @@ import {
   OP_END,
   OP_LITERAL,
 } from './delta-format.js';
+import type { TargetSummary } from './delta-matcher.js';
 import { DeltaError } from './errors.js';
 
 export type DeltaCommand =

@@ -2,7 +2,7 @@ export { defaultBlockSize, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from './block-size.j
 export { type DeltaOptions, delta, patch } from './buffer-api.js';
 export { type DeltaCommand, DeltaDecoder } from './delta-decoder.js';
 export { type DeltaFormat, LIBRSYNC_DELTA_MAGIC, MIMIC_DELTA_MAGIC } from './delta-format.js';
-export { type DeltaSink, DeltaMatcher, type TargetSummary } from './delta-matcher.js';
+export { DeltaMatcher, type DeltaSink, type TargetSummary } from './delta-matcher.js';
 export { DeltaError, type DeltaErrorCode, isDeltaError } from './errors.js';
 export {
   type DeltaSource,
