@@ -28,6 +28,8 @@ export interface ChangeTrackerEvents {
 }
 
 const RETRY_UNSTABLE_MS = 20;
+/** Kernel timestamps advance in ticks of a few ms; a read this long after a change saw it. */
+const CTIME_SLACK_MS = 20;
 const MAX_BATCH = 4096;
 
 function depth(rel: string): number {
@@ -47,6 +49,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #closed = false;
   #seq: number;
   #idleWaiters: (() => void)[] = [];
+  /** When each file's last read began (not persisted: after a restart, files are read again). */
+  #readAt = new Map<string, number>();
 
   constructor(
     root: string,
@@ -191,12 +195,28 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           old.mode === entry.mode
         )
           continue;
+        // A watcher event can trail the read that already saw its write. If the file is
+        // unchanged since and that read began well after the file's last change, skip it.
+        const readAt = this.#readAt.get(rel);
+        if (
+          old &&
+          p.forced &&
+          readAt !== undefined &&
+          readAt > entry.ctimeMs + CTIME_SLACK_MS &&
+          old.size === entry.size &&
+          old.mtimeMs === entry.mtimeMs &&
+          old.ino === entry.ino &&
+          old.ctimeMs === entry.ctimeMs &&
+          old.mode === entry.mode
+        )
+          continue;
         const version = await readFileVersion(join(this.#root, rel));
         if (!version) {
           // Changing under us, or gone: look again shortly.
           setTimeout(() => this.mark(rel, true), RETRY_UNSTABLE_MS).unref();
           continue;
         }
+        this.#readAt.set(rel, version.readStartMs);
         const v = version.entry;
         const rec: FileRecord = {
           ...base,
@@ -207,7 +227,6 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           ctimeMs: v.ctimeMs,
           hash: version.hash,
         };
-        if (version.signature) this.#store.putSignature(version.hash, version.signature);
         if (old?.hash === version.hash) {
           if (old.mode !== v.mode || old.mtimeMs !== v.mtimeMs)
             metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs });

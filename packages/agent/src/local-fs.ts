@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHasher, encodeSignature, hashToHex, SignatureBuilder } from '@mimic/delta';
+import { createHasher, hashToHex, readChunks } from '@mimic/delta';
 
 /** What a path is on disk right now, in the manifest's terms (no hash yet). */
 export interface DiskEntry {
@@ -45,14 +45,14 @@ export async function readLinkTarget(abs: string): Promise<string | null> {
   }
 }
 
-/** Files at least this large get a block signature cached, so later changes travel as deltas. */
+/** Files at least this large travel as deltas; their block signatures are kept. */
 export const SIGNATURE_MIN_BYTES = 64 * 1024;
 
 export interface FileVersion {
   entry: DiskEntry;
   hash: string;
-  /** Encoded signature, for files of SIGNATURE_MIN_BYTES or more. */
-  signature?: Uint8Array;
+  /** Wall-clock time the read began: a write older than this is in the hash. */
+  readStartMs: number;
 }
 
 function sameVersion(a: Stats, b: Stats): boolean {
@@ -60,12 +60,12 @@ function sameVersion(a: Stats, b: Stats): boolean {
 }
 
 /**
- * Reads a file once, hashing it (and building its signature when large). Returns null if
- * the file changed while it was read (the caller reads it again later) or vanished: a torn
- * read is never reported as a version.
+ * Reads a file once and hashes it. Returns null if the file changed while it was read (the
+ * caller reads it again later) or vanished: a torn read is never reported as a version.
  */
 export async function readFileVersion(abs: string): Promise<FileVersion | null> {
-  let fh: Awaited<ReturnType<typeof open>>;
+  const readStartMs = Date.now();
+  let fh: FileHandle;
   try {
     fh = await open(abs, 'r');
   } catch (err) {
@@ -76,27 +76,16 @@ export async function readFileVersion(abs: string): Promise<FileVersion | null> 
   try {
     const before = await fh.stat();
     if (!before.isFile()) return null;
-    const builder = before.size >= SIGNATURE_MIN_BYTES ? new SignatureBuilder(before.size) : null;
-    const hasher = builder ? null : createHasher();
-    const buf = Buffer.allocUnsafe(Math.min(4 * 1024 * 1024, Math.max(before.size, 1)));
-    let pos = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) break;
-      pos += bytesRead;
-      if (pos > before.size) return null;
-      const chunk = buf.subarray(0, bytesRead);
-      if (builder) builder.update(chunk);
-      else hasher!.update(chunk);
+    const hasher = createHasher();
+    let length = 0;
+    for await (const chunk of readChunks(fh, true)) {
+      length += chunk.length;
+      if (length > before.size) return null;
+      hasher.update(chunk);
     }
     const after = await fh.stat();
-    if (pos !== before.size || !sameVersion(before, after)) return null;
-    const entry = entryOf(after)!;
-    if (builder) {
-      const sig = builder.finish();
-      return { entry, hash: hashToHex(sig.fileHash), signature: encodeSignature(sig) };
-    }
-    return { entry, hash: hashToHex(hasher!.digest()) };
+    if (length !== before.size || !sameVersion(before, after)) return null;
+    return { entry: entryOf(after)!, hash: hashToHex(hasher.digest()), readStartMs };
   } finally {
     await fh.close();
   }

@@ -61,6 +61,8 @@ export class MirrorLink {
   #cursor = 0;
   #snapshotSeq = 0;
   #needs: NeedMessage[] = [];
+  /** Content hash of each file as this connection last sent it: what the mirror holds. */
+  #held = new Map<string, string>();
   #wake: (() => void) | null = null;
 
   constructor(ws: WebSocket, ctx: LinkContext) {
@@ -232,23 +234,32 @@ export class MirrorLink {
   async #sendRow(row: JournalRow): Promise<void> {
     const op = row.op;
     if (op.kind !== 'write') {
+      this.#track(op);
       await this.#sendOp(row.seq, op as Op);
       return;
     }
+    // Files are sent as they are now, not as they were when journaled: a later row for the
+    // same path then finds the mirror already holding that content and sends only metadata.
     const rec = this.#ctx.tracker.manifest.get(op.path);
-    // A later row already replaced this version: that row will carry the content.
-    if (rec?.kind !== 'file' || rec.hash !== op.hash) return this.#sendSkip(row.seq, op);
-    const sig = op.prevHash ? this.#ctx.store.getSignature(op.prevHash) : undefined;
-    await this.#sendWrite(
-      row.seq,
-      rec,
-      op.prevHash && sig ? { hash: op.prevHash, signature: sig } : undefined,
-    );
+    if (!rec) return this.#sendOp(row.seq, { kind: 'delete', path: op.path });
+    if (rec.kind !== 'file' || this.#held.get(op.path) === rec.hash) {
+      return this.#sendOp(row.seq, { kind: 'meta', path: op.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
+    }
+    const baseHash = this.#held.get(op.path) ?? op.prevHash;
+    const sig = baseHash ? this.#ctx.store.getSignature(baseHash) : undefined;
+    await this.#sendWrite(row.seq, rec, baseHash && sig ? { hash: baseHash, signature: sig } : undefined);
   }
 
-  /** A superseded write still advances the mirror's sequence: send its metadata as the op. */
-  async #sendSkip(seq: number, op: JournalOp & { kind: 'write' }): Promise<void> {
-    await this.#sendOp(seq, { kind: 'meta', path: op.path, mode: op.mode, mtimeMs: op.mtimeMs });
+  /** Keeps `#held` in step with deletes and renames sent to the mirror. */
+  #track(op: JournalOp): void {
+    if (op.kind !== 'delete' && op.kind !== 'rename') return;
+    const from = op.kind === 'delete' ? op.path : op.from;
+    const prefix = `${from}/`;
+    for (const [path, hash] of [...this.#held]) {
+      if (path !== from && !path.startsWith(prefix)) continue;
+      this.#held.delete(path);
+      if (op.kind === 'rename') this.#held.set(op.to + path.slice(from.length), hash);
+    }
   }
 
   async #sendWrite(
@@ -256,6 +267,7 @@ export class MirrorLink {
     rec: FileRecord,
     base?: { hash: string; signature: Uint8Array },
   ): Promise<void> {
+    const store = this.#ctx.store;
     try {
       for await (const part of writeParts({
         abs: join(this.#ctx.root, rec.path),
@@ -265,9 +277,13 @@ export class MirrorLink {
         size: rec.size,
         hash: rec.hash!,
         ...(base ? { base } : {}),
+        keepSignature: (hash, signature) => {
+          if (!store.hasSignature(hash)) store.putSignature(hash, signature);
+        },
       })) {
         await this.#sendOp(seq, part);
         if (!this.connected) return;
+        if (part.last && !part.abort) this.#held.set(rec.path, part.hash);
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;

@@ -167,6 +167,10 @@ export class Store {
     this.db.prepare('INSERT OR REPLACE INTO sigs (hash, sig) VALUES (?, ?)').run(hash, sig);
   }
 
+  hasSignature(hash: string): boolean {
+    return this.db.prepare('SELECT 1 FROM sigs WHERE hash = ?').get(hash) !== undefined;
+  }
+
   getSignature(hash: string): Uint8Array | undefined {
     const row = this.db.prepare('SELECT sig FROM sigs WHERE hash = ?').get(hash) as
       | { sig: Uint8Array }

@@ -1,16 +1,25 @@
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import {
   createHasher,
-  type DeltaFormat,
   decodeSignature,
   deltaStream,
+  encodeSignature,
   hashToHex,
+  readChunks,
   type Signature,
+  SignatureBuilder,
 } from '@mimic/delta';
 import type { WriteOp } from '@mimic/wire';
+import { SIGNATURE_MIN_BYTES } from './local-fs.js';
 
 /** Bytes of file content or delta carried by one write message. */
 export const PART_BYTES = 1024 * 1024;
+/**
+ * A delta part goes out after at most this much of the file was read, even if small, so the
+ * mirror patches while the primary is still reading (a delta of a few edits is tiny, and
+ * would otherwise arrive all at the end).
+ */
+const PROGRESS_BYTES = 8 * 1024 * 1024;
 
 export interface WriteSource {
   abs: string;
@@ -21,87 +30,104 @@ export interface WriteSource {
   hash: string;
   /** Signature of the version the mirror holds, and that version's hash: send a delta. */
   base?: { hash: string; signature: Uint8Array | Signature };
+  /** Called with the signature of the version read, when one should be kept for later deltas. */
+  keepSignature?: (hash: string, signature: Uint8Array) => void;
 }
 
-const DELTA_FORMAT: DeltaFormat = 'mimic';
+interface ReadResult {
+  torn: boolean;
+  length: number;
+  hash: string;
+}
 
-async function* fileChunks(
-  abs: string,
-  onDone: (torn: boolean, length: number, hash: string) => void,
+/** The file's content in chunks, hashed (and signed when asked) on the way, checked for tearing at the end. */
+async function* contentOf(
+  fh: FileHandle,
+  builder: SignatureBuilder | null,
+  progress: { read: number },
+  done: (r: ReadResult) => void,
 ): AsyncGenerator<Uint8Array> {
-  const fh = await open(abs, 'r');
-  try {
-    const before = await fh.stat();
-    const hasher = createHasher();
-    let pos = 0;
-    for (;;) {
-      const buf = Buffer.allocUnsafe(PART_BYTES);
-      const { bytesRead } = await fh.read(buf, 0, PART_BYTES, pos);
-      if (bytesRead === 0) break;
-      pos += bytesRead;
-      const chunk = buf.subarray(0, bytesRead);
-      hasher.update(chunk);
-      yield chunk;
-    }
-    const after = await fh.stat();
-    const torn =
-      after.size !== before.size ||
-      after.mtimeMs !== before.mtimeMs ||
-      after.ctimeMs !== before.ctimeMs ||
-      pos !== after.size;
-    onDone(torn, pos, hashToHex(hasher.digest()));
-  } finally {
-    await fh.close();
+  const before = await fh.stat();
+  const hasher = createHasher();
+  let length = 0;
+  for await (const chunk of readChunks(fh, true)) {
+    length += chunk.length;
+    progress.read = length;
+    hasher.update(chunk);
+    if (builder && length <= before.size) builder.update(chunk);
+    yield chunk;
   }
+  const after = await fh.stat();
+  const torn =
+    after.size !== before.size ||
+    after.mtimeMs !== before.mtimeMs ||
+    after.ctimeMs !== before.ctimeMs ||
+    length !== after.size;
+  done({ torn, length, hash: hashToHex(hasher.digest()) });
 }
 
 /**
  * The write op's parts for one file, read now: whole content, or a delta against the base the
- * mirror holds. Parts are at most PART_BYTES of data. The last part carries the size and hash
- * of what was actually read (it may be newer than the journal's), or `abort` when the file
- * changed while it was read: the mirror then keeps its old copy and a later op brings the new one.
+ * mirror holds. Parts carry at most PART_BYTES. The last part carries the size and hash of
+ * what was actually read (it may be newer than the journal's), or `abort` when the file
+ * changed while it was read: the mirror then keeps its copy and a later op brings the new one.
  */
 export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
-  let result = { torn: false, length: 0, hash: src.hash };
-  const chunks = fileChunks(src.abs, (torn, length, hash) => {
-    result = { torn, length, hash };
-  });
-  const base = src.base;
-  const sig = base
-    ? base.signature instanceof Uint8Array
-      ? decodeSignature(base.signature)
-      : base.signature
-    : null;
-  const source = sig ? deltaStream(sig, chunks, { format: DELTA_FORMAT }) : chunks;
-  const head = {
-    kind: 'write' as const,
-    path: src.path,
-    mode: src.mode,
-    mtimeMs: src.mtimeMs,
-    size: src.size,
-    hash: src.hash,
-    encoding: sig ? ('delta' as const) : ('full' as const),
-    ...(base && sig ? { baseHash: base.hash } : {}),
-  };
-  let part = 0;
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  const take = (): Uint8Array => {
-    const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-    pending = [];
-    pendingBytes = 0;
-    return data;
-  };
-  for await (const chunk of source) {
-    for (let o = 0; o < chunk.length; ) {
-      const n = Math.min(PART_BYTES - pendingBytes, chunk.length - o);
-      pending.push(chunk.subarray(o, o + n));
-      pendingBytes += n;
-      o += n;
-      if (pendingBytes === PART_BYTES) yield { ...head, part: part++, last: false, data: take() };
+  const fh = await open(src.abs, 'r');
+  try {
+    const { size } = await fh.stat();
+    const builder = src.keepSignature && size >= SIGNATURE_MIN_BYTES ? new SignatureBuilder(size) : null;
+    let result: ReadResult = { torn: true, length: 0, hash: src.hash };
+    const progress = { read: 0 };
+    const chunks = contentOf(fh, builder, progress, (r) => {
+      result = r;
+    });
+    const base = src.base;
+    const sig = base
+      ? base.signature instanceof Uint8Array
+        ? decodeSignature(base.signature)
+        : base.signature
+      : null;
+    const source = sig ? deltaStream(sig, chunks, { flushEveryBytes: PROGRESS_BYTES }) : chunks;
+    const head = {
+      kind: 'write' as const,
+      path: src.path,
+      mode: src.mode,
+      mtimeMs: src.mtimeMs,
+      size: src.size,
+      hash: src.hash,
+      encoding: sig ? ('delta' as const) : ('full' as const),
+      ...(base && sig ? { baseHash: base.hash } : {}),
+    };
+    let part = 0;
+    // Chunks of the file itself are views of a reused buffer: each byte is copied once, here.
+    let buf = Buffer.allocUnsafe(PART_BYTES);
+    let fill = 0;
+    let readAtLastPart = 0;
+    const take = (): Uint8Array => {
+      const data = buf.subarray(0, fill);
+      buf = Buffer.allocUnsafe(PART_BYTES); // the socket may hold the last one until it is flushed
+      fill = 0;
+      readAtLastPart = progress.read;
+      return data;
+    };
+    for await (const chunk of source) {
+      for (let o = 0; o < chunk.length; ) {
+        const n = Math.min(PART_BYTES - fill, chunk.length - o);
+        buf.set(chunk.subarray(o, o + n), fill);
+        fill += n;
+        o += n;
+        if (fill === PART_BYTES) yield { ...head, part: part++, last: false, data: take() };
+      }
+      if (sig && fill > 0 && progress.read - readAtLastPart >= PROGRESS_BYTES) {
+        yield { ...head, part: part++, last: false, data: take() };
+      }
     }
+    const last: WriteOp = { ...head, size: result.length, hash: result.hash, part, last: true, data: take() };
+    if (result.torn) last.abort = true;
+    else if (builder) src.keepSignature!(result.hash, encodeSignature(builder.finish()));
+    yield last;
+  } finally {
+    await fh.close();
   }
-  const last: WriteOp = { ...head, size: result.length, hash: result.hash, part, last: true, data: take() };
-  if (result.torn) last.abort = true;
-  yield last;
 }

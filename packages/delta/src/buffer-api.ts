@@ -8,6 +8,11 @@ import type { Signature } from './signature.js';
 export interface DeltaOptions {
   /** `mimic` (default) carries lengths and hashes; `librsync` is what `rdiff patch` reads. */
   format?: DeltaFormat;
+  /**
+   * Streaming only: emit what is known after every this many target bytes, even a copy run
+   * still growing, so that a receiver can patch while the target is still being read.
+   */
+  flushEveryBytes?: number;
 }
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {

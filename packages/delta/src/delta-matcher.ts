@@ -70,6 +70,14 @@ export class DeltaMatcher {
     }
   }
 
+  /**
+   * Hands the copy run in progress to the sink now instead of extending it further, so that a
+   * receiver can start on it. Costs one extra copy command.
+   */
+  flushCopy(): void {
+    this.#flushCopy();
+  }
+
   finish(): TargetSummary {
     if (this.#finished) throw new Error('DeltaMatcher: finish called twice');
     this.#finished = true;

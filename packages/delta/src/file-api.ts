@@ -41,9 +41,18 @@ export async function* deltaStream(
 ): AsyncGenerator<Uint8Array> {
   const encoder = createEncoder(options.format ?? 'mimic', { length: sig.fileLength, hash: sig.fileHash });
   const matcher = new DeltaMatcher(sig, encoder);
+  const every = options.flushEveryBytes ?? 0;
+  let sinceFlush = 0;
   for await (const chunk of target) {
     matcher.push(chunk);
-    yield* encoder.out.drain();
+    sinceFlush += chunk.length;
+    if (every > 0 && sinceFlush >= every) {
+      sinceFlush = 0;
+      matcher.flushCopy();
+      yield* encoder.out.drain(true);
+    } else {
+      yield* encoder.out.drain();
+    }
   }
   encoder.end(matcher.finish());
   yield* encoder.out.drain(true);

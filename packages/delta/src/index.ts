@@ -16,7 +16,14 @@ export {
   writeDeltaFile,
   writeSignatureFile,
 } from './file-api.js';
-export { type AtomicWriteOptions, readFileChunks, tempPathFor, writeAtomic } from './file-io.js';
+export {
+  type AtomicWriteOptions,
+  IO_CHUNK,
+  readChunks,
+  readFileChunks,
+  tempPathFor,
+  writeAtomic,
+} from './file-io.js';
 export { contentHash, createHasher, hashToHex, hexToHash, type StreamHasher, strongHash } from './hash.js';
 export { type Signature, SignatureBuilder, type SignatureOptions, signature } from './signature.js';
 export { decodeSignature, encodeSignature, SIGNATURE_MAGIC } from './signature-format.js';
