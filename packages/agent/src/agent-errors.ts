@@ -6,6 +6,9 @@
  * - `ERR_INOTIFY_LIMIT`: the kernel's inotify watch limit is reached.
  * - `ERR_TIMEOUT`: `flush` did not complete in time.
  * - `ERR_CLOSED`: the agent was closed.
+ * - `ERR_FENCED`: this primary learned of a newer epoch and no longer serves.
+ * - `ERR_NOT_MIRROR`: promotion asked of a node that is not a mirror.
+ * - `ERR_NO_LISTEN`: promotion asked of a mirror started without a listen address.
  */
 export type AgentErrorCode =
   | 'ERR_NO_ROOT'
@@ -13,7 +16,10 @@ export type AgentErrorCode =
   | 'ERR_LISTEN'
   | 'ERR_INOTIFY_LIMIT'
   | 'ERR_TIMEOUT'
-  | 'ERR_CLOSED';
+  | 'ERR_CLOSED'
+  | 'ERR_FENCED'
+  | 'ERR_NOT_MIRROR'
+  | 'ERR_NO_LISTEN';
 
 export class AgentError extends Error {
   readonly code: AgentErrorCode;

@@ -90,6 +90,8 @@ export class Applier {
   #pendingBytes = 0;
   #current: InFlight | null = null;
   preserved = 0;
+  /** Paths this node wrote as a primary after its epoch was superseded: kept, never overwritten. */
+  keep = new Set<string>();
 
   constructor(root: string, store: Store, tmpDir: string, diverged: () => string, log: Logger) {
     this.root = root;
@@ -124,6 +126,7 @@ export class Applier {
     const e = entry === undefined ? await statEntry(this.#abs(rel)) : entry;
     const rec = this.manifest.get(rel);
     if (!e) return true;
+    if (this.keep.has(rel) && e.kind !== 'dir') return false;
     if (!rec || rec.kind !== e.kind) return false;
     if (e.kind === 'dir') return true;
     return rec.size === e.size && rec.mtimeMs === e.mtimeMs && rec.ino === e.ino;
@@ -144,6 +147,7 @@ export class Applier {
 
   async #keep(rel: string): Promise<void> {
     const dest = await preserve(this.#root, this.#diverged(), rel);
+    this.keep.delete(rel);
     this.preserved++;
     this.#log('preserved', { path: rel, to: dest });
   }

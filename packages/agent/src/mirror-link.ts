@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { decodeSignature, hashToHex } from '@mimic/delta';
 import {
   checkHello,
+  compareEpoch,
   type Epoch,
   type HelloMessage,
   type ManifestEntry,
   type Message,
-  makeHello,
   type NeedMessage,
   type Op,
 } from '@mimic/wire';
@@ -34,6 +34,13 @@ export interface LinkContext {
   readonly store: Store;
   readonly tracker: ChangeTracker;
   epoch(): Epoch;
+  /** This primary's hello (its epoch and role as they are now). */
+  hello(): HelloMessage;
+  /** Where this primary's epoch forked from its predecessor, if it was promoted. */
+  fork(): { epoch: Epoch; seq: number } | undefined;
+  fenced(): boolean;
+  /** A peer's hello carried this epoch (and maybe its URL). */
+  learnEpoch(epoch: Epoch, url: string | null): void;
   log(event: string, fields: Record<string, unknown>): void;
   onAck(link: MirrorLink): void;
   onClose(link: MirrorLink): void;
@@ -76,15 +83,7 @@ export class MirrorLink {
       if (this.state === 'hello') this.socket.close(1008, 'ERR_HANDSHAKE_TIMEOUT: no hello');
     }, HELLO_TIMEOUT_MS);
     timer.unref();
-    void this.socket.send(
-      makeHello({
-        nodeId: ctx.nodeId,
-        role: 'primary',
-        epoch: ctx.epoch(),
-        appliedSeq: ctx.tracker.lastSeq,
-        nonce: randomBytes(32),
-      }),
-    );
+    void this.socket.send(ctx.hello());
   }
 
   get connected(): boolean {
@@ -146,18 +145,33 @@ export class MirrorLink {
   }
 
   #start(hello: HelloMessage): void {
+    const ctx = this.#ctx;
+    ctx.learnEpoch(hello.epoch, hello.listenUrl ?? null);
+    if (ctx.fenced()) {
+      void this.socket.send({
+        type: 'error',
+        code: 'ERR_FENCED',
+        message: 'this primary is fenced by a newer epoch',
+      });
+      this.socket.close(4001, 'ERR_FENCED: this primary is fenced');
+      return;
+    }
     if (hello.role !== 'mirror') {
-      throw Object.assign(new Error(`peer is a ${hello.role}, not a mirror`), { code: 'ERR_ROLE' });
+      // Another primary asking who we are: our hello (sent on connect) has told it.
+      this.socket.close(1000, 'peer probe');
+      return;
     }
     this.id = hello.nodeId;
     const { tracker, store } = this.#ctx;
     const last = tracker.lastSeq;
     const canResume =
+      compareEpoch(hello.epoch, ctx.epoch()) === 0 &&
       hello.appliedSeq > 0 &&
       hello.appliedSeq <= last &&
       hello.appliedSeq >= store.firstSeq() - 1 &&
       last - hello.appliedSeq <= Math.max(10_000, tracker.manifest.size * 2);
-    this.ackedSeq = hello.appliedSeq;
+    // A reconciling mirror's own sequence means nothing in this epoch until it acks our snapshot.
+    this.ackedSeq = canResume ? hello.appliedSeq : 0;
     if (canResume) {
       this.state = 'streaming';
       this.#cursor = hello.appliedSeq + 1;
@@ -188,7 +202,14 @@ export class MirrorLink {
   async #sendManifest(): Promise<void> {
     const epoch = this.#ctx.epoch();
     const entries = [...this.#ctx.tracker.manifest.values()].map(toWireEntry);
-    await this.socket.send({ type: 'welcome', epoch, seq: this.#snapshotSeq, mode: 'reconcile' });
+    const fork = this.#ctx.fork();
+    await this.socket.send({
+      type: 'welcome',
+      epoch,
+      seq: this.#snapshotSeq,
+      mode: 'reconcile',
+      ...(fork ? { fork } : {}),
+    });
     for (let i = 0; i === 0 || i < entries.length; i += MANIFEST_PAGE) {
       const page = entries.slice(i, i + MANIFEST_PAGE);
       await this.socket.send({

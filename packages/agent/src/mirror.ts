@@ -3,15 +3,24 @@ import { EventEmitter } from 'node:events';
 import { mkdir, stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
-import { checkHello, type Epoch, type Message, makeHello } from '@mimic/wire';
+import {
+  checkHello,
+  compareEpoch,
+  type Epoch,
+  type HelloMessage,
+  type Message,
+  makeHello,
+} from '@mimic/wire';
 import WebSocket from 'ws';
 import { AgentError } from './agent-errors.js';
 import { Applier } from './applier.js';
 import { serveControl } from './control-socket.js';
 import { type Logger, silentLogger } from './log.js';
 import { nodeIdOf } from './node-id.js';
-import { parsePeerUrl, resolveDir } from './options.js';
+import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
+import { type ProbeResult, probePeer } from './peer-probe.js';
 import { PeerSocket } from './peer-socket.js';
+import { Primary } from './primary.js';
 import { Reconciler } from './reconciler.js';
 import { Store } from './store.js';
 
@@ -19,6 +28,8 @@ export interface MirrorOptions {
   root: string;
   /** Every node this mirror may follow. */
   primaries: readonly string[];
+  /** Where to serve once promoted (`promote()` needs it). */
+  listen?: ListenAddress;
   stateDir?: string;
   log?: Logger;
 }
@@ -26,6 +37,7 @@ export interface MirrorOptions {
 export interface ResolvedMirrorOptions {
   readonly root: string;
   readonly primaries: readonly string[];
+  readonly listen: ListenAddress | null;
   readonly stateDir: string;
   readonly log: Logger;
 }
@@ -45,6 +57,7 @@ export interface MirrorStatus {
 
 export interface MirrorEvents {
   connected: [url: string];
+  promoted: [primary: Primary];
   disconnected: [reason: string];
   applied: [seq: number];
   error: [err: Error];
@@ -59,6 +72,7 @@ export interface MirrorEvents {
 const QUEUE_HIGH = 32 * 1024 * 1024;
 const QUEUE_LOW = 8 * 1024 * 1024;
 const ACK_EVERY_MS = 50;
+const NEWER_PRIMARY_PROBE_MS = 3000;
 
 function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
   const root = resolveDir(o.root, 'root');
@@ -67,6 +81,7 @@ function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
   return Object.freeze({
     root,
     primaries: Object.freeze(o.primaries.map(parsePeerUrl)),
+    listen: o.listen ? Object.freeze({ ...o.listen }) : null,
     stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
     log: o.log ?? silentLogger,
   });
@@ -96,6 +111,10 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   #reconciler: Reconciler | null = null;
   #lastError: string | null = null;
   #control: Server | null = null;
+  /** The epoch of the primary on the current connection, from its hello. */
+  #primaryEpoch: Epoch = { term: 0, node: 'none' };
+  #promoting = false;
+  #probeTimer: NodeJS.Timeout | null = null;
 
   constructor(options: MirrorOptions) {
     super();
@@ -109,21 +128,28 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     await mkdir(stateDir, { recursive: true });
     this.#store = new Store(join(stateDir, 'mimic.db'));
     this.#nodeId = nodeIdOf(this.#store);
-    this.#appliedSeq = Number(this.#store.getMeta('appliedSeq') ?? 0);
+    // A former primary rejoining as a mirror has applied everything its own journal holds.
+    this.#appliedSeq = Number(this.#store.getMeta('appliedSeq') ?? this.#store.lastSeq());
     this.#lastAcked = this.#appliedSeq;
     this.#epoch = {
       term: Number(this.#store.getMeta('epochTerm') ?? 0),
       node: this.#store.getMeta('epochNode') ?? this.#nodeId,
     };
     this.#store.setMeta('role', 'mirror');
+    this.#store.db.prepare("DELETE FROM meta WHERE key = 'fencedBy'").run();
     const diverged = () => join(stateDir, 'diverged', String(this.#epoch.term));
     this.#applier = new Applier(root, this.#store, join(stateDir, 'tmp'), diverged, this.options.log);
     await this.#applier.init();
     this.#control = await serveControl(stateDir, (req) => {
       if (req.cmd === 'status') return this.status();
+      if (req.cmd === 'promote') return this.promote().then((p) => p.status());
       throw Object.assign(new Error(`unknown command ${req.cmd}`), { code: 'ERR_BAD_REQUEST' });
     });
-    this.#dial();
+    void this.#dial();
+    if (this.options.primaries.length > 1) {
+      this.#probeTimer = setInterval(() => void this.#watchForNewer(), NEWER_PRIMARY_PROBE_MS);
+      this.#probeTimer.unref();
+    }
   }
 
   status(): MirrorStatus {
@@ -141,9 +167,37 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     };
   }
 
-  #dial(): void {
-    if (this.#closed) return;
-    const url = this.options.primaries[this.#attempt % this.options.primaries.length]!;
+  #myHello(): HelloMessage {
+    return makeHello({
+      nodeId: this.#nodeId,
+      role: 'mirror',
+      epoch: this.#epoch,
+      appliedSeq: this.#forceReconcile ? 0 : this.#appliedSeq,
+      nonce: randomBytes(32),
+    });
+  }
+
+  /**
+   * Asks every configured node who it is and picks the primary with the highest epoch (never
+   * one older than the epoch this mirror already follows). Returns null when none answers.
+   */
+  async #choose(): Promise<ProbeResult | null> {
+    const results = await Promise.all(
+      this.options.primaries.map((url) => probePeer(url, () => this.#myHello())),
+    );
+    let best: ProbeResult | null = null;
+    for (const r of results) {
+      if (!r || r.hello.role !== 'primary' || compareEpoch(r.hello.epoch, this.#epoch) < 0) continue;
+      if (!best || compareEpoch(r.hello.epoch, best.hello.epoch) > 0) best = r;
+    }
+    return best;
+  }
+
+  async #dial(): Promise<void> {
+    if (this.#closed || this.#promoting) return;
+    const best = this.options.primaries.length > 1 ? await this.#choose() : null;
+    if (this.#closed || this.#promoting) return;
+    const url = best?.url ?? this.options.primaries[0]!;
     this.#url = url;
     this.#state = 'hello';
     const ws = new WebSocket(url, {
@@ -162,18 +216,18 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       this.#lastError = `${url}: ${err.message}`;
     });
     ws.on('open', () => {
-      opened = true;
-      const appliedSeq = this.#forceReconcile ? 0 : this.#appliedSeq;
-      void sock.send(
-        makeHello({
-          nodeId: this.#nodeId,
-          role: 'mirror',
-          epoch: this.#epoch,
-          appliedSeq,
-          nonce: randomBytes(32),
-        }),
-      );
+      opened = true; // the primary speaks first; our hello answers its hello
     });
+  }
+
+  /** While following, look for a newer primary among the other configured nodes. */
+  async #watchForNewer(): Promise<void> {
+    if (this.#state !== 'streaming' || this.options.primaries.length < 2) return;
+    const best = await this.#choose();
+    if (best && this.#socket && best.url !== this.#url && compareEpoch(best.hello.epoch, this.#epoch) > 0) {
+      this.options.log('newer-primary', { primary: best.url, epoch: best.hello.epoch });
+      this.#socket.close(1000, `following the newer primary at ${best.url}`);
+    }
   }
 
   #onClose(reason: string): void {
@@ -255,9 +309,27 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       checkHello(msg);
       if (msg.role !== 'primary')
         throw Object.assign(new Error(`${this.#url} is a ${msg.role}, not a primary`), { code: 'ERR_ROLE' });
+      if (compareEpoch(msg.epoch, this.#epoch) < 0) {
+        // A primary of an older epoch: tell it (it fences itself) and do not follow it.
+        await sock.send(this.#myHello());
+        throw Object.assign(new Error(`${this.#url} is a superseded primary (epoch ${msg.epoch.term})`), {
+          code: 'ERR_STALE_PRIMARY',
+        });
+      }
+      this.#primaryEpoch = msg.epoch;
+      await sock.send(this.#myHello());
       return;
     }
+    if (msg.type !== 'error' && 'epoch' in msg && compareEpoch(msg.epoch, this.#primaryEpoch) !== 0) {
+      throw Object.assign(
+        new Error(`${msg.type} from epoch ${msg.epoch.term}, not ${this.#primaryEpoch.term}`),
+        {
+          code: 'ERR_EPOCH',
+        },
+      );
+    }
     if (msg.type === 'welcome') {
+      this.#divergedSince(msg.fork);
       this.#epoch = msg.epoch;
       this.#store.setMeta('epochTerm', msg.epoch.term);
       this.#store.setMeta('epochNode', msg.epoch.node);
@@ -326,7 +398,71 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.options.log('caught-up', { seq: r.seq, fetched: r.needed, kept: this.#applier.preserved });
   }
 
+  /** Paths this node journaled after `fork.seq` when `fork.epoch` was its own epoch as primary. */
+  #divergedSince(fork: { epoch: Epoch; seq: number } | undefined): Set<string> {
+    const keep = new Set<string>();
+    if (!fork || compareEpoch(fork.epoch, this.#epoch) !== 0) return keep;
+    for (let from = fork.seq + 1; ; ) {
+      const rows = this.#store.readJournal(from, 1000);
+      if (rows.length === 0) break;
+      for (const { op } of rows) {
+        if (op.kind === 'rename') keep.add(op.to);
+        else if (op.kind === 'write' || op.kind === 'symlink' || op.kind === 'meta') keep.add(op.path);
+      }
+      from = rows[rows.length - 1]!.seq + 1;
+    }
+    this.#applier.keep = keep;
+    if (keep.size > 0) this.options.log('rejoin', { forkSeq: fork.seq, divergedPaths: keep.size });
+    return keep;
+  }
+
+  /**
+   * Becomes the primary: stops following, takes the next epoch (a higher term, this node's
+   * id), records durably where it forked from the old epoch, and serves on `listen`. Resolves
+   * with the running Primary once all of that is durable.
+   */
+  async promote(): Promise<Primary> {
+    const listen = this.options.listen;
+    if (!listen)
+      throw new AgentError('ERR_NO_LISTEN', 'this mirror was started without --listen; it cannot serve');
+    if (this.#promoting || this.#closed)
+      throw new AgentError('ERR_NOT_MIRROR', 'this node is not a running mirror');
+    this.#promoting = true;
+    const old = this.#epoch;
+    if (this.#reconnect) clearTimeout(this.#reconnect);
+    this.#socket?.close(1001, 'promoted');
+    while (this.#draining) await new Promise((r) => setTimeout(r, 5));
+    await this.#applier.abandon();
+    await this.#applier.commit();
+    const epoch: Epoch = { term: old.term + 1, node: this.#nodeId };
+    this.#store.tx(() => {
+      this.#store.setMeta('appliedSeq', this.#appliedSeq);
+      this.#store.setMeta('forkTerm', old.term);
+      this.#store.setMeta('forkNode', old.node);
+      this.#store.setMeta('forkSeq', this.#appliedSeq);
+      this.#store.setMeta('journalBase', Math.max(this.#appliedSeq, this.#store.lastSeq()));
+      this.#store.setMeta('epochTerm', epoch.term);
+      this.#store.setMeta('epochNode', epoch.node);
+      this.#store.setMeta('role', 'primary');
+    });
+    this.#store.db.pragma('wal_checkpoint(FULL)');
+    this.options.log('promoting', { from: old, to: epoch, forkSeq: this.#appliedSeq });
+    await this.close();
+    const primary = new Primary({
+      root: this.options.root,
+      listen,
+      stateDir: this.options.stateDir,
+      peers: this.options.primaries,
+      log: this.options.log,
+    });
+    await primary.start();
+    this.options.log('promoted', { epoch, listen: `${listen.host}:${primary.address.port}` });
+    this.emit('promoted', primary);
+    return primary;
+  }
+
   async close(): Promise<void> {
+    if (this.#probeTimer) clearInterval(this.#probeTimer);
     this.#closed = true;
     if (this.#reconnect) clearTimeout(this.#reconnect);
     if (this.#ackTimer) clearTimeout(this.#ackTimer);

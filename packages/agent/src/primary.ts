@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { join, relative, sep } from 'node:path';
-import type { Epoch } from '@mimic/wire';
+import { compareEpoch, type Epoch, type HelloMessage, makeHello } from '@mimic/wire';
 import { type FSWatcher, watch } from 'chokidar';
 import { WebSocketServer } from 'ws';
 import { AgentError } from './agent-errors.js';
@@ -12,7 +13,8 @@ import { makeExcluder } from './excludes.js';
 import { type Logger, silentLogger } from './log.js';
 import { MirrorLink } from './mirror-link.js';
 import { nodeIdOf } from './node-id.js';
-import { type ListenAddress, resolveDir } from './options.js';
+import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
+import { probePeer } from './peer-probe.js';
 import { Store } from './store.js';
 
 export interface PrimaryOptions {
@@ -25,8 +27,12 @@ export interface PrimaryOptions {
   exclude?: readonly string[];
   /** Full rescan period, to catch what the watcher missed (default 60 s; 0 disables). */
   rescanIntervalMs?: number;
+  /** Other nodes (ws:// URLs) asked every few seconds for their epoch: a higher one fences this primary. */
+  peers?: readonly string[];
   log?: Logger;
 }
+
+const PEER_PROBE_MS = 3000;
 
 export interface ResolvedPrimaryOptions {
   readonly root: string;
@@ -34,6 +40,7 @@ export interface ResolvedPrimaryOptions {
   readonly stateDir: string;
   readonly exclude: readonly string[];
   readonly rescanIntervalMs: number;
+  readonly peers: readonly string[];
   readonly log: Logger;
 }
 
@@ -45,7 +52,9 @@ export interface MirrorStatus {
 }
 
 export interface PrimaryStatus {
-  role: 'primary';
+  role: 'primary' | 'fenced';
+  /** When fenced: the newer primary, as far as it is known. */
+  fencedBy?: { url: string | null; epoch: Epoch };
   nodeId: string;
   epoch: Epoch;
   root: string;
@@ -57,6 +66,7 @@ export interface PrimaryStatus {
 
 export interface PrimaryEvents {
   listening: [address: ListenAddress];
+  fenced: [by: { url: string | null; epoch: Epoch }];
   appended: [seq: number];
   ack: [mirror: string, seq: number];
   error: [err: Error];
@@ -72,6 +82,7 @@ function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
     stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
     exclude: Object.freeze([...(o.exclude ?? [])]),
     rescanIntervalMs: rescan,
+    peers: Object.freeze((o.peers ?? []).map(parsePeerUrl)),
     log: o.log ?? silentLogger,
   });
 }
@@ -90,6 +101,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #links = new Set<MirrorLink>();
   #known = new Map<string, MirrorStatus>();
   #address: ListenAddress | null = null;
+  #fencedBy: { url: string | null; epoch: Epoch } | null = null;
+  #peerTimer: NodeJS.Timeout | null = null;
 
   constructor(options: PrimaryOptions) {
     super();
@@ -116,7 +129,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#epoch = { term, node: this.#store.getMeta('epochNode') ?? this.#nodeId };
     this.#store.setMeta('epochTerm', this.#epoch.term);
     this.#store.setMeta('epochNode', this.#epoch.node);
-    this.#store.setMeta('role', 'primary');
+    const fenced = this.#store.getMeta('fencedBy');
+    if (this.#store.getMeta('role') === 'fenced' && fenced) this.#fencedBy = JSON.parse(fenced);
+    else this.#store.setMeta('role', 'primary');
     for (const [id, seq] of this.#store.peerAcks())
       this.#known.set(id, { id, connected: false, ackedSeq: seq, bytesSent: 0 });
     const rel = relative(root, stateDir);
@@ -131,6 +146,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       log('error', { error: err.message });
       this.emit('error', err);
     });
+    // Before serving anyone: is there a newer primary out there already?
+    await this.#probePeers();
     await this.#listen();
     await this.#watch(skip);
     await this.#tracker.scan();
@@ -143,6 +160,57 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       this.#rescan.unref();
     }
     this.#control = await serveControl(stateDir, (req) => this.#command(req.cmd));
+    if (this.options.peers.length > 0) {
+      this.#peerTimer = setInterval(() => void this.#probePeers(), PEER_PROBE_MS);
+      this.#peerTimer.unref();
+    }
+  }
+
+  get fenced(): boolean {
+    return this.#fencedBy !== null;
+  }
+
+  get #listenUrl(): string {
+    const { host, port } = this.#address ?? this.options.listen;
+    return `ws://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
+  #hello(): HelloMessage {
+    return makeHello({
+      nodeId: this.#nodeId,
+      role: this.#fencedBy ? 'fenced' : 'primary',
+      epoch: this.#epoch,
+      appliedSeq: this.#tracker?.lastSeq ?? 0,
+      nonce: randomBytes(32),
+      listenUrl: this.#listenUrl,
+    });
+  }
+
+  async #probePeers(): Promise<void> {
+    const results = await Promise.all(this.options.peers.map((url) => probePeer(url, () => this.#hello())));
+    for (const r of results) {
+      if (r && (r.hello.role === 'primary' || r.hello.role === 'mirror'))
+        this.#learnEpoch(r.hello.epoch, r.hello.listenUrl ?? r.url);
+    }
+  }
+
+  /** A peer told us its epoch. A higher one means another node was promoted: stop serving. */
+  #learnEpoch(epoch: Epoch, url: string | null): void {
+    if (compareEpoch(epoch, this.#epoch) <= 0 || this.#fencedBy) return;
+    this.#fencedBy = { url, epoch };
+    this.#store.setMeta('role', 'fenced');
+    this.#store.setMeta('fencedBy', JSON.stringify(this.#fencedBy));
+    this.options.log('fenced', { epoch: this.#epoch, newerEpoch: epoch, newerPrimary: url });
+    for (const l of this.#links)
+      l.socket.close(4001, `ERR_FENCED: a newer primary (epoch ${epoch.term}) exists`);
+    this.emit('fenced', this.#fencedBy);
+  }
+
+  #fork(): { epoch: Epoch; seq: number } | undefined {
+    const term = this.#store.getMeta('forkTerm');
+    const node = this.#store.getMeta('forkNode');
+    const seq = this.#store.getMeta('forkSeq');
+    return term && node && seq ? { epoch: { term: Number(term), node }, seq: Number(seq) } : undefined;
   }
 
   #command(cmd: string): unknown {
@@ -173,6 +241,10 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         store: this.#store,
         tracker: this.#tracker,
         epoch: () => this.#epoch,
+        hello: () => this.#hello(),
+        fork: () => this.#fork(),
+        fenced: () => this.#fencedBy !== null,
+        learnEpoch: (epoch, url) => this.#learnEpoch(epoch, url),
         log: this.options.log,
         onAck: (l) => {
           this.#store.setPeerAck(l.id, l.ackedSeq);
@@ -248,13 +320,13 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         bytesSent: l.socket.bytesSent + (prev && !prev.connected ? prev.bytesSent : 0),
       });
     }
-    const { host, port } = this.#address ?? this.options.listen;
     return {
-      role: 'primary',
+      role: this.#fencedBy ? 'fenced' : 'primary',
+      ...(this.#fencedBy ? { fencedBy: this.#fencedBy } : {}),
       nodeId: this.#nodeId,
       epoch: this.#epoch,
       root: this.options.root,
-      listen: `ws://${host}:${port}`,
+      listen: this.#listenUrl,
       seq: this.#tracker.lastSeq,
       files: this.#tracker.manifest.size,
       mirrors: [...mirrors.values()],
@@ -269,7 +341,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     mirrors?: number;
     timeoutMs?: number;
   } = {}): Promise<void> {
-    await this.#tracker.idle();
+    if (this.#fencedBy) throw new AgentError('ERR_FENCED', 'flush: this primary is fenced');
+    // A write made just before the call may not have reached the watcher yet: look for it.
+    await this.#tracker.scan();
     const target = this.#tracker.lastSeq;
     const enough = () => [...this.#links].filter((l) => l.ackedSeq >= target).length >= mirrors;
     if (enough()) return;
@@ -295,6 +369,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
 
   async close(): Promise<void> {
     if (this.#rescan) clearInterval(this.#rescan);
+    if (this.#peerTimer) clearInterval(this.#peerTimer);
     this.#tracker?.close();
     await this.#watcher?.close();
     for (const l of this.#links) l.socket.close(1001, 'primary shutting down');

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { callControl, jsonLogger, Mirror, Primary, parseListen, parsePeerUrl } from '@mimic/agent';
 import type { Command } from 'commander';
@@ -18,13 +19,13 @@ function urls(list: string, flag: string): string[] {
   });
 }
 
-/** Runs an agent until SIGINT/SIGTERM, then closes it cleanly. */
-async function runUntilSignal(agent: { close(): Promise<void> }): Promise<void> {
+/** Runs an agent until SIGINT/SIGTERM, then closes it cleanly (the current one, after a promotion). */
+async function runUntilSignal(agent: () => { close(): Promise<void> }): Promise<void> {
   await new Promise<void>((done) => {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      void agent.close().finally(done);
+      void agent().close().finally(done);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
@@ -38,7 +39,11 @@ export function addAgentCommands(program: Command): void {
     .argument('<dir>', 'the replicated folder')
     .requiredOption('--listen <host:port>', 'address mirrors connect to')
     .option('--state <dir>', 'state folder (default <dir>/.mimic)')
-    .option('--peers <urls>', 'other nodes, comma-separated ws:// URLs')
+    .option(
+      '--peers <urls>',
+      'other nodes, comma-separated ws:// URLs (a newer epoch there fences this primary)',
+    )
+    .option('--on-promote <cmd>', 'command run if this node is ever promoted (see mimic mirror)')
     .option('--exclude <glob>', 'gitignore-style pattern not to replicate (repeatable)', collect, [])
     .option('--rescan <seconds>', 'full rescan period in seconds (0: never)', '60')
     .action(
@@ -52,7 +57,7 @@ export function addAgentCommands(program: Command): void {
         } catch (err) {
           throw new CliError('ERR_INVALID_ARGUMENT', (err as Error).message);
         }
-        if (opts.peers) urls(opts.peers, '--peers');
+        const peers = opts.peers ? urls(opts.peers, '--peers') : [];
         const rescan = Number(opts.rescan);
         if (!Number.isFinite(rescan) || rescan < 0)
           throw new CliError('ERR_INVALID_ARGUMENT', `--rescan ${opts.rescan}: expected seconds >= 0`);
@@ -61,6 +66,7 @@ export function addAgentCommands(program: Command): void {
           listen,
           ...(opts.state ? { stateDir: resolve(opts.state) } : {}),
           exclude: opts.exclude,
+          peers,
           rescanIntervalMs: rescan * 1000,
           log: jsonLogger('primary'),
         });
@@ -70,7 +76,7 @@ export function addAgentCommands(program: Command): void {
           await primary.close().catch(() => {});
           throw toCliError(err, `primary ${JSON.stringify(dir)}`);
         }
-        await runUntilSignal(primary);
+        await runUntilSignal(() => primary);
       },
     );
 
@@ -81,28 +87,49 @@ export function addAgentCommands(program: Command): void {
     .requiredOption('--primary <urls>', 'the nodes this mirror may follow, comma-separated ws:// URLs')
     .option('--listen <host:port>', 'address to serve on once promoted')
     .option('--state <dir>', 'state folder (default <dir>/.mimic)')
-    .action(async (dir: string, opts: { primary: string; listen?: string; state?: string }) => {
-      const primaries = urls(opts.primary, '--primary');
-      if (opts.listen) {
-        try {
-          parseListen(opts.listen);
-        } catch (err) {
-          throw new CliError('ERR_INVALID_ARGUMENT', (err as Error).message);
+    .option(
+      '--on-promote <cmd>',
+      'shell command run after a promotion (MIMIC_EPOCH, MIMIC_LISTEN in its environment)',
+    )
+    .action(
+      async (dir: string, opts: { primary: string; listen?: string; state?: string; onPromote?: string }) => {
+        const primaries = urls(opts.primary, '--primary');
+        let listen: ReturnType<typeof parseListen> | undefined;
+        if (opts.listen) {
+          try {
+            listen = parseListen(opts.listen);
+          } catch (err) {
+            throw new CliError('ERR_INVALID_ARGUMENT', (err as Error).message);
+          }
         }
-      }
-      const mirror = new Mirror({
-        root: resolve(dir),
-        primaries,
-        ...(opts.state ? { stateDir: resolve(opts.state) } : {}),
-        log: jsonLogger('mirror'),
-      });
-      try {
-        await mirror.start();
-      } catch (err) {
-        await mirror.close().catch(() => {});
-        throw toCliError(err, `mirror ${JSON.stringify(dir)}`);
-      }
-      await runUntilSignal(mirror);
+        const mirror = new Mirror({
+          root: resolve(dir),
+          primaries,
+          ...(listen ? { listen } : {}),
+          ...(opts.state ? { stateDir: resolve(opts.state) } : {}),
+          log: jsonLogger('mirror'),
+        });
+        try {
+          await mirror.start();
+        } catch (err) {
+          await mirror.close().catch(() => {});
+          throw toCliError(err, `mirror ${JSON.stringify(dir)}`);
+        }
+        let current: { close(): Promise<void> } = mirror;
+        mirror.on('promoted', (primary) => {
+          current = primary;
+          if (opts.onPromote) runHook(opts.onPromote, primary);
+        });
+        await runUntilSignal(() => current);
+      },
+    );
+
+  program
+    .command('promote')
+    .description('turn the running mirror with this state folder into the primary (same as promote-mirror)')
+    .option('--state <dir>', 'state folder', join('.', '.mimic'))
+    .action(async (opts: { state: string }) => {
+      await promote(opts.state);
     });
 
   program
@@ -118,4 +145,44 @@ export function addAgentCommands(program: Command): void {
         opts.json ? `${JSON.stringify(result)}\n` : printStatus(result as Record<string, unknown>),
       );
     });
+}
+
+/** Asks the mirror behind `stateDir` to promote itself; prints the new epoch and address. */
+export async function promote(stateDir: string): Promise<void> {
+  const state = resolve(stateDir);
+  const status = (await callControl(state, 'status').catch((err) => {
+    throw toCliError(err);
+  })) as { role: string };
+  if (status.role !== 'mirror') {
+    throw new CliError(
+      'ERR_NOT_MIRROR',
+      `the agent with state folder ${state} is a ${status.role}, not a mirror`,
+    );
+  }
+  const result = (await callControl(state, 'promote', 60_000).catch((err) => {
+    throw toCliError(err);
+  })) as { epoch: { term: number; node: string }; listen: string };
+  process.stdout.write(
+    `promoted: epoch ${result.epoch.term} (${result.epoch.node}), serving on ${result.listen}\n`,
+  );
+}
+
+/** Runs the operator's --on-promote command with the new epoch and address in its environment. */
+function runHook(cmd: string, primary: Primary): void {
+  const s = primary.status();
+  const child = spawn(cmd, {
+    shell: true,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: {
+      ...process.env,
+      MIMIC_EPOCH: String(s.epoch.term),
+      MIMIC_EPOCH_NODE: s.epoch.node,
+      MIMIC_LISTEN: s.listen,
+    },
+  });
+  child.on('exit', (code) => {
+    process.stderr.write(
+      `${JSON.stringify({ time: new Date().toISOString(), event: 'on-promote-done', cmd, code })}\n`,
+    );
+  });
 }

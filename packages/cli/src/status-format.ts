@@ -2,7 +2,13 @@
 export function printStatus(s: Record<string, unknown>): string {
   const epoch = s.epoch as { term: number; node: string };
   const lines = [`role:      ${s.role}`, `root:      ${s.root}`, `epoch:     ${epoch.term} (${epoch.node})`];
-  if (s.role === 'primary') {
+  if (s.role === 'fenced') {
+    const by = s.fencedBy as { url: string | null; epoch: { term: number } } | undefined;
+    lines.push(
+      `fenced:    a newer primary exists${by ? ` (epoch ${by.epoch.term}${by.url ? ` at ${by.url}` : ''})` : ''}; sending nothing`,
+    );
+  }
+  if (s.role === 'primary' || s.role === 'fenced') {
     lines.push(`listening: ${s.listen}`, `journal:   seq ${s.seq}, ${s.files} paths`);
     const mirrors = s.mirrors as { id: string; connected: boolean; ackedSeq: number; bytesSent: number }[];
     if (mirrors.length === 0) lines.push('mirrors:   none yet');

@@ -70,6 +70,11 @@ export interface WelcomeMessage {
   /** Sequence number the primary continues from. */
   seq: number;
   mode: 'resume' | 'reconcile';
+  /**
+   * Where the primary's epoch began: the epoch it was promoted from and the last sequence of
+   * that epoch it held. A returning former primary of that epoch keeps what it wrote after it.
+   */
+  fork?: { epoch: Epoch; seq: number };
 }
 
 export interface MkdirOp {

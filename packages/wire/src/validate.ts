@@ -176,6 +176,7 @@ const MESSAGE_SHAPES: ReadonlyMap<MessageType, Shape> = new Map<MessageType, Sha
         epoch: req(epoch),
         seq: req(safeUint),
         mode: req(oneOf('resume', 'reconcile')),
+        fork: opt(object({ fields: { epoch: req(epoch), seq: req(safeUint) } })),
       },
     },
   ],

@@ -1,0 +1,110 @@
+import { lstat, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { checkWirePath } from '@mimic/wire';
+
+/*
+ * Confinement of every path a mirror writes to its root.
+ *
+ * A wire path is relative and normalised (`checkWirePath`), but that alone does not keep a write
+ * inside the root: if `a` is a symlink, `root/a/b` lands wherever `a` points. So before a path is
+ * used, each of its parents is lstat'ed from the root down and must be a real directory, never a
+ * symlink, even one pointing back inside the root. A missing parent is fine: the caller creates it
+ * with `mkdirsNoFollow`, one component at a time. The final component itself may be a symlink or
+ * anything else: callers replace or remove it with calls that do not follow it (lstat, unlink,
+ * rename onto it), never open it.
+ *
+ * What this does not cover: a local user with write access to the mirror root swapping a checked
+ * directory for a symlink between the check and the use. Node has no openat/O_NOFOLLOW walk, so
+ * that window stays open; the root must belong to the mirror's own user (see SECURITY.md). The
+ * checks here stop a remote peer, whose changes are all made by this process, in order.
+ */
+
+/** A path that would leave the root or pass through a symlink or a non-directory. */
+export class ConfinementError extends Error {
+  readonly code = 'ERR_UNSAFE_PATH' as const;
+  /** The relative path that was refused. */
+  readonly path: string;
+
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConfinementError';
+    this.path = path;
+  }
+}
+
+function checked(rel: string): string[] {
+  try {
+    checkWirePath(rel);
+  } catch (err) {
+    throw new ConfinementError(String(rel), (err as Error).message, { cause: err });
+  }
+  return rel.split('/');
+}
+
+function describeKind(st: { isSymbolicLink(): boolean; isFile(): boolean }): string {
+  if (st.isSymbolicLink()) return 'a symlink';
+  if (st.isFile()) return 'a file';
+  return 'not a directory';
+}
+
+/** lstat that reports a missing path as null. */
+async function lstatOrNull(abs: string) {
+  try {
+    return await lstat(abs);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/**
+ * Returns the absolute path `root/rel` when `rel` is a valid wire path and none of its parents
+ * (the root and the final component excluded) is a symlink or a non-directory. Missing parents
+ * are accepted. Throws {@link ConfinementError} (`ERR_UNSAFE_PATH`) otherwise.
+ */
+export async function safePath(root: string, rel: string): Promise<string> {
+  const segments = checked(rel);
+  let abs = root;
+  for (let i = 0; i < segments.length - 1; i++) {
+    abs = join(abs, segments[i]!);
+    const st = await lstatOrNull(abs);
+    // Everything below a missing parent is missing too: nothing left to follow.
+    if (st === null) break;
+    if (!st.isDirectory()) {
+      const parent = segments.slice(0, i + 1).join('/');
+      throw new ConfinementError(rel, `${rel}: parent ${parent} is ${describeKind(st)}`);
+    }
+  }
+  return join(root, rel);
+}
+
+/**
+ * Creates the folders of `relDir` below `root` that do not exist yet, one component at a time
+ * and without the recursive flag, so that no component is ever followed through a symlink.
+ * Each existing component must be a real directory; otherwise throws {@link ConfinementError}
+ * (`ERR_UNSAFE_PATH`). `mode` applies to the folders created here. Returns the absolute path.
+ */
+export async function mkdirsNoFollow(root: string, relDir: string, mode?: number): Promise<string> {
+  const segments = checked(relDir);
+  let abs = root;
+  for (let i = 0; i < segments.length; i++) {
+    abs = join(abs, segments[i]!);
+    let st = await lstatOrNull(abs);
+    if (st === null) {
+      try {
+        await mkdir(abs, mode === undefined ? undefined : { mode });
+      } catch (err) {
+        // Someone else made it first: the lstat below decides whether it is usable.
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      // mkdir does not follow a symlink in the final position, but the name may have been
+      // replaced right after it was made: look again before descending into it.
+      st = await lstat(abs);
+    }
+    if (!st.isDirectory()) {
+      const at = segments.slice(0, i + 1).join('/');
+      throw new ConfinementError(relDir, `${relDir}: ${at} is ${describeKind(st)}`);
+    }
+  }
+  return abs;
+}
