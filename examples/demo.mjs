@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// A live tour on loopback: one primary, two mirrors, every kind of change, then status.
+// A live tour on loopback: one primary, two mirrors, every kind of change, status, then a
+// failover: the primary dies, a mirror is promoted, the old primary comes back fenced and rejoins.
 // Everything lives in a temp folder that is removed at the end.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -119,13 +120,27 @@ async function main() {
     fs.writeFileSync(join(P, 'site', 'css', 'main.css'), 'body { color: #333 }\n');
     fs.writeFileSync(join(P, 'data.bin'), Buffer.alloc(4 * 1024 * 1024, 7));
     const port = await freePort();
+    const portA = await freePort();
+    const portB = await freePort();
     const url = `ws://127.0.0.1:${port}`;
+    const urlA = `ws://127.0.0.1:${portA}`;
+    const all = [url, urlA, `ws://127.0.0.1:${portB}`].join(',');
     say(`primary ${P} listening on ${url}`);
-    startAgent('primary', ['primary', P, '--listen', `127.0.0.1:${port}`]);
+    const primary = startAgent('primary', ['primary', P, '--listen', `127.0.0.1:${port}`, '--peers', all]);
     await until('the primary', () => fs.existsSync(join(P, '.mimic', 'control.sock')));
     say(`mirrors ${A} and ${B} follow it`);
-    startAgent('mirror-a', ['mirror', A, '--primary', url]);
-    startAgent('mirror-b', ['mirror', B, '--primary', url]);
+    const hook = join(base, 'on-promote.txt');
+    startAgent('mirror-a', [
+      'mirror',
+      A,
+      '--primary',
+      all,
+      '--listen',
+      `127.0.0.1:${portA}`,
+      '--on-promote',
+      `echo "epoch $MIMIC_EPOCH at $MIMIC_LISTEN" > '${hook}'`,
+    ]);
+    startAgent('mirror-b', ['mirror', B, '--primary', all, '--listen', `127.0.0.1:${portB}`]);
     const roots = [P, A, B];
     const t0 = Date.now();
     await until('the initial sync', () => sameTree(P, A) && sameTree(P, B));
@@ -191,7 +206,77 @@ async function main() {
         `${name} status: applied seq ${s.appliedSeq}, ${s.bytesReceived} bytes received, following ${s.following}`,
       );
     }
-    say('all mirrors match the primary exactly; done');
+    say('all mirrors match the primary exactly');
+
+    say('--- failover ---');
+    fs.writeFileSync(join(P, 'written-on-P-before-the-crash.txt'), 'this reached the mirrors\n');
+    await until('the last write', () => sameTree(P, A) && sameTree(P, B));
+    primary.kill('SIGKILL');
+    await new Promise((r) => primary.once('exit', r));
+    say('primary killed with SIGKILL');
+    fs.writeFileSync(join(P, 'only-on-old-P.txt'), 'written on the dead primary after the crash\n');
+    const promoted = execFileSync(
+      process.execPath,
+      [join(dirname(MIMIC), 'promote-mirror.js'), '--state', join(A, '.mimic')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    say(`promote-mirror on mirror-a: ${promoted.trim()}`);
+    await until(
+      'the on-promote hook',
+      () => fs.existsSync(hook) && fs.readFileSync(hook, 'utf8').includes('epoch'),
+    );
+    say(`on-promote hook ran: ${fs.readFileSync(hook, 'utf8').trim()}`);
+    await step(
+      'write on the new primary; mirror-b follows it',
+      () => fs.writeFileSync(join(A, 'after-failover.txt'), 'new epoch\n'),
+      [A, B],
+    );
+    const b = mimicJson(['status', '--state', join(B, '.mimic')]);
+    say(`mirror-b follows ${b.following} (epoch ${b.epoch.term}), applied seq ${b.appliedSeq}`);
+
+    const back = startAgent('old-primary', ['primary', P, '--listen', `127.0.0.1:${port}`, '--peers', all]);
+    await until('the old primary to notice', () => {
+      try {
+        return mimicJson(['status', '--state', join(P, '.mimic')]).role === 'fenced';
+      } catch {
+        return false;
+      }
+    });
+    const f = mimicJson(['status', '--state', join(P, '.mimic')]);
+    say(
+      `old primary restarted: role ${f.role}, newer primary ${f.fencedBy.url} (epoch ${f.fencedBy.epoch.term}); it sends nothing`,
+    );
+    back.kill('SIGTERM');
+    await new Promise((r) => back.once('exit', r));
+    startAgent('old-primary-as-mirror', ['mirror', P, '--primary', urlA]);
+    let r = null;
+    await until(
+      'the old primary to rejoin',
+      () => {
+        try {
+          r = mimicJson(['status', '--state', join(P, '.mimic')]);
+        } catch {
+          return false;
+        }
+        return r.role === 'mirror' && r.connected && sameTree(A, P);
+      },
+      30_000,
+    );
+    const kept = [];
+    const walkKept = (d) => {
+      for (const n of fs.readdirSync(d)) {
+        const x = join(d, n);
+        if (fs.statSync(x).isDirectory()) walkKept(x);
+        else kept.push(x.slice(join(P, '.mimic', 'diverged').length + 1));
+      }
+    };
+    walkKept(join(P, '.mimic', 'diverged'));
+    say(
+      `old primary rejoined as a mirror: converged, ${r.diverged} divergent file(s) kept under .mimic/diverged/: ${kept.join(', ')}`,
+    );
+    say('done');
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await Promise.all(

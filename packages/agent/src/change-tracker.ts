@@ -28,6 +28,7 @@ export interface ChangeTrackerEvents {
 }
 
 const RETRY_UNSTABLE_MS = 20;
+const HOLD_GONE_MS = 30;
 /** Kernel timestamps advance in ticks of a few ms; a read this long after a change saw it. */
 const CTIME_SLACK_MS = 20;
 const MAX_BATCH = 4096;
@@ -51,6 +52,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #idleWaiters: (() => void)[] = [];
   /** When each file's last read began (not persisted: after a restart, files are read again). */
   #readAt = new Map<string, number>();
+  /** Paths seen gone once, waiting for a second look (see #holdBack). */
+  #held = new Set<string>();
 
   constructor(
     root: string,
@@ -146,9 +149,9 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     const ops: JournalOp[] = [];
     const puts: FileRecord[] = [];
     const dels: string[] = [];
-    this.#renames(gone, present, ops);
+    await this.#renames(gone, present, ops);
     const deletes: JournalOp[] = [];
-    for (const g of gone) {
+    for (const g of this.#holdBack(gone)) {
       deletes.push({ kind: 'delete', path: g.path });
       this.#dropTree(g.path, dels);
     }
@@ -249,21 +252,56 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     this.#commit(ops, puts, dels);
   }
 
-  /** Pairs vanished paths with new paths of the same inode: those are renames, not new data. */
-  #renames(gone: FileRecord[], present: Present[], ops: JournalOp[]): void {
-    if (gone.length === 0) return;
-    const byIno = new Map<number, FileRecord>();
-    for (const g of gone) byIno.set(g.ino, g);
+  /**
+   * Pairs new paths with vanished ones of the same inode: those are renames, not new data.
+   * The old path may have vanished in this batch or not yet been noticed at all (watchers
+   * report the two halves of a rename separately); either way it must be gone from disk.
+   */
+  async #renames(gone: FileRecord[], present: Present[], ops: JournalOp[]): Promise<void> {
+    const goneByIno = new Map<number, FileRecord>();
+    for (const g of gone) goneByIno.set(g.ino, g);
+    let index: Map<number, FileRecord> | null = null;
     for (const p of present) {
       if (p.old && p.old.ino === p.entry.ino) continue;
-      const g = byIno.get(p.entry.ino);
-      if (!g || g.kind !== p.entry.kind || (g.kind === 'file' && g.size !== p.entry.size)) continue;
-      byIno.delete(p.entry.ino);
-      gone.splice(gone.indexOf(g), 1);
+      let g = goneByIno.get(p.entry.ino);
+      if (!g) {
+        if (!index) {
+          index = new Map();
+          for (const rec of this.manifest.values()) index.set(rec.ino, rec);
+        }
+        const cand = index.get(p.entry.ino);
+        if (!cand || cand.path === p.rel || this.manifest.get(cand.path) !== cand) continue;
+        const there = await statEntry(join(this.#root, cand.path));
+        if (there && there.ino === cand.ino) continue; // a hard link, not a rename
+        g = cand;
+      }
+      if (g.kind !== p.entry.kind || (g.kind === 'file' && g.size !== p.entry.size)) continue;
+      if (goneByIno.get(g.ino) === g) {
+        goneByIno.delete(g.ino);
+        gone.splice(gone.indexOf(g), 1);
+      }
       ops.push({ kind: 'rename', from: g.path, to: p.rel });
       this.#moveTree(g.path, p.rel);
       p.old = this.manifest.get(p.rel);
     }
+  }
+
+  /**
+   * Watchers report a rename's two halves separately, often the vanished path first. A path
+   * seen gone for the first time is looked at again after HOLD_GONE_MS, so that its new name
+   * can claim it as a rename; only then is it a delete.
+   */
+  #holdBack(gone: FileRecord[]): FileRecord[] {
+    const now: FileRecord[] = [];
+    for (const g of gone) {
+      if (this.#held.delete(g.path)) {
+        now.push(g);
+      } else {
+        this.#held.add(g.path);
+        setTimeout(() => this.mark(g.path, false), HOLD_GONE_MS).unref();
+      }
+    }
+    return now;
   }
 
   #moveTree(from: string, to: string): void {
