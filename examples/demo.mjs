@@ -264,6 +264,7 @@ async function main() {
       },
       30_000,
     );
+    r = mimicJson(['status', '--state', join(P, '.mimic')]);
     const kept = [];
     const walkKept = (d) => {
       for (const n of fs.readdirSync(d)) {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -140,6 +140,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const diverged = () => join(stateDir, 'diverged', String(this.#epoch.term));
     this.#applier = new Applier(root, this.#store, join(stateDir, 'tmp'), diverged, this.options.log);
     await this.#applier.init();
+    this.#applier.preserved = await countFiles(join(stateDir, 'diverged'));
     this.#control = await serveControl(stateDir, (req) => {
       if (req.cmd === 'status') return this.status();
       if (req.cmd === 'promote') return this.promote().then((p) => p.status());
@@ -473,4 +474,10 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     await this.#applier?.commit().catch(() => {});
     this.#store?.close();
   }
+}
+
+/** Files below `dir` (0 when it does not exist). */
+async function countFiles(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => !e.isDirectory()).length;
 }
