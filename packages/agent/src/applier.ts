@@ -1,43 +1,59 @@
 import { randomBytes } from 'node:crypto';
 import {
-  chmod,
-  type FileHandle,
-  lutimes,
-  mkdir,
-  open,
-  readdir,
-  readlink,
-  rename,
-  rm,
-  rmdir,
-  symlink,
-  unlink,
-} from 'node:fs/promises';
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fsync,
+  futimesSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createHasher, hashToHex, patchInto } from '@mimic/delta';
-import type { Op, WriteOp } from '@mimic/wire';
+import { promisify } from 'node:util';
+import { createHasher, hashToHex, IO_CHUNK, patchInto, writeAllSync } from '@mimic/delta';
+import { checkWirePath, type Op, type WriteOp } from '@mimic/wire';
 import { AsyncQueue } from './async-queue.js';
-import { type DiskEntry, statEntry } from './local-fs.js';
+import { mkdirsNoFollow, safePath } from './confine.js';
+import { type DiskEntry, statEntrySync } from './local-fs.js';
 import type { Logger } from './log.js';
 import { preserve } from './preserve.js';
 import type { FileRecord, Store } from './store.js';
 
 /*
- * Applies operations to the mirror's folder, in order, durably.
+ * Applies operations to the mirror's folder, in order, durably, and only inside the root.
  *
- * A write is rebuilt in a temp file (under the state folder, never under its final name),
- * verified against its hash, given its mode and mtime, and kept open. `commit` then fsyncs all
- * pending temp files at once, renames them into place and fsyncs their folders: only after
- * that is the batch's sequence recorded and acknowledged. Anything found in the way that the
- * mirror did not write itself is moved under diverged/ first.
+ * Every path from the wire goes through `safePath`: relative, normalised, and no parent may be
+ * a symlink or a file, so nothing is ever written, moved or removed through a link, whatever
+ * order operations arrive in. A write is rebuilt in a temp file under the state folder (never
+ * under its final name) from parts 0..n in order, verified against its hash, given its mode
+ * and mtime, and kept open. `commit` fsyncs all pending temp files at once, checks each final
+ * path again, renames them into place and fsyncs their folders; only after that is the batch's
+ * sequence recorded and acknowledged. Anything in the way that the mirror did not write itself
+ * is moved under diverged/ first. I/O is synchronous except the fsyncs, which run in parallel
+ * on the thread pool.
  */
 
 export class ResyncNeeded extends Error {
   readonly code = 'ERR_BASE_MISMATCH';
 }
 
+export class ApplyError extends Error {
+  readonly code = 'ERR_APPLY';
+}
+
+const fsyncAsync = promisify(fsync);
+
 interface Pending {
-  fh: FileHandle;
+  fd: number;
   tmp: string;
   rel: string;
   rec: FileRecord;
@@ -45,14 +61,18 @@ interface Pending {
 
 interface InFlight {
   op: WriteOp;
-  fh: FileHandle;
+  fd: number;
   tmp: string;
-  basis: FileHandle | null;
+  basisFd: number | null;
+  nextPart: number;
   queue: AsyncQueue<Uint8Array> | null;
   patching: Promise<{ length: number; hash: bigint }> | null;
   hasher: ReturnType<typeof createHasher> | null;
   written: number;
 }
+
+const MAX_PENDING = 512;
+const MAX_PENDING_BYTES = 128 * 1024 * 1024;
 
 /**
  * Seconds for utimes from whole milliseconds. Half a microsecond is added because seconds
@@ -62,31 +82,23 @@ function utimeOf(mtimeMs: number): number {
   return (mtimeMs + 0.0005) / 1000;
 }
 
-const MAX_PENDING = 512;
-const MAX_PENDING_BYTES = 128 * 1024 * 1024;
-
 function recordOf(rel: string, e: DiskEntry, extra: { hash?: string; target?: string } = {}): FileRecord {
-  return {
-    path: rel,
-    kind: e.kind,
-    size: e.size,
-    mtimeMs: e.mtimeMs,
-    mode: e.mode,
-    ino: e.ino,
-    ctimeMs: e.ctimeMs,
-    ...extra,
-  };
+  return { path: rel, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, mode: e.mode, ino: e.ino, ctimeMs: e.ctimeMs, ...extra };
+}
+
+function under(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
 }
 
 export class Applier {
   readonly manifest: Map<string, FileRecord>;
   readonly root: string;
-  readonly #root: string;
   readonly #store: Store;
   readonly #tmpDir: string;
   readonly #diverged: () => string;
   readonly #log: Logger;
   #pending = new Map<string, Pending>();
+  #safeDirs = new Set<string>(['.']);
   #pendingBytes = 0;
   #current: InFlight | null = null;
   preserved = 0;
@@ -95,7 +107,6 @@ export class Applier {
 
   constructor(root: string, store: Store, tmpDir: string, diverged: () => string, log: Logger) {
     this.root = root;
-    this.#root = root;
     this.#store = store;
     this.#tmpDir = tmpDir;
     this.#diverged = diverged;
@@ -105,8 +116,8 @@ export class Applier {
 
   /** Removes temp files a crash left behind. */
   async init(): Promise<void> {
-    await rm(this.#tmpDir, { recursive: true, force: true });
-    await mkdir(this.#tmpDir, { recursive: true });
+    rmSync(this.#tmpDir, { recursive: true, force: true });
+    mkdirSync(this.#tmpDir, { recursive: true });
   }
 
   get busy(): boolean {
@@ -117,13 +128,26 @@ export class Applier {
     return this.#pending.size > 0;
   }
 
-  #abs(rel: string): string {
-    return join(this.#root, rel);
+  /**
+   * The absolute path for `rel`, refused (ERR_UNSAFE_PATH) if it would pass through a link.
+   * Folders already checked are remembered until an op that could replace one (symlink,
+   * delete, rename, removal of a tree) forgets them all.
+   */
+  async #safe(rel: string): Promise<string> {
+    const parent = dirname(rel);
+    if (this.#safeDirs.has(parent)) {
+      checkWirePath(rel);
+      return join(this.root, rel);
+    }
+    const abs = await safePath(this.root, rel);
+    if (parent !== '.' && statEntrySync(dirname(abs))?.kind === 'dir' && this.#safeDirs.size < 65536) {
+      this.#safeDirs.add(parent);
+    }
+    return abs;
   }
 
   /** True when the path on disk is exactly what this mirror last wrote there. */
-  async isOurs(rel: string, entry?: DiskEntry | null): Promise<boolean> {
-    const e = entry === undefined ? await statEntry(this.#abs(rel)) : entry;
+  isOurs(rel: string, e: DiskEntry | null): boolean {
     const rec = this.manifest.get(rel);
     if (!e) return true;
     if (this.keep.has(rel) && e.kind !== 'dir') return false;
@@ -134,98 +158,109 @@ export class Applier {
 
   /** Clears the way for a new entry at `rel`: keeps a local edit under diverged/, removes our own. */
   async #clear(rel: string): Promise<void> {
-    const e = await statEntry(this.#abs(rel));
+    const abs = await this.#safe(rel);
+    const e = statEntrySync(abs);
     if (!e) return;
     if (e.kind === 'dir') {
       await this.#removeTree(rel);
       return;
     }
-    if (await this.isOurs(rel, e)) await unlink(this.#abs(rel));
+    if (this.isOurs(rel, e)) unlinkSync(abs);
     else await this.#keep(rel);
     this.manifest.delete(rel);
   }
 
   async #keep(rel: string): Promise<void> {
-    const dest = await preserve(this.#root, this.#diverged(), rel);
+    const dest = await preserve(this.root, this.#diverged(), rel);
     this.keep.delete(rel);
     this.preserved++;
     this.#log('preserved', { path: rel, to: dest });
   }
 
   async #removeTree(rel: string): Promise<void> {
-    const abs = this.#abs(rel);
+    const abs = await this.#safe(rel);
+    this.#forgetSafeDirs();
     let names: string[] = [];
     try {
-      names = await readdir(abs);
+      names = readdirSync(abs);
     } catch {
       return;
     }
     for (const name of names) {
       const child = `${rel}/${name}`;
-      const e = await statEntry(this.#abs(child));
+      const e = statEntrySync(join(abs, name));
       if (!e) continue;
       if (e.kind === 'dir') await this.#removeTree(child);
-      else if (await this.isOurs(child, e)) await unlink(this.#abs(child));
+      else if (this.isOurs(child, e)) unlinkSync(join(abs, name));
       else await this.#keep(child);
       this.manifest.delete(child);
     }
-    await rmdir(abs).catch(async () => this.#keep(rel));
+    try {
+      rmdirSync(abs);
+    } catch {
+      await this.#keep(rel);
+    }
     this.manifest.delete(rel);
   }
 
+  /** Makes the parent folders of `rel` (never through a link); a file of ours in the way goes. */
   async #ensureParent(rel: string): Promise<void> {
     const parent = dirname(rel);
     if (parent === '.') return;
-    const e = await statEntry(this.#abs(parent));
+    const e = statEntrySync(await this.#safe(parent));
     if (e?.kind === 'dir') return;
     if (e) await this.#clear(parent);
-    await this.#ensureParent(parent);
-    await mkdir(this.#abs(parent)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
+    await mkdirsNoFollow(this.root, parent);
   }
 
   /** Applies one op (or one part of a write). Resolves when it is applied (writes: pending commit). */
   async apply(op: Op): Promise<void> {
     if (op.kind === 'write') return this.#write(op);
-    if (this.#current) throw new Error(`a ${op.kind} arrived in the middle of a file`);
+    if (this.#current) throw new ApplyError(`a ${op.kind} arrived in the middle of ${this.#current.op.path}`);
     switch (op.kind) {
       case 'mkdir': {
-        await this.#flushIfPending(op.path);
-        const e = await statEntry(this.#abs(op.path));
+        await this.#flushIfPendingUnder(op.path);
+        const abs = await this.#safe(op.path);
+        const e = statEntrySync(abs);
         if (e && e.kind !== 'dir') await this.#clear(op.path);
-        if (e?.kind !== 'dir') {
+        if (!e || e.kind !== 'dir') {
           await this.#ensureParent(op.path);
-          await mkdir(this.#abs(op.path), { mode: op.mode });
+          mkdirSync(abs, { mode: op.mode });
         }
-        await chmod(this.#abs(op.path), op.mode);
-        this.#record(op.path, {});
+        chmodSync(abs, op.mode);
+        this.#record(op.path, abs, {});
         return;
       }
       case 'symlink': {
-        await this.#flushIfPending(op.path);
+        await this.commit();
+        this.#forgetSafeDirs();
+        const abs = await this.#safe(op.path);
         await this.#clear(op.path);
         await this.#ensureParent(op.path);
-        await symlink(op.target, this.#abs(op.path));
-        await lutimes(this.#abs(op.path), utimeOf(op.mtimeMs), utimeOf(op.mtimeMs)).catch(() => {});
-        await this.#record(op.path, { target: op.target });
+        symlinkSync(op.target, abs);
+        try {
+          lutimesSync(abs, utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
+        } catch {}
+        this.#record(op.path, abs, { target: op.target });
         return;
       }
       case 'delete':
         await this.commit();
+        this.#forgetSafeDirs();
         await this.#clear(op.path);
         this.#store.deleteFile(op.path);
         return;
       case 'rename': {
         await this.commit();
-        const src = await statEntry(this.#abs(op.from));
-        if (!src) return; // already gone: a later op brings the content
+        this.#forgetSafeDirs();
+        const fromAbs = await this.#safe(op.from);
+        const toAbs = await this.#safe(op.to);
+        if (!statEntrySync(fromAbs)) return; // already gone: a later op brings the content
         await this.#clear(op.to);
         await this.#ensureParent(op.to);
-        await rename(this.#abs(op.from), this.#abs(op.to));
-        const prefix = `${op.from}/`;
+        renameSync(fromAbs, toAbs);
         for (const [rel, rec] of [...this.manifest]) {
-          if (rel !== op.from && !rel.startsWith(prefix)) continue;
+          if (!under(rel, op.from)) continue;
           const moved = op.to + rel.slice(op.from.length);
           this.manifest.delete(rel);
           this.manifest.set(moved, { ...rec, path: moved });
@@ -234,24 +269,32 @@ export class Applier {
         return;
       }
       case 'meta': {
-        await this.#flushIfPending(op.path);
-        const e = await statEntry(this.#abs(op.path));
-        if (!e || e.kind === 'symlink' || !(await this.isOurs(op.path, e))) return;
-        await chmod(this.#abs(op.path), op.mode);
-        if (e.kind === 'file') await lutimes(this.#abs(op.path), utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
+        await this.#flushIfPendingUnder(op.path);
+        const abs = await this.#safe(op.path);
+        const e = statEntrySync(abs);
+        if (!e || e.kind === 'symlink' || !this.isOurs(op.path, e)) return;
+        chmodSync(abs, op.mode);
+        if (e.kind === 'file') lutimesSync(abs, utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
         const rec = this.manifest.get(op.path);
-        await this.#record(op.path, rec?.hash ? { hash: rec.hash } : {});
+        this.#record(op.path, abs, rec?.hash ? { hash: rec.hash } : {});
         return;
       }
     }
   }
 
-  async #flushIfPending(rel: string): Promise<void> {
-    if (this.#pending.has(rel)) await this.commit();
+  #forgetSafeDirs(): void {
+    this.#safeDirs.clear();
+    this.#safeDirs.add('.');
   }
 
-  async #record(rel: string, extra: { hash?: string; target?: string }): Promise<void> {
-    const e = await statEntry(this.#abs(rel));
+  async #flushIfPendingUnder(rel: string): Promise<void> {
+    for (const p of this.#pending.keys()) {
+      if (under(p, rel)) return this.commit();
+    }
+  }
+
+  #record(rel: string, abs: string, extra: { hash?: string; target?: string }): void {
+    const e = statEntrySync(abs);
     if (!e) return;
     const rec = recordOf(rel, e, extra);
     this.manifest.set(rel, rec);
@@ -260,30 +303,26 @@ export class Applier {
 
   #persistTree(from: string, to: string): void {
     this.#store.tx(() => {
-      const prefix = `${from}/`;
-      for (const rel of this.#store.loadFiles().keys()) {
-        if (rel === from || rel.startsWith(prefix)) this.#store.deleteFile(rel);
-      }
-      const toPrefix = `${to}/`;
-      for (const [rel, rec] of this.manifest)
-        if (rel === to || rel.startsWith(toPrefix)) this.#store.putFile(rec);
+      for (const rel of this.#store.loadFiles().keys()) if (under(rel, from)) this.#store.deleteFile(rel);
+      for (const [rel, rec] of this.manifest) if (under(rel, to)) this.#store.putFile(rec);
     });
   }
 
   async #write(op: WriteOp): Promise<void> {
     let cur = this.#current;
     if (op.part === 0) {
-      if (cur) throw new Error(`file ${op.path} started before ${cur.op.path} ended`);
+      if (cur) throw new ApplyError(`file ${op.path} started before ${cur.op.path} ended`);
+      await this.#safe(op.path);
       cur = await this.#begin(op);
       this.#current = cur;
-    } else if (!cur || cur.op.path !== op.path) {
-      throw new Error(`part ${op.part} of ${op.path} without its start`);
+    } else if (!cur || cur.op.path !== op.path || op.part !== cur.nextPart) {
+      throw new ApplyError(`part ${op.part} of ${op.path} out of order`);
     }
+    cur.nextPart++;
     if (cur.queue) cur.queue.push(op.data);
     else if (op.data.length > 0) {
       cur.hasher!.update(op.data);
-      let o = 0;
-      while (o < op.data.length) o += (await cur.fh.write(op.data, o, op.data.length - o)).bytesWritten;
+      writeAllSync(cur.fd, op.data);
       cur.written += op.data.length;
     }
     if (!op.last) return;
@@ -291,39 +330,48 @@ export class Applier {
     try {
       await this.#finish(cur, op);
     } catch (err) {
-      await cur.fh.close().catch(() => {});
-      await unlink(cur.tmp).catch(() => {});
+      this.#discard(cur);
       throw err;
     } finally {
-      await cur.basis?.close();
+      if (cur.basisFd !== null) closeSync(cur.basisFd);
     }
+  }
+
+  #discard(cur: { fd: number; tmp: string }): void {
+    try {
+      closeSync(cur.fd);
+    } catch {}
+    try {
+      unlinkSync(cur.tmp);
+    } catch {}
   }
 
   async #begin(op: WriteOp): Promise<InFlight> {
     const tmp = join(this.#tmpDir, `${randomBytes(8).toString('hex')}.part`);
-    const fh = await open(tmp, 'wx', 0o600);
-    let basis: FileHandle | null = null;
-    if (op.encoding === 'delta') {
-      const rec = this.manifest.get(op.path);
-      const e = await statEntry(this.#abs(op.path));
-      const usable =
-        rec !== undefined &&
-        rec.hash === op.baseHash &&
-        e?.kind === 'file' &&
-        rec.size === e.size &&
-        rec.mtimeMs === e.mtimeMs;
-      if (!usable) {
-        await fh.close();
-        await unlink(tmp);
-        throw new ResyncNeeded(`${op.path}: the mirror's copy is not the delta's basis`);
-      }
-      basis = await open(this.#abs(op.path), 'r');
-      const queue = new AsyncQueue<Uint8Array>();
-      const patching = patchInto(basis, queue, fh);
-      patching.catch(() => {});
-      return { op, fh, tmp, basis, queue, patching, hasher: null, written: 0 };
+    const fd = openSync(tmp, 'wx', 0o600);
+    const base = { op, fd, tmp, nextPart: 0, written: 0 };
+    if (op.encoding !== 'delta') {
+      return { ...base, basisFd: null, queue: null, patching: null, hasher: createHasher() };
     }
-    return { op, fh, tmp, basis: null, queue: null, patching: null, hasher: createHasher(), written: 0 };
+    const abs = await this.#safe(op.path);
+    const rec = this.manifest.get(op.path);
+    const e = statEntrySync(abs);
+    const usable =
+      rec !== undefined &&
+      rec.hash === op.baseHash &&
+      e?.kind === 'file' &&
+      rec.size === e.size &&
+      rec.mtimeMs === e.mtimeMs &&
+      !this.keep.has(op.path);
+    if (!usable) {
+      this.#discard(base);
+      throw new ResyncNeeded(`${op.path}: the mirror's copy is not the delta's basis`);
+    }
+    const basisFd = openSync(abs, 'r');
+    const queue = new AsyncQueue<Uint8Array>();
+    const patching = patchInto({ fd: basisFd }, queue, { fd });
+    patching.catch(() => {});
+    return { ...base, basisFd, queue, patching, hasher: null };
   }
 
   async #finish(cur: InFlight, last: WriteOp): Promise<void> {
@@ -339,34 +387,21 @@ export class Applier {
       size = cur.written;
     }
     if (last.abort) {
-      await cur.fh.close();
-      await unlink(cur.tmp);
+      this.#discard(cur);
       return;
     }
     if (hash !== last.hash || size !== last.size) {
-      throw new Error(`${last.path}: content hash ${hash}/${size} does not match ${last.hash}/${last.size}`);
+      throw new ApplyError(`${last.path}: content hash ${hash}/${size} does not match ${last.hash}/${last.size}`);
     }
-    await cur.fh.chmod(last.mode);
-    await cur.fh.utimes(utimeOf(last.mtimeMs), utimeOf(last.mtimeMs));
+    fchmodSync(cur.fd, last.mode);
+    futimesSync(cur.fd, utimeOf(last.mtimeMs), utimeOf(last.mtimeMs));
     const prev = this.#pending.get(last.path);
-    if (prev) {
-      await prev.fh.close();
-      await unlink(prev.tmp).catch(() => {});
-    }
+    if (prev) this.#discard(prev);
     this.#pending.set(last.path, {
-      fh: cur.fh,
+      fd: cur.fd,
       tmp: cur.tmp,
       rel: last.path,
-      rec: {
-        path: last.path,
-        kind: 'file',
-        size,
-        mtimeMs: last.mtimeMs,
-        mode: last.mode,
-        hash,
-        ino: 0,
-        ctimeMs: 0,
-      },
+      rec: { path: last.path, kind: 'file', size, mtimeMs: last.mtimeMs, mode: last.mode, hash, ino: 0, ctimeMs: 0 },
     });
     this.#pendingBytes += size;
     if (this.#pending.size >= MAX_PENDING || this.#pendingBytes >= MAX_PENDING_BYTES) await this.commit();
@@ -378,34 +413,48 @@ export class Applier {
     const batch = [...this.#pending.values()];
     this.#pending.clear();
     this.#pendingBytes = 0;
-    await Promise.all(batch.map((p) => p.fh.sync()));
-    await Promise.all(batch.map((p) => p.fh.close()));
+    try {
+      await Promise.all(batch.map((p) => fsyncAsync(p.fd)));
+    } catch (err) {
+      for (const p of batch) this.#discard(p);
+      throw err;
+    }
+    for (const p of batch) closeSync(p.fd);
     const dirs = new Set<string>();
-    for (const p of batch) {
-      const e = await statEntry(this.#abs(p.rel));
-      if (e) {
-        if (e.kind === 'dir' || !(await this.isOurs(p.rel, e))) await this.#clear(p.rel);
-      } else {
-        await this.#ensureParent(p.rel);
+    const recs: FileRecord[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      try {
+        const abs = await this.#safe(p.rel);
+        const e = statEntrySync(abs);
+        if (e) {
+          if (e.kind === 'dir' || !this.isOurs(p.rel, e)) await this.#clear(p.rel);
+        } else {
+          await this.#ensureParent(p.rel);
+        }
+        renameSync(p.tmp, abs);
+        dirs.add(dirname(abs));
+        const now = statEntrySync(abs);
+        if (now) recs.push({ ...p.rec, ino: now.ino, ctimeMs: now.ctimeMs, mtimeMs: now.mtimeMs });
+      } catch (err) {
+        for (const q of batch.slice(i)) {
+          try {
+            unlinkSync(q.tmp);
+          } catch {}
+        }
+        throw err;
       }
-      await rename(p.tmp, this.#abs(p.rel));
-      dirs.add(dirname(this.#abs(p.rel)));
     }
     await Promise.all(
       [...dirs].map(async (d) => {
-        const fh = await open(d, 'r');
+        const fd = openSync(d, 'r');
         try {
-          await fh.sync();
+          await fsyncAsync(fd);
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
       }),
     );
-    const recs: FileRecord[] = [];
-    for (const p of batch) {
-      const e = await statEntry(this.#abs(p.rel));
-      if (e) recs.push({ ...p.rec, ino: e.ino, ctimeMs: e.ctimeMs, mtimeMs: e.mtimeMs });
-    }
     this.#store.tx(() => {
       for (const r of recs) {
         this.manifest.set(r.path, r);
@@ -421,28 +470,31 @@ export class Applier {
     if (!cur) return;
     cur.queue?.end();
     await cur.patching?.catch(() => {});
-    await cur.fh.close().catch(() => {});
-    await cur.basis?.close().catch(() => {});
-    await unlink(cur.tmp).catch(() => {});
+    this.#discard(cur);
+    if (cur.basisFd !== null) {
+      try {
+        closeSync(cur.basisFd);
+      } catch {}
+    }
   }
 
   /** The mirror's own hash of a local file (for reconcile), or null if it is not a regular file. */
   async hashLocal(rel: string): Promise<string | null> {
     try {
-      const fh = await open(this.#abs(rel), 'r');
+      const fd = openSync(await this.#safe(rel), 'r');
       try {
         const h = createHasher();
-        const buf = Buffer.allocUnsafe(1 << 20);
+        const buf = Buffer.allocUnsafe(IO_CHUNK);
         let pos = 0;
         for (;;) {
-          const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-          if (!bytesRead) break;
-          h.update(buf.subarray(0, bytesRead));
-          pos += bytesRead;
+          const n = readSync(fd, buf, 0, IO_CHUNK, pos);
+          if (!n) break;
+          h.update(buf.subarray(0, n));
+          pos += n;
         }
         return hashToHex(h.digest());
       } finally {
-        await fh.close();
+        closeSync(fd);
       }
     } catch {
       return null;
@@ -451,15 +503,19 @@ export class Applier {
 
   /** Records a local file as ours (it matched the primary's content during reconcile). */
   async adopt(rel: string, hash: string): Promise<void> {
-    await this.#record(rel, { hash });
+    this.#record(rel, await this.#safe(rel), { hash });
   }
 
   async readLink(rel: string): Promise<string | null> {
-    return readlink(this.#abs(rel)).catch(() => null);
+    try {
+      return readlinkSync(await this.#safe(rel));
+    } catch {
+      return null;
+    }
   }
 
   async statLocal(rel: string): Promise<DiskEntry | null> {
-    return statEntry(this.#abs(rel));
+    return statEntrySync(await this.#safe(rel));
   }
 
   /** Removes (or preserves) a local path that the primary does not have. */
@@ -470,9 +526,10 @@ export class Applier {
 
   /** Sets mode/mtime on a file the primary and mirror agree on. */
   async fixMeta(rel: string, mode: number, mtimeMs: number): Promise<void> {
-    await chmod(this.#abs(rel), mode);
-    await lutimes(this.#abs(rel), utimeOf(mtimeMs), utimeOf(mtimeMs));
+    const abs = await this.#safe(rel);
+    chmodSync(abs, mode);
+    lutimesSync(abs, utimeOf(mtimeMs), utimeOf(mtimeMs));
     const rec = this.manifest.get(rel);
-    await this.#record(rel, rec?.hash ? { hash: rec.hash } : {});
+    this.#record(rel, abs, rec?.hash ? { hash: rec.hash } : {});
   }
 }

@@ -1,7 +1,13 @@
-import type { Stats } from 'node:fs';
-import { type FileHandle, lstat, open, readdir, readlink } from 'node:fs/promises';
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { createHasher, hashToHex, readChunks } from '@mimic/delta';
+import { createHasher, hashToHex, IO_CHUNK } from '@mimic/delta';
+
+/*
+ * Local file system access for the agents. Calls are synchronous on purpose: a stat or a
+ * 128 KiB read takes microseconds, far less than a trip through libuv's thread pool, and a
+ * tree of 20,000 small files is dominated by exactly those trips. Long loops give the event
+ * loop a turn every few MiB or few hundred entries (see `yieldToLoop`).
+ */
 
 /** What a path is on disk right now, in the manifest's terms (no hash yet). */
 export interface DiskEntry {
@@ -11,6 +17,10 @@ export interface DiskEntry {
   mode: number;
   ino: number;
   ctimeMs: number;
+}
+
+export function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export function entryOf(st: Stats): DiskEntry | null {
@@ -27,19 +37,23 @@ export function entryOf(st: Stats): DiskEntry | null {
 }
 
 /** lstat as a DiskEntry; null when the path is gone or of a kind that is not replicated. */
+export function statEntrySync(abs: string): DiskEntry | null {
+  const st = lstatSync(abs, { throwIfNoEntry: false });
+  return st ? entryOf(st) : null;
+}
+
 export async function statEntry(abs: string): Promise<DiskEntry | null> {
   try {
-    return entryOf(await lstat(abs));
+    return statEntrySync(abs);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
     throw err;
   }
 }
 
 export async function readLinkTarget(abs: string): Promise<string | null> {
   try {
-    return await readlink(abs);
+    return readlinkSync(abs);
   } catch {
     return null;
   }
@@ -59,35 +73,48 @@ function sameVersion(a: Stats, b: Stats): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
 }
 
+const shared = Buffer.allocUnsafe(IO_CHUNK);
+const BYTES_PER_TURN = 8 * 1024 * 1024;
+
 /**
  * Reads a file once and hashes it. Returns null if the file changed while it was read (the
  * caller reads it again later) or vanished: a torn read is never reported as a version.
  */
 export async function readFileVersion(abs: string): Promise<FileVersion | null> {
   const readStartMs = Date.now();
-  let fh: FileHandle;
+  let fd: number;
   try {
-    fh = await open(abs, 'r');
+    fd = openSync(abs, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
     throw err;
   }
   try {
-    const before = await fh.stat();
+    const before = fstatSync(fd);
     if (!before.isFile()) return null;
     const hasher = createHasher();
+    // Small files (read without a pause) share one buffer; a large one gets its own.
+    const buf = before.size < BYTES_PER_TURN ? shared : Buffer.allocUnsafe(IO_CHUNK);
     let length = 0;
-    for await (const chunk of readChunks(fh, true)) {
-      length += chunk.length;
+    let sinceTurn = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, IO_CHUNK, length);
+      if (n === 0) break;
+      length += n;
       if (length > before.size) return null;
-      hasher.update(chunk);
+      hasher.update(buf.subarray(0, n));
+      sinceTurn += n;
+      if (sinceTurn >= BYTES_PER_TURN) {
+        sinceTurn = 0;
+        await yieldToLoop();
+      }
     }
-    const after = await fh.stat();
+    const after = fstatSync(fd);
     if (length !== before.size || !sameVersion(before, after)) return null;
     return { entry: entryOf(after)!, hash: hashToHex(hasher.digest()), readStartMs };
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -100,11 +127,12 @@ export async function* walk(
   skip: (rel: string, isDir: boolean) => boolean,
 ): AsyncGenerator<{ rel: string; entry: DiskEntry }> {
   const queue: string[] = [''];
+  let n = 0;
   while (queue.length > 0) {
     const dir = queue.shift()!;
     let names: string[];
     try {
-      names = await readdir(join(root, dir));
+      names = readdirSync(join(root, dir));
     } catch {
       continue; // vanished or unreadable: the watcher or the next scan will tell
     }
@@ -114,6 +142,7 @@ export async function* walk(
       if (!entry || skip(rel, entry.kind === 'dir')) continue;
       yield { rel, entry };
       if (entry.kind === 'dir') queue.push(rel);
+      if (++n % 512 === 0) await yieldToLoop();
     }
   }
 }

@@ -269,14 +269,17 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.#draining = true;
     const sock = this.#socket;
     try {
-      for (;;) {
-        const msg = this.#queue.shift();
-        if (!msg) break;
-        this.#queueBytes -= msg.type === 'op' && msg.op.kind === 'write' ? msg.op.data.length : 64;
-        if (sock && this.#queueBytes < QUEUE_LOW) sock.ws.resume();
-        await this.#handle(msg);
+      // Messages may arrive while a checkpoint awaits its fsyncs: loop until none is left.
+      while (this.#queue.length > 0) {
+        for (;;) {
+          const msg = this.#queue.shift();
+          if (!msg) break;
+          this.#queueBytes -= msg.type === 'op' && msg.op.kind === 'write' ? msg.op.data.length : 64;
+          if (sock && this.#queueBytes < QUEUE_LOW) sock.ws.resume();
+          await this.#handle(msg);
+        }
+        if (!this.#applier.busy && this.#state === 'streaming') await this.#checkpoint();
       }
-      if (!this.#applier.busy && this.#state === 'streaming') await this.#checkpoint();
     } catch (err) {
       const e = err as { code?: string; message: string };
       this.#lastError = e.message;

@@ -1,4 +1,4 @@
-import { type FileHandle, open } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import {
   createHasher,
   decodeSignature,
@@ -42,22 +42,22 @@ interface ReadResult {
 
 /** The file's content in chunks, hashed (and signed when asked) on the way, checked for tearing at the end. */
 async function* contentOf(
-  fh: FileHandle,
+  fd: number,
   builder: SignatureBuilder | null,
   progress: { read: number },
   done: (r: ReadResult) => void,
 ): AsyncGenerator<Uint8Array> {
-  const before = await fh.stat();
+  const before = fstatSync(fd);
   const hasher = createHasher();
   let length = 0;
-  for await (const chunk of readChunks(fh, true)) {
+  for await (const chunk of readChunks({ fd }, true)) {
     length += chunk.length;
     progress.read = length;
     hasher.update(chunk);
     if (builder && length <= before.size) builder.update(chunk);
     yield chunk;
   }
-  const after = await fh.stat();
+  const after = fstatSync(fd);
   const torn =
     after.size !== before.size ||
     after.mtimeMs !== before.mtimeMs ||
@@ -73,13 +73,13 @@ async function* contentOf(
  * changed while it was read: the mirror then keeps its copy and a later op brings the new one.
  */
 export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
-  const fh = await open(src.abs, 'r');
+  const fd = openSync(src.abs, 'r');
   try {
-    const { size } = await fh.stat();
+    const { size } = fstatSync(fd);
     const builder = src.keepSignature && size >= SIGNATURE_MIN_BYTES ? new SignatureBuilder(size) : null;
     let result: ReadResult = { torn: true, length: 0, hash: src.hash };
     const progress = { read: 0 };
-    const chunks = contentOf(fh, builder, progress, (r) => {
+    const chunks = contentOf(fd, builder, progress, (r) => {
       result = r;
     });
     const base = src.base;
@@ -101,23 +101,26 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
     };
     let part = 0;
     // Chunks of the file itself are views of a reused buffer: each byte is copied once, here.
-    let buf = Buffer.allocUnsafe(PART_BYTES);
+    // A whole small file needs a buffer of its own size, not of a part's (20,000 small files
+    // would otherwise churn through 20 GB of allocations).
+    const partSize = sig ? PART_BYTES : Math.max(1, Math.min(PART_BYTES, size));
+    let buf = Buffer.allocUnsafe(partSize);
     let fill = 0;
     let readAtLastPart = 0;
     const take = (): Uint8Array => {
       const data = buf.subarray(0, fill);
-      buf = Buffer.allocUnsafe(PART_BYTES); // the socket may hold the last one until it is flushed
+      buf = Buffer.allocUnsafe(partSize); // the socket may hold the last one until it is flushed
       fill = 0;
       readAtLastPart = progress.read;
       return data;
     };
     for await (const chunk of source) {
       for (let o = 0; o < chunk.length; ) {
-        const n = Math.min(PART_BYTES - fill, chunk.length - o);
+        if (fill === buf.length) yield { ...head, part: part++, last: false, data: take() };
+        const n = Math.min(buf.length - fill, chunk.length - o);
         buf.set(chunk.subarray(o, o + n), fill);
         fill += n;
         o += n;
-        if (fill === PART_BYTES) yield { ...head, part: part++, last: false, data: take() };
       }
       if (sig && fill > 0 && progress.read - readAtLastPart >= PROGRESS_BYTES) {
         yield { ...head, part: part++, last: false, data: take() };
@@ -128,6 +131,6 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
     else if (builder) src.keepSignature!(result.hash, encodeSignature(builder.finish()));
     yield last;
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }

@@ -1,4 +1,4 @@
-import type { FileHandle } from 'node:fs/promises';
+import { fstatSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { DeltaOptions } from './buffer-api.js';
 import { DeltaDecoder } from './delta-decoder.js';
@@ -90,11 +90,11 @@ function chunksOf(source: DeltaSource): AsyncIterable<Uint8Array> {
  * owns the output file and decides what to do with it (see `patchFile` for the atomic form).
  */
 export async function patchInto(
-  basis: FileHandle | null,
+  basis: { readonly fd: number } | null,
   source: DeltaSource,
-  out: FileHandle,
+  out: { readonly fd: number },
 ): Promise<PatchResult> {
-  const basisLength = basis ? (await basis.stat()).size : 0;
+  const basisLength = basis ? fstatSync(basis.fd).size : 0;
   const decoder = new DeltaDecoder();
   const writer = new PatchWriter(out, basis);
   let checked = false;

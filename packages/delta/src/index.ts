@@ -22,6 +22,7 @@ export {
   readChunks,
   readFileChunks,
   tempPathFor,
+  writeAllSync,
   writeAtomic,
 } from './file-io.js';
 export { contentHash, createHasher, hashToHex, hexToHash, type StreamHasher, strongHash } from './hash.js';

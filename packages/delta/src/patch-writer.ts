@@ -1,5 +1,4 @@
 import { readSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { DeltaError } from './errors.js';
 import { IO_CHUNK, writeAllSync, yieldToLoop } from './file-io.js';
 import { createHasher, type StreamHasher } from './hash.js';
@@ -22,7 +21,7 @@ export class PatchWriter {
   #sinceTurn = 0;
   written = 0;
 
-  constructor(out: FileHandle, basis: FileHandle | null) {
+  constructor(out: { readonly fd: number }, basis: { readonly fd: number } | null) {
     this.#out = out.fd;
     this.#basis = basis ? basis.fd : null;
   }
