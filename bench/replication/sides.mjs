@@ -1,0 +1,227 @@
+// The two sides of every replication workload: a mimic primary+mirror pair, and the baselines
+// (an rsync daemon on loopback, rsync pushes into it, lsyncd).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Child,
+  expectAll,
+  freePort,
+  mimicArgv,
+  mimicStatus,
+  now,
+  runChecked,
+  sleep,
+  vmHwmKiB,
+  waitForMirror,
+  waitForPort,
+} from '../lib.mjs';
+
+/** Untimed and tree-sized waits give up when no file has arrived for this long. */
+export const STALL_MS = 180_000;
+
+/**
+ * `mimic primary <src>` and `mimic mirror <dst>` on loopback. The primary's state lives outside the
+ * source folder (so sources can be shared with the baselines); the mirror keeps its default
+ * `<dst>/.mimic`, which every comparison skips.
+ */
+export class MimicPair {
+  constructor({ src, dst, primaryState, logDir, name }) {
+    Object.assign(this, { src, dst, primaryState, logDir, name });
+    this.mirrorState = join(dst, '.mimic');
+    this.statusWarned = false;
+  }
+
+  async start() {
+    mkdirSync(this.dst, { recursive: true });
+    const port = await freePort();
+    this.primary = new Child(
+      `${this.name} primary`,
+      mimicArgv('primary', this.src, '--listen', `127.0.0.1:${port}`, '--state', this.primaryState),
+      { logFile: join(this.logDir, `${this.name}-primary.log`) },
+    );
+    await waitForPort(port, { child: this.primary, timeoutMs: 120_000 });
+    this.mirror = new Child(
+      `${this.name} mirror`,
+      mimicArgv('mirror', this.dst, '--primary', `ws://127.0.0.1:${port}`),
+      {
+        logFile: join(this.logDir, `${this.name}-mirror.log`),
+      },
+    );
+  }
+
+  assertRunning() {
+    this.primary?.assertRunning();
+    this.mirror?.assertRunning();
+  }
+
+  /** Resolve when the mirror holds the source tree exactly and, if status works, has applied all. */
+  async waitInSync(timeoutMs) {
+    try {
+      await waitForMirror(this.src, this.dst, expectAll(this.src), {
+        timeoutMs,
+        intervalMs: 50,
+        stallMs: STALL_MS,
+        check: () => this.assertRunning(),
+      });
+      return await this.waitAcked(timeoutMs);
+    } catch (e) {
+      throw new Error(`catching up (untimed, before the change): ${e.message}`);
+    }
+  }
+
+  /**
+   * Poll both status outputs until the mirror is connected and its appliedSeq equals the primary's
+   * seq; resolve with the primary's total bytesSent, or null when status does not answer.
+   */
+  async waitAcked(timeoutMs = 60_000) {
+    const end = now() + timeoutMs;
+    let failures = 0;
+    for (;;) {
+      this.assertRunning();
+      let p;
+      let m;
+      try {
+        [p, m] = await Promise.all([mimicStatus(this.primaryState), mimicStatus(this.mirrorState)]);
+        failures = 0;
+      } catch (e) {
+        // A status read can race a state write; give up on wire bytes only when it keeps failing.
+        if (++failures < 5) {
+          await sleep(200);
+          continue;
+        }
+        if (!this.statusWarned) console.log(`    (mimic status unusable, wire bytes unknown: ${e.message})`);
+        this.statusWarned = true;
+        return null;
+      }
+      const mirrors = Array.isArray(p.mirrors) ? p.mirrors : [];
+      if (m.connected && m.appliedSeq === p.seq && mirrors.every((x) => x.ackedSeq === p.seq)) {
+        return mirrors.reduce((sum, x) => sum + (x.bytesSent ?? 0), 0);
+      }
+      if (now() > end) {
+        throw new Error(`mirror not caught up after ${timeoutMs} ms: seq ${p.seq}, applied ${m.appliedSeq}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  /** VmHWM (peak resident set, KiB) of both live processes. */
+  peakRssKiB() {
+    return { primary: vmHwmKiB(this.primary.pid), mirror: vmHwmKiB(this.mirror.pid) };
+  }
+
+  async stop() {
+    await this.mirror?.stop();
+    await this.primary?.stop();
+  }
+}
+
+/** `rsync --daemon` on 127.0.0.1 with one writable module, `bench`, rooted at `<workDir>/rsyncd-root`. */
+export class RsyncDaemon {
+  static async start(workDir) {
+    const d = new RsyncDaemon();
+    d.root = join(workDir, 'rsyncd-root');
+    mkdirSync(d.root, { recursive: true });
+    const conf = join(workDir, 'rsyncd.conf');
+    writeFileSync(
+      conf,
+      [
+        'use chroot = no',
+        'munge symlinks = no',
+        'numeric ids = yes',
+        `uid = ${process.getuid()}`,
+        `gid = ${process.getgid()}`,
+        `log file = ${join(workDir, 'rsyncd.log')}`,
+        '',
+        '[bench]',
+        `  path = ${d.root}`,
+        '  read only = no',
+        '',
+      ].join('\n'),
+    );
+    d.port = await freePort();
+    d.child = new Child(
+      'rsync daemon',
+      ['rsync', '--daemon', '--no-detach', `--config=${conf}`, `--port=${d.port}`, '--address=127.0.0.1'],
+      { logFile: join(workDir, 'rsyncd.out') },
+    );
+    await waitForPort(d.port, { child: d.child });
+    return d;
+  }
+
+  /** Local path of a folder inside the module. */
+  path(rel) {
+    return join(this.root, rel);
+  }
+
+  url(rel) {
+    return `rsync://127.0.0.1:${this.port}/bench/${rel}/`;
+  }
+
+  stop() {
+    return this.child.stop();
+  }
+}
+
+/**
+ * Time `rsync <flags> --stats <src>/ <url>`. Wire bytes are rsync's own count: total bytes sent
+ * plus total bytes received.
+ */
+export async function rsyncPush(flags, srcDir, url, timeoutMs = 600_000) {
+  const r = await runChecked(['rsync', ...flags, '--stats', `${srcDir}/`, url], { timeoutMs, rss: false });
+  const num = (label) => {
+    const m = new RegExp(`${label}:\\s*([\\d,.]+)`).exec(r.stdout);
+    return m ? Number(m[1].replace(/,/g, '')) : null;
+  };
+  const sent = num('Total bytes sent');
+  const received = num('Total bytes received');
+  return { ms: r.ms, bytes: sent === null || received === null ? null : sent + received };
+}
+
+/** Make `dst` an exact local copy of `src` (untimed resets between runs). */
+export async function localSync(src, dst) {
+  mkdirSync(dst, { recursive: true });
+  await runChecked(['rsync', '-a', '--delete', `${src}/`, `${dst}/`], { rss: false });
+}
+
+/** Whether the installed rsync knows --fsync (3.2.4 and later). */
+export async function rsyncHasFsync() {
+  const r = await runChecked(['rsync', '--help'], { rss: false });
+  return /--fsync\b/.test(r.stdout);
+}
+
+/** lsyncd syncing `src` into the local folder `dst` with default.rsync and delay = 0. */
+export class Lsyncd {
+  static start({ src, dst, workDir, name = 'lsyncd' }) {
+    mkdirSync(dst, { recursive: true });
+    const conf = join(workDir, `${name}.lua`);
+    const q = (s) => JSON.stringify(s);
+    writeFileSync(
+      conf,
+      [
+        'settings {',
+        '  nodaemon = true,',
+        `  logfile = ${q(join(workDir, `${name}.log`))},`,
+        `  statusFile = ${q(join(workDir, `${name}.status`))},`,
+        '}',
+        'sync {',
+        '  default.rsync,',
+        `  source = ${q(src)},`,
+        `  target = ${q(dst)},`,
+        '  delay = 0,',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const l = new Lsyncd();
+    l.child = new Child(name, ['lsyncd', '-nodaemon', conf], { logFile: join(workDir, `${name}.out`) });
+    return l;
+  }
+
+  assertRunning() {
+    this.child.assertRunning();
+  }
+
+  stop() {
+    return this.child.stop();
+  }
+}

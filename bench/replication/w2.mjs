@@ -1,0 +1,84 @@
+// W2: the whole tree (20,000 files, 300 MB) into an empty mirror.
+// mimic: from starting the primary (fresh state) on the full tree and a mirror on an empty folder
+// until the mirror holds the tree exactly. rsync: `rsync -a` into an empty folder of the daemon.
+// Every run writes into new folders; nothing is deleted until the end, so no run follows a big
+// delete (see the disk-settling note in the design).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { compareTrees, expectAll, now, runsFromEnv, settle, waitForMirror } from '../lib.mjs';
+import { bytesRow, guarded, logSample, newSide, sideOrder, summary, timeRow } from './common.mjs';
+import { MimicPair, rsyncPush, STALL_MS } from './sides.mjs';
+
+export async function runW2(ctx) {
+  const dir = join(ctx.work, 'w2');
+  const base = await ctx.tree();
+  mkdirSync(ctx.daemon.path('w2'), { recursive: true });
+  const expected = expectAll(base);
+  const mimic = newSide('mimic');
+  const rsync = newSide('rsync');
+  const rsyncFsync = newSide('rsync --fsync');
+  const timeoutMs = ctx.quick ? 120_000 : 900_000;
+
+  const runMimic = (run) =>
+    guarded(mimic, 'mimic', async () => {
+      const pair = new MimicPair({
+        name: `w2-${run}`,
+        src: base,
+        dst: join(dir, `m-dst-${run}`),
+        primaryState: join(dir, `m-state-${run}`),
+        logDir: ctx.logDir,
+      });
+      await settle();
+      const t0 = now();
+      try {
+        await pair.start();
+        const res = await waitForMirror(base, pair.dst, expected, {
+          t0,
+          timeoutMs,
+          stallMs: STALL_MS,
+          check: () => pair.assertRunning(),
+        });
+        const bytes = await pair.waitAcked(timeoutMs);
+        mimic.times.push(res.ms);
+        if (bytes !== null) mimic.bytes.push(bytes);
+        logSample(`mimic${res.late ? ' (late)' : ''}`, res.ms, bytes);
+      } finally {
+        await pair.stop();
+      }
+    });
+
+  const runRsync = (side, flags, rel) =>
+    guarded(side, side.name, async () => {
+      await settle();
+      const res = await rsyncPush(['-a', ...flags], base, ctx.daemon.url(rel), timeoutMs);
+      const cmp = compareTrees(base, ctx.daemon.path(rel));
+      if (!cmp.equal) throw new Error(`destination differs: ${cmp.diffs.join('; ')}`);
+      side.times.push(res.ms);
+      if (res.bytes !== null) side.bytes.push(res.bytes);
+      logSample(side.name, res.ms, res.bytes);
+    });
+
+  const runs = runsFromEnv(2);
+  for (let run = 0; run < runs; run++) {
+    console.log(`  W2 run ${run + 1}/${runs}`);
+    const sides = {
+      mimic: () => runMimic(run),
+      rsync: () => runRsync(rsync, [], `w2/r-${run}`),
+      fsync: () => (ctx.fsync ? runRsync(rsyncFsync, ['--fsync'], `w2/rf-${run}`) : null),
+    };
+    for (const s of sideOrder(run, ['mimic', 'rsync', 'fsync'])) await sides[s]();
+  }
+
+  const t = ctx.targets;
+  const m = summary(mimic, 'times');
+  return {
+    rows: [
+      timeRow('W2', 'time to mirrored', m, rsync.name, summary(rsync, 'times'), t.w2Time),
+      ...(ctx.fsync
+        ? [timeRow('W2', 'time to mirrored', m, rsyncFsync.name, summary(rsyncFsync, 'times'), t.w2Time)]
+        : []),
+      bytesRow('W2', 'bytes on the wire', summary(mimic, 'bytes'), rsync.name, summary(rsync, 'bytes'), null),
+    ],
+    errors: [mimic, rsync, rsyncFsync].filter((s) => s.error).map((s) => `W2 ${s.name}: ${s.error}`),
+  };
+}
