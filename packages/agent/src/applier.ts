@@ -83,7 +83,16 @@ function utimeOf(mtimeMs: number): number {
 }
 
 function recordOf(rel: string, e: DiskEntry, extra: { hash?: string; target?: string } = {}): FileRecord {
-  return { path: rel, kind: e.kind, size: e.size, mtimeMs: e.mtimeMs, mode: e.mode, ino: e.ino, ctimeMs: e.ctimeMs, ...extra };
+  return {
+    path: rel,
+    kind: e.kind,
+    size: e.size,
+    mtimeMs: e.mtimeMs,
+    mode: e.mode,
+    ino: e.ino,
+    ctimeMs: e.ctimeMs,
+    ...extra,
+  };
 }
 
 function under(path: string, dir: string): boolean {
@@ -391,7 +400,9 @@ export class Applier {
       return;
     }
     if (hash !== last.hash || size !== last.size) {
-      throw new ApplyError(`${last.path}: content hash ${hash}/${size} does not match ${last.hash}/${last.size}`);
+      throw new ApplyError(
+        `${last.path}: content hash ${hash}/${size} does not match ${last.hash}/${last.size}`,
+      );
     }
     fchmodSync(cur.fd, last.mode);
     futimesSync(cur.fd, utimeOf(last.mtimeMs), utimeOf(last.mtimeMs));
@@ -401,7 +412,16 @@ export class Applier {
       fd: cur.fd,
       tmp: cur.tmp,
       rel: last.path,
-      rec: { path: last.path, kind: 'file', size, mtimeMs: last.mtimeMs, mode: last.mode, hash, ino: 0, ctimeMs: 0 },
+      rec: {
+        path: last.path,
+        kind: 'file',
+        size,
+        mtimeMs: last.mtimeMs,
+        mode: last.mode,
+        hash,
+        ino: 0,
+        ctimeMs: 0,
+      },
     });
     this.#pendingBytes += size;
     if (this.#pending.size >= MAX_PENDING || this.#pendingBytes >= MAX_PENDING_BYTES) await this.commit();

@@ -138,7 +138,9 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     const gone: FileRecord[] = [];
     const present: Present[] = [];
     for (const [rel, forced] of batch) {
-      const entry = await statEntry(join(this.#root, rel));
+      let entry = await statEntry(join(this.#root, rel));
+      // Folder-only patterns (`build/`) can only be checked once the path is known to be a folder.
+      if (entry?.kind === 'dir' && this.#skip(rel, true)) entry = null;
       const old = this.manifest.get(rel);
       if (!entry) {
         if (old) gone.push(old);

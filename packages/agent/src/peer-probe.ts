@@ -1,28 +1,45 @@
 import { checkHello, compareEpoch, decode, encode, type HelloMessage } from '@mimic/wire';
 import WebSocket from 'ws';
+import { PeerAuth } from './peer-auth.js';
 
 export interface ProbeResult {
   url: string;
   hello: HelloMessage;
 }
 
+export interface ProbeOptions {
+  /** Shared token: the peer's answer counts only once it has proved it holds the token. */
+  token?: Uint8Array | null;
+  /** CA to trust for wss:// peers. */
+  ca?: Buffer;
+  timeoutMs?: number;
+}
+
 /**
- * Asks the node at `url` who it is: every node sends its hello first, so this waits for that
- * hello and hangs up. When the peer's epoch is lower than ours, ours is sent back first so the
- * peer learns it has been superseded (and fences itself, if it is a primary).
+ * Asks the node at `url` who it is. Every node sends its hello first; this waits for it and
+ * hangs up. When the peer's epoch is lower than ours, ours is sent back so the peer learns it
+ * has been superseded (a primary then fences itself). With a token, our hello is always sent
+ * (the peer answers it with its proof) and the peer's hello counts only with a valid proof;
+ * ours is proved too when the peer should learn our epoch.
  */
 export function probePeer(
   url: string,
-  ours: () => HelloMessage,
-  timeoutMs = 2000,
+  ours: (nonce: Uint8Array) => HelloMessage,
+  options: ProbeOptions = {},
 ): Promise<ProbeResult | null> {
+  const timeoutMs = options.timeoutMs ?? 2000;
   return new Promise((resolve) => {
     let done = false;
+    let peer: HelloMessage | null = null;
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
       maxPayload: 64 * 1024,
       handshakeTimeout: timeoutMs,
+      ...(options.ca ? { ca: options.ca } : {}),
     });
+    const mine = ours(new Uint8Array(32));
+    const auth = new PeerAuth(options.token ?? null, mine.nodeId);
+    const hello = { ...mine, nonce: auth.nonce };
     const finish = (r: ProbeResult | null) => {
       if (done) return;
       done = true;
@@ -38,11 +55,20 @@ export function probePeer(
     ws.on('message', (data) => {
       try {
         const msg = decode(data as Buffer);
-        if (msg.type !== 'hello') return finish(null);
-        checkHello(msg);
-        const mine = ours();
-        if (compareEpoch(msg.epoch, mine.epoch) < 0) ws.send(encode(mine));
-        finish({ url, hello: msg });
+        if (!peer) {
+          if (msg.type !== 'hello') return finish(null);
+          peer = checkHello(msg);
+          const lower = compareEpoch(peer.epoch, hello.epoch) < 0;
+          if (!auth.required) {
+            if (lower) ws.send(encode(hello));
+            return finish({ url, hello: peer });
+          }
+          ws.send(encode(hello));
+          if (lower) ws.send(encode(auth.proofFor(peer)));
+          return;
+        }
+        if (msg.type === 'auth' && auth.verify(peer, msg)) return finish({ url, hello: peer });
+        finish(null);
       } catch {
         finish(null);
       }

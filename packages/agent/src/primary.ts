@@ -257,7 +257,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
               id: l.id,
               connected: false,
               ackedSeq: l.ackedSeq,
-              bytesSent: l.socket.bytesSent,
+              bytesSent: (this.#known.get(l.id)?.bytesSent ?? 0) + l.socket.bytesSent,
             });
         },
       });
@@ -273,9 +273,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       ignoreInitial: true,
       followSymlinks: false,
       atomic: false,
-      ignored: (abs: string) => {
+      ignored: (abs: string, stats?: { isDirectory(): boolean }) => {
         const rel = relOf(abs);
-        return rel !== '' && skip(rel, false);
+        return rel !== '' && skip(rel, stats?.isDirectory() ?? false);
       },
     });
     const mark = (abs: string) => {
@@ -283,11 +283,12 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       if (rel !== '' && !rel.startsWith('..')) this.#tracker.mark(rel, true);
     };
     for (const ev of ['add', 'addDir', 'change', 'unlink', 'unlinkDir'] as const) watcher.on(ev, mark);
-    // chokidar drops attribute-only events (chmod, touch -a); the raw inotify event still comes.
+    // chokidar drops attribute-only events (chmod, touch -a) and some link events (a dangling
+    // link, a link renamed over another); the raw inotify event still comes.
     // Both candidate paths get a stat check against the manifest, which sees mode and ctime.
     watcher.on('raw', (event, evPath, details) => {
       const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
-      if (event !== 'change' || !watched || !evPath) return;
+      if ((event !== 'change' && event !== 'rename') || !watched || !evPath) return;
       for (const abs of [watched, join(watched, evPath)]) {
         const rel = relOf(abs);
         if (rel !== '' && !rel.startsWith('..')) this.#tracker.mark(rel, false);

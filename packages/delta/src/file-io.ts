@@ -21,7 +21,11 @@ export function yieldToLoop(): Promise<void> {
  * per piece), giving the event loop a turn every few MiB. With `reuse`, every chunk is a view
  * of one buffer, valid only until the next one is asked for.
  */
-export async function* readChunks(fh: { readonly fd: number }, reuse = false, position = 0): AsyncGenerator<Uint8Array> {
+export async function* readChunks(
+  fh: { readonly fd: number },
+  reuse = false,
+  position = 0,
+): AsyncGenerator<Uint8Array> {
   const fd = fh.fd;
   let buf = Buffer.allocUnsafe(IO_CHUNK);
   for (let i = 1; ; i++) {
