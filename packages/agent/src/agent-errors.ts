@@ -9,6 +9,7 @@
  * - `ERR_FENCED`: this primary learned of a newer epoch and no longer serves.
  * - `ERR_NOT_MIRROR`: promotion asked of a node that is not a mirror.
  * - `ERR_NO_LISTEN`: promotion asked of a mirror started without a listen address.
+ * - `ERR_INSECURE`: a non-loopback listener without a token (and without `insecure`).
  */
 export type AgentErrorCode =
   | 'ERR_NO_ROOT'
@@ -19,7 +20,8 @@ export type AgentErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_FENCED'
   | 'ERR_NOT_MIRROR'
-  | 'ERR_NO_LISTEN';
+  | 'ERR_NO_LISTEN'
+  | 'ERR_INSECURE';
 
 export class AgentError extends Error {
   readonly code: AgentErrorCode;

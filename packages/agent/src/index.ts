@@ -1,4 +1,6 @@
 export { AgentError, type AgentErrorCode } from './agent-errors.js';
+export { isLoopbackHost, readTokenFile, TokenError } from './auth.js';
+export { ConfinementError } from './confine.js';
 export { callControl, controlSocketPath } from './control-socket.js';
 export { jsonLogger, type Logger, silentLogger } from './log.js';
 export {
@@ -17,3 +19,4 @@ export {
   type PrimaryStatus,
   type ResolvedPrimaryOptions,
 } from './primary.js';
+export { loadClientTls, loadServerTls, TlsError } from './tls-options.js';

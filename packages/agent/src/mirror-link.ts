@@ -13,6 +13,7 @@ import {
 } from '@mimic/wire';
 import type WebSocket from 'ws';
 import type { ChangeTracker } from './change-tracker.js';
+import { PeerAuth } from './peer-auth.js';
 import { PeerSocket } from './peer-socket.js';
 import type { FileRecord, JournalOp, JournalRow, Store } from './store.js';
 import { writeParts } from './write-parts.js';
@@ -39,6 +40,10 @@ export interface LinkContext {
   /** Where this primary's epoch forked from its predecessor, if it was promoted. */
   fork(): { epoch: Epoch; seq: number } | undefined;
   fenced(): boolean;
+  /** Shared token; null when peers are not authenticated. */
+  readonly token: Uint8Array | null;
+  /** Logs a refused peer (rate-limited). */
+  refused(remote: string, reason: string): void;
   /** A peer's hello carried this epoch (and maybe its URL). */
   learnEpoch(epoch: Epoch, url: string | null): void;
   log(event: string, fields: Record<string, unknown>): void;
@@ -46,7 +51,7 @@ export interface LinkContext {
   onClose(link: MirrorLink): void;
 }
 
-type State = 'hello' | 'reconcile' | 'streaming' | 'closed';
+type State = 'hello' | 'auth' | 'reconcile' | 'streaming' | 'closed';
 
 const HELLO_TIMEOUT_MS = 10_000;
 const MANIFEST_PAGE = 1000;
@@ -68,22 +73,29 @@ export class MirrorLink {
   #cursor = 0;
   #snapshotSeq = 0;
   #needs: NeedMessage[] = [];
+  #auth: PeerAuth;
+  #peer: HelloMessage | null = null;
+  readonly #remote: string;
   /** Content hash of each file as this connection last sent it: what the mirror holds. */
   #held = new Map<string, string>();
   #wake: (() => void) | null = null;
 
-  constructor(ws: WebSocket, ctx: LinkContext) {
+  constructor(ws: WebSocket, ctx: LinkContext, remote: string) {
     this.#ctx = ctx;
+    this.#remote = remote;
     this.socket = new PeerSocket(
       ws,
       (m) => this.#onMessage(m),
       (reason) => this.#onClose(reason),
     );
     const timer = setTimeout(() => {
-      if (this.state === 'hello') this.socket.close(1008, 'ERR_HANDSHAKE_TIMEOUT: no hello');
+      if (this.state === 'hello' || this.state === 'auth') {
+        this.socket.close(1008, 'ERR_HANDSHAKE_TIMEOUT: no hello and proof in time');
+      }
     }, HELLO_TIMEOUT_MS);
     timer.unref();
-    void this.socket.send(ctx.hello());
+    this.#auth = new PeerAuth(ctx.token, ctx.nodeId);
+    void this.socket.send({ ...ctx.hello(), nonce: this.#auth.nonce });
   }
 
   get connected(): boolean {
@@ -117,8 +129,23 @@ export class MirrorLink {
     if (this.state === 'hello') {
       if (msg.type !== 'hello')
         throw Object.assign(new Error(`expected hello, got ${msg.type}`), { code: 'ERR_PROTOCOL' });
-      checkHello(msg);
-      this.#start(msg);
+      const hello = checkHello(msg);
+      if (!this.#auth.required) {
+        this.#start(hello);
+        return;
+      }
+      this.#peer = hello;
+      this.state = 'auth';
+      void this.socket.send(this.#auth.proofFor(hello));
+      return;
+    }
+    if (this.state === 'auth') {
+      if (msg.type !== 'auth' || !this.#auth.verify(this.#peer!, msg)) {
+        this.#ctx.refused(this.#remote, msg.type === 'auth' ? 'wrong token' : 'no proof of the token');
+        this.socket.close(4003, 'ERR_AUTH: authentication failed');
+        return;
+      }
+      this.#start(this.#peer!);
       return;
     }
     switch (msg.type) {

@@ -14,10 +14,12 @@ import {
 import WebSocket from 'ws';
 import { AgentError } from './agent-errors.js';
 import { Applier } from './applier.js';
+import { isLoopbackHost } from './auth.js';
 import { serveControl } from './control-socket.js';
 import { type Logger, silentLogger } from './log.js';
 import { nodeIdOf } from './node-id.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
+import { PeerAuth } from './peer-auth.js';
 import { type ProbeResult, probePeer } from './peer-probe.js';
 import { PeerSocket } from './peer-socket.js';
 import { Primary } from './primary.js';
@@ -30,6 +32,14 @@ export interface MirrorOptions {
   primaries: readonly string[];
   /** Where to serve once promoted (`promote()` needs it). */
   listen?: ListenAddress;
+  /** Shared secret the primary must prove it holds, and this mirror proves in turn. */
+  token?: Uint8Array;
+  /** CA (PEM) to trust for wss:// primaries. */
+  tlsCa?: Buffer;
+  /** Certificate and key to serve wss:// with once promoted. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Once promoted, allow a non-loopback listener without a token. */
+  insecure?: boolean;
   stateDir?: string;
   log?: Logger;
 }
@@ -38,6 +48,10 @@ export interface ResolvedMirrorOptions {
   readonly root: string;
   readonly primaries: readonly string[];
   readonly listen: ListenAddress | null;
+  readonly token: Uint8Array | null;
+  readonly tlsCa: Buffer | null;
+  readonly tls: { cert: Buffer; key: Buffer } | null;
+  readonly insecure: boolean;
   readonly stateDir: string;
   readonly log: Logger;
 }
@@ -78,10 +92,20 @@ function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
   const root = resolveDir(o.root, 'root');
   if (!o.primaries || o.primaries.length === 0)
     throw new TypeError('primaries: at least one URL is required');
+  if (o.listen && !o.token && !o.insecure && !isLoopbackHost(o.listen.host)) {
+    throw new AgentError(
+      'ERR_INSECURE',
+      `refusing to serve on ${o.listen.host} once promoted without a token: give --token-file, or --insecure`,
+    );
+  }
   return Object.freeze({
     root,
     primaries: Object.freeze(o.primaries.map(parsePeerUrl)),
     listen: o.listen ? Object.freeze({ ...o.listen }) : null,
+    token: o.token ?? null,
+    tlsCa: o.tlsCa ?? null,
+    tls: o.tls ?? null,
+    insecure: o.insecure ?? false,
     stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
     log: o.log ?? silentLogger,
   });
@@ -114,6 +138,10 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   /** The epoch of the primary on the current connection, from its hello. */
   #primaryEpoch: Epoch = { term: 0, node: 'none' };
   #promoting = false;
+  /** The primary's hello on the current connection, and whether it proved the token. */
+  #peer: HelloMessage | null = null;
+  #auth: PeerAuth | null = null;
+  #authed = false;
   #probeTimer: NodeJS.Timeout | null = null;
 
   constructor(options: MirrorOptions) {
@@ -184,7 +212,12 @@ export class Mirror extends EventEmitter<MirrorEvents> {
    */
   async #choose(): Promise<ProbeResult | null> {
     const results = await Promise.all(
-      this.options.primaries.map((url) => probePeer(url, () => this.#myHello())),
+      this.options.primaries.map((url) =>
+        probePeer(url, () => this.#myHello(), {
+          token: this.options.token,
+          ...(this.options.tlsCa ? { ca: this.options.tlsCa } : {}),
+        }),
+      ),
     );
     let best: ProbeResult | null = null;
     for (const r of results) {
@@ -205,6 +238,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       perMessageDeflate: false,
       maxPayload: 16 * 1024 * 1024,
       handshakeTimeout: 10_000,
+      ...(this.options.tlsCa ? { ca: this.options.tlsCa } : {}),
     });
     let opened = false;
     const sock = new PeerSocket(
@@ -232,6 +266,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   }
 
   #onClose(reason: string): void {
+    this.#peer = null;
+    this.#authed = false;
     const wasUp = this.#state === 'streaming' || this.#state === 'reconcile';
     this.#state = 'idle';
     this.#socket = null;
@@ -310,18 +346,33 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const sock = this.#socket;
     if (!sock) return;
     if (msg.type === 'hello') {
-      checkHello(msg);
-      if (msg.role !== 'primary')
-        throw Object.assign(new Error(`${this.#url} is a ${msg.role}, not a primary`), { code: 'ERR_ROLE' });
-      if (compareEpoch(msg.epoch, this.#epoch) < 0) {
-        // A primary of an older epoch: tell it (it fences itself) and do not follow it.
-        await sock.send(this.#myHello());
-        throw Object.assign(new Error(`${this.#url} is a superseded primary (epoch ${msg.epoch.term})`), {
+      if (this.#peer) throw Object.assign(new Error('a second hello'), { code: 'ERR_PROTOCOL' });
+      const hello = checkHello(msg);
+      if (hello.role !== 'primary')
+        throw Object.assign(new Error(`${this.#url} is a ${hello.role}, not a primary`), {
+          code: 'ERR_ROLE',
+        });
+      this.#peer = hello;
+      const auth = new PeerAuth(this.options.token, this.#nodeId);
+      this.#auth = auth;
+      this.#authed = !auth.required;
+      await sock.send({ ...this.#myHello(), nonce: auth.nonce });
+      if (auth.required) await sock.send(auth.proofFor(hello));
+      if (compareEpoch(hello.epoch, this.#epoch) < 0) {
+        // A primary of an older epoch: it has our hello now (and fences itself); do not follow it.
+        throw Object.assign(new Error(`${this.#url} is a superseded primary (epoch ${hello.epoch.term})`), {
           code: 'ERR_STALE_PRIMARY',
         });
       }
-      this.#primaryEpoch = msg.epoch;
-      await sock.send(this.#myHello());
+      this.#primaryEpoch = hello.epoch;
+      return;
+    }
+    if (!this.#peer) throw Object.assign(new Error(`${msg.type} before hello`), { code: 'ERR_PROTOCOL' });
+    if (!this.#authed) {
+      if (msg.type !== 'auth' || !this.#auth!.verify(this.#peer, msg)) {
+        throw Object.assign(new Error(`${this.#url} did not prove it holds the token`), { code: 'ERR_AUTH' });
+      }
+      this.#authed = true;
       return;
     }
     if (msg.type !== 'error' && 'epoch' in msg && compareEpoch(msg.epoch, this.#primaryEpoch) !== 0) {
@@ -458,6 +509,10 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       stateDir: this.options.stateDir,
       peers: this.options.primaries,
       log: this.options.log,
+      ...(this.options.token ? { token: this.options.token } : {}),
+      ...(this.options.tls ? { tls: this.options.tls } : {}),
+      ...(this.options.tlsCa ? { tlsCa: this.options.tlsCa } : {}),
+      insecure: this.options.insecure,
     });
     await primary.start();
     this.options.log('promoted', { epoch, listen: `${listen.host}:${primary.address.port}` });

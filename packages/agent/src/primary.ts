@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, stat } from 'node:fs/promises';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Server } from 'node:net';
 import { join, relative, sep } from 'node:path';
 import { compareEpoch, type Epoch, type HelloMessage, makeHello } from '@mimic/wire';
 import { type FSWatcher, watch } from 'chokidar';
 import { WebSocketServer } from 'ws';
 import { AgentError } from './agent-errors.js';
+import { isLoopbackHost, RefusalLimiter } from './auth.js';
 import { ChangeTracker } from './change-tracker.js';
 import { serveControl } from './control-socket.js';
 import { makeExcluder } from './excludes.js';
@@ -29,10 +31,20 @@ export interface PrimaryOptions {
   rescanIntervalMs?: number;
   /** Other nodes (ws:// URLs) asked every few seconds for their epoch: a higher one fences this primary. */
   peers?: readonly string[];
+  /** Shared secret every peer must prove it holds (HMAC challenge and response). */
+  token?: Uint8Array;
+  /** Certificate and key (PEM) to serve wss:// instead of ws://. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** CA (PEM) to trust when dialing wss:// peers. */
+  tlsCa?: Buffer;
+  /** Allow a listener on a non-loopback address without a token. */
+  insecure?: boolean;
   log?: Logger;
 }
 
 const PEER_PROBE_MS = 3000;
+/** Largest WebSocket frame accepted (the wire codec caps a message well below this). */
+const MAX_FRAME = 16 * 1024 * 1024;
 
 export interface ResolvedPrimaryOptions {
   readonly root: string;
@@ -41,6 +53,9 @@ export interface ResolvedPrimaryOptions {
   readonly exclude: readonly string[];
   readonly rescanIntervalMs: number;
   readonly peers: readonly string[];
+  readonly token: Uint8Array | null;
+  readonly tls: { cert: Buffer; key: Buffer } | null;
+  readonly tlsCa: Buffer | null;
   readonly log: Logger;
 }
 
@@ -74,6 +89,12 @@ export interface PrimaryEvents {
 
 function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
   const root = resolveDir(o.root, 'root');
+  if (!o.token && !o.insecure && !isLoopbackHost(o.listen.host)) {
+    throw new AgentError(
+      'ERR_INSECURE',
+      `refusing to listen on ${o.listen.host} without a token: give --token-file, or --insecure to accept anyone who can reach the port`,
+    );
+  }
   const rescan = o.rescanIntervalMs ?? 60_000;
   if (!Number.isFinite(rescan) || rescan < 0) throw new TypeError('rescanIntervalMs must be >= 0');
   return Object.freeze({
@@ -83,6 +104,9 @@ function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
     exclude: Object.freeze([...(o.exclude ?? [])]),
     rescanIntervalMs: rescan,
     peers: Object.freeze((o.peers ?? []).map(parsePeerUrl)),
+    token: o.token ?? null,
+    tls: o.tls ?? null,
+    tlsCa: o.tlsCa ?? null,
     log: o.log ?? silentLogger,
   });
 }
@@ -103,6 +127,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #address: ListenAddress | null = null;
   #fencedBy: { url: string | null; epoch: Epoch } | null = null;
   #peerTimer: NodeJS.Timeout | null = null;
+  #https: HttpsServer | null = null;
+  #refusals = new RefusalLimiter({ log: (event, fields) => this.options.log(event, fields) });
 
   constructor(options: PrimaryOptions) {
     super();
@@ -172,7 +198,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
 
   get #listenUrl(): string {
     const { host, port } = this.#address ?? this.options.listen;
-    return `ws://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return `${this.options.tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
 
   #hello(): HelloMessage {
@@ -187,7 +213,12 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   }
 
   async #probePeers(): Promise<void> {
-    const results = await Promise.all(this.options.peers.map((url) => probePeer(url, () => this.#hello())));
+    const { token, tlsCa } = this.options;
+    const results = await Promise.all(
+      this.options.peers.map((url) =>
+        probePeer(url, () => this.#hello(), { token, ...(tlsCa ? { ca: tlsCa } : {}) }),
+      ),
+    );
     for (const r of results) {
       if (r && (r.hello.role === 'primary' || r.hello.role === 'mirror'))
         this.#learnEpoch(r.hello.epoch, r.hello.listenUrl ?? r.url);
@@ -220,47 +251,62 @@ export class Primary extends EventEmitter<PrimaryEvents> {
 
   async #listen(): Promise<void> {
     const { host, port } = this.options.listen;
-    const wss = new WebSocketServer({ host, port, maxPayload: 16 * 1024 * 1024, perMessageDeflate: false });
+    const { tls } = this.options;
+    // TLS: the WebSocket server rides on an https server holding the certificate.
+    const https = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }) : null;
+    const wss = https
+      ? new WebSocketServer({ server: https, maxPayload: MAX_FRAME, perMessageDeflate: false })
+      : new WebSocketServer({ host, port, maxPayload: MAX_FRAME, perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => {
-      wss.once('listening', resolve);
-      wss.once('error', (err: NodeJS.ErrnoException) => {
+      const emitter = https ?? wss;
+      emitter.once('listening', () => resolve());
+      emitter.once('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EADDRINUSE')
           reject(new AgentError('ERR_PORT_IN_USE', `${host}:${port}: address already in use`));
         else reject(new AgentError('ERR_LISTEN', `${host}:${port}: ${err.message}`));
       });
+      https?.listen(port, host);
     });
-    const addr = wss.address();
+    this.#https = https;
+    const addr = https ? https.address() : wss.address();
     this.#address = typeof addr === 'object' && addr ? { host, port: addr.port } : { host, port };
     this.#wss = wss;
-    this.options.log('listening', { url: `ws://${host}:${this.#address.port}` });
+    this.options.log('listening', { url: this.#listenUrl, auth: this.options.token ? 'token' : 'none' });
     this.emit('listening', this.#address);
-    wss.on('connection', (ws) => {
-      const link: MirrorLink = new MirrorLink(ws, {
-        nodeId: this.#nodeId,
-        root: this.options.root,
-        store: this.#store,
-        tracker: this.#tracker,
-        epoch: () => this.#epoch,
-        hello: () => this.#hello(),
-        fork: () => this.#fork(),
-        fenced: () => this.#fencedBy !== null,
-        learnEpoch: (epoch, url) => this.#learnEpoch(epoch, url),
-        log: this.options.log,
-        onAck: (l) => {
-          this.#store.setPeerAck(l.id, l.ackedSeq);
-          this.emit('ack', l.id, l.ackedSeq);
+    wss.on('connection', (ws, req) => {
+      const remote = req.socket.remoteAddress ?? 'unknown';
+      const link: MirrorLink = new MirrorLink(
+        ws,
+        {
+          nodeId: this.#nodeId,
+          root: this.options.root,
+          store: this.#store,
+          tracker: this.#tracker,
+          epoch: () => this.#epoch,
+          hello: () => this.#hello(),
+          fork: () => this.#fork(),
+          fenced: () => this.#fencedBy !== null,
+          learnEpoch: (epoch, url) => this.#learnEpoch(epoch, url),
+          log: this.options.log,
+          token: this.options.token,
+          refused: (who, reason) => this.#refusals.refused(who, { reason }),
+          onAck: (l) => {
+            this.#store.setPeerAck(l.id, l.ackedSeq);
+            this.emit('ack', l.id, l.ackedSeq);
+          },
+          onClose: (l) => {
+            this.#links.delete(l);
+            if (l.id)
+              this.#known.set(l.id, {
+                id: l.id,
+                connected: false,
+                ackedSeq: l.ackedSeq,
+                bytesSent: (this.#known.get(l.id)?.bytesSent ?? 0) + l.socket.bytesSent,
+              });
+          },
         },
-        onClose: (l) => {
-          this.#links.delete(l);
-          if (l.id)
-            this.#known.set(l.id, {
-              id: l.id,
-              connected: false,
-              ackedSeq: l.ackedSeq,
-              bytesSent: (this.#known.get(l.id)?.bytesSent ?? 0) + l.socket.bytesSent,
-            });
-        },
-      });
+        remote,
+      );
       this.#links.add(link);
     });
   }
@@ -375,6 +421,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     await this.#watcher?.close();
     for (const l of this.#links) l.socket.close(1001, 'primary shutting down');
     await new Promise<void>((resolve) => (this.#wss ? this.#wss.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => (this.#https ? this.#https.close(() => resolve()) : resolve()));
+    this.#refusals.close();
     this.#control?.close();
     await this.#tracker?.idle();
     this.#store?.close();

@@ -1,9 +1,60 @@
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { callControl, jsonLogger, Mirror, Primary, parseListen, parsePeerUrl } from '@mimic/agent';
+import {
+  callControl,
+  jsonLogger,
+  loadClientTls,
+  loadServerTls,
+  Mirror,
+  Primary,
+  parseListen,
+  parsePeerUrl,
+  readTokenFile,
+} from '@mimic/agent';
 import type { Command } from 'commander';
 import { CliError, toCliError } from './fail.js';
 import { printStatus } from './status-format.js';
+
+interface SecurityFlags {
+  tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  insecure?: boolean;
+}
+
+/** Adds the options shared by every agent command that talks to peers. */
+function securityOptions(cmd: Command): Command {
+  return cmd
+    .option('--token-file <file>', 'shared secret (mode 600) every peer must prove it holds; never sent')
+    .option('--tls-cert <file>', 'certificate (PEM) to serve wss:// with')
+    .option('--tls-key <file>', 'private key (PEM) of --tls-cert')
+    .option('--tls-ca <file>', 'CA or self-signed certificate (PEM) to trust when dialing wss://')
+    .option('--insecure', 'allow a non-loopback listener without a token');
+}
+
+/** Reads the files the security flags name; errors name the file. */
+async function loadSecurity(f: SecurityFlags) {
+  if (Boolean(f.tlsCert) !== Boolean(f.tlsKey)) {
+    throw new CliError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
+  }
+  const load = async <T>(fn: () => Promise<T>) => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toCliError(err);
+    }
+  };
+  const token = f.tokenFile ? await load(() => readTokenFile(f.tokenFile!)) : undefined;
+  const tls = f.tlsCert ? await load(() => loadServerTls({ cert: f.tlsCert!, key: f.tlsKey! })) : undefined;
+  const tlsCa = f.tlsCa ? (await load(() => loadClientTls({ ca: f.tlsCa! }))).ca : undefined;
+  return {
+    ...(token ? { token } : {}),
+    ...(tls ? { tls } : {}),
+    ...(tlsCa ? { tlsCa } : {}),
+    insecure: f.insecure ?? false,
+  };
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -33,8 +84,7 @@ async function runUntilSignal(agent: () => { close(): Promise<void> }): Promise<
 }
 
 export function addAgentCommands(program: Command): void {
-  program
-    .command('primary')
+  securityOptions(program.command('primary'))
     .description('serve <dir> as the primary: watch it and push every change to mirrors')
     .argument('<dir>', 'the replicated folder')
     .requiredOption('--listen <host:port>', 'address mirrors connect to')
@@ -49,8 +99,15 @@ export function addAgentCommands(program: Command): void {
     .action(
       async (
         dir: string,
-        opts: { listen: string; state?: string; peers?: string; exclude: string[]; rescan: string },
+        opts: SecurityFlags & {
+          listen: string;
+          state?: string;
+          peers?: string;
+          exclude: string[];
+          rescan: string;
+        },
       ) => {
+        const security = await loadSecurity(opts);
         let listen: ReturnType<typeof parseListen>;
         try {
           listen = parseListen(opts.listen);
@@ -64,6 +121,7 @@ export function addAgentCommands(program: Command): void {
         const primary = new Primary({
           root: resolve(dir),
           listen,
+          ...security,
           ...(opts.state ? { stateDir: resolve(opts.state) } : {}),
           exclude: opts.exclude,
           peers,
@@ -80,8 +138,7 @@ export function addAgentCommands(program: Command): void {
       },
     );
 
-  program
-    .command('mirror')
+  securityOptions(program.command('mirror'))
     .description('keep <dir> an exact, durable copy of a primary')
     .argument('<dir>', 'the mirror folder (read-only by contract)')
     .requiredOption('--primary <urls>', 'the nodes this mirror may follow, comma-separated ws:// URLs')
@@ -92,8 +149,12 @@ export function addAgentCommands(program: Command): void {
       'shell command run after a promotion (MIMIC_EPOCH, MIMIC_LISTEN in its environment)',
     )
     .action(
-      async (dir: string, opts: { primary: string; listen?: string; state?: string; onPromote?: string }) => {
+      async (
+        dir: string,
+        opts: SecurityFlags & { primary: string; listen?: string; state?: string; onPromote?: string },
+      ) => {
         const primaries = urls(opts.primary, '--primary');
+        const security = await loadSecurity(opts);
         let listen: ReturnType<typeof parseListen> | undefined;
         if (opts.listen) {
           try {
@@ -105,6 +166,7 @@ export function addAgentCommands(program: Command): void {
         const mirror = new Mirror({
           root: resolve(dir),
           primaries,
+          ...security,
           ...(listen ? { listen } : {}),
           ...(opts.state ? { stateDir: resolve(opts.state) } : {}),
           log: jsonLogger('mirror'),
