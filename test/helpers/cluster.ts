@@ -236,12 +236,16 @@ export interface PrimaryOptions {
   state?: string;
   exclude?: readonly string[];
   rescanSeconds?: number;
+  /** More command-line arguments (for example --token-file). */
+  args?: readonly string[];
 }
 
 export interface MirrorOptions {
   state?: string;
   /** Wait until it has connected (default) or only until it was spawned. */
   wait?: 'connected' | 'spawned';
+  /** More command-line arguments (for example --token-file). */
+  args?: readonly string[];
 }
 
 const START_TIMEOUT_MS = 20_000;
@@ -271,6 +275,7 @@ export class Cluster {
     if (opts.state) args.push('--state', opts.state);
     for (const g of opts.exclude ?? []) args.push('--exclude', g);
     if (opts.rescanSeconds !== undefined) args.push('--rescan', String(opts.rescanSeconds));
+    args.push(...(opts.args ?? []));
     const agent = new Agent('primary', root, opts.state ?? join(root, '.mimic'), args);
     this.agents.push(agent);
     const listening = await agent.waitForEvent('listening', START_TIMEOUT_MS);
@@ -289,6 +294,7 @@ export class Cluster {
     const urls = typeof primaries === 'string' ? primaries : primaries.join(',');
     const args = ['mirror', root, '--primary', urls];
     if (opts.state) args.push('--state', opts.state);
+    args.push(...(opts.args ?? []));
     const agent = new Agent('mirror', root, opts.state ?? join(root, '.mimic'), args);
     this.agents.push(agent);
     if ((opts.wait ?? 'connected') === 'connected') await agent.waitForEvent('connected', START_TIMEOUT_MS);
