@@ -71,6 +71,8 @@ export interface MirrorStatus {
 
 export interface MirrorEvents {
   connected: [url: string];
+  /** Initial sync or catch-up by manifest: files fetched so far, of how many. */
+  progress: [fetched: number, total: number];
   promoted: [primary: Primary];
   disconnected: [reason: string];
   applied: [seq: number];
@@ -87,6 +89,7 @@ const QUEUE_HIGH = 32 * 1024 * 1024;
 const QUEUE_LOW = 8 * 1024 * 1024;
 const ACK_EVERY_MS = 50;
 const NEWER_PRIMARY_PROBE_MS = 3000;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
   const root = resolveDir(o.root, 'root');
@@ -252,6 +255,12 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     });
     ws.on('open', () => {
       opened = true; // the primary speaks first; our hello answers its hello
+      const timer = setTimeout(() => {
+        if (this.#socket === sock && this.#state === 'hello') {
+          sock.close(1008, 'ERR_HANDSHAKE_TIMEOUT: no hello, proof and welcome in time');
+        }
+      }, HANDSHAKE_TIMEOUT_MS);
+      timer.unref();
     });
   }
 
@@ -419,7 +428,13 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (msg.type === 'op') {
       if (this.#state === 'reconcile') {
         await this.#applier.apply(msg.op);
-        if (msg.op.kind !== 'write' || msg.op.last) this.#reconciler?.answered();
+        if (msg.op.kind !== 'write' || msg.op.last) {
+          const r = this.#reconciler;
+          if (r) {
+            r.answered();
+            this.emit('progress', r.fetched, r.needed);
+          }
+        }
         await this.#finishReconcile();
         return;
       }

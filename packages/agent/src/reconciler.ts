@@ -58,8 +58,12 @@ export class Reconciler {
     await this.#pump();
   }
 
+  /** Needs answered so far (for progress). */
+  fetched = 0;
+
   answered(): void {
     this.#outstanding--;
+    this.fetched++;
     void this.#pump();
   }
 

@@ -13,6 +13,7 @@ import {
 } from '@mimic/agent';
 import type { Command } from 'commander';
 import { CliError, toCliError } from './fail.js';
+import { ProgressBar } from './progress-bar.js';
 import { printStatus } from './status-format.js';
 
 interface SecurityFlags {
@@ -177,6 +178,8 @@ export function addAgentCommands(program: Command): void {
           await mirror.close().catch(() => {});
           throw toCliError(err, `mirror ${JSON.stringify(dir)}`);
         }
+        const bar = new ProgressBar();
+        mirror.on('progress', (done, total) => bar.update(done, total));
         let current: { close(): Promise<void> } = mirror;
         mirror.on('promoted', (primary) => {
           current = primary;
