@@ -232,7 +232,7 @@ export class Applier {
         const abs = await this.#safe(op.path);
         const e = statEntrySync(abs);
         if (e && e.kind !== 'dir') await this.#clear(op.path);
-        if (!e || e.kind !== 'dir') {
+        if (e?.kind !== 'dir') {
           await this.#ensureParent(op.path);
           mkdirSync(abs, { mode: op.mode });
         }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { decodeSignature, hashToHex } from '@mimic/delta';
 import {

@@ -224,7 +224,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     );
     let best: ProbeResult | null = null;
     for (const r of results) {
-      if (!r || r.hello.role !== 'primary' || compareEpoch(r.hello.epoch, this.#epoch) < 0) continue;
+      if (r?.hello.role !== 'primary' || compareEpoch(r.hello.epoch, this.#epoch) < 0) continue;
       if (!best || compareEpoch(r.hello.epoch, best.hello.epoch) > 0) best = r;
     }
     return best;
