@@ -237,6 +237,7 @@ export class Applier {
           mkdirSync(abs, { mode: op.mode });
         }
         chmodSync(abs, op.mode);
+        lutimesSync(abs, utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
         this.#record(op.path, abs, {});
         return;
       }
@@ -283,7 +284,8 @@ export class Applier {
         const e = statEntrySync(abs);
         if (!e || e.kind === 'symlink' || !this.isOurs(op.path, e)) return;
         chmodSync(abs, op.mode);
-        if (e.kind === 'file') lutimesSync(abs, utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
+        // A folder's time is set after the files below it landed (the flush above), so it sticks.
+        lutimesSync(abs, utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
         const rec = this.manifest.get(op.path);
         this.#record(op.path, abs, rec?.hash ? { hash: rec.hash } : {});
         return;
@@ -542,6 +544,15 @@ export class Applier {
   async removeExtra(rel: string): Promise<void> {
     await this.#clear(rel);
     this.#store.deleteFile(rel);
+  }
+
+  /** Sets a folder's mtime (after everything below it has landed). */
+  async setDirTime(rel: string, mtimeMs: number): Promise<void> {
+    await this.commit();
+    const abs = await this.#safe(rel);
+    if (statEntrySync(abs)?.kind !== 'dir') return;
+    lutimesSync(abs, utimeOf(mtimeMs), utimeOf(mtimeMs));
+    this.#record(rel, abs, {});
   }
 
   /** Sets mode/mtime on a file the primary and mirror agree on. */

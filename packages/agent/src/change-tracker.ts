@@ -180,7 +180,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       };
       if (entry.kind === 'dir') {
         if (!old) mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
-        else if (old.mode !== entry.mode)
+        else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
           metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
         puts.push(base);
       } else if (entry.kind === 'symlink') {

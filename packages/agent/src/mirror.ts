@@ -461,6 +461,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const r = this.#reconciler;
     if (!r?.done) return;
     this.#reconciler = null;
+    await r.finishDirs();
     this.#state = 'streaming';
     this.#appliedSeq = r.seq;
     this.#lastAcked = -1;

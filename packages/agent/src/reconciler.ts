@@ -23,6 +23,8 @@ export class Reconciler {
   readonly #epoch: () => Epoch;
   readonly #log: Logger;
   readonly #seen = new Set<string>();
+  /** Folder mtimes, set last: files landing in a folder change its time. */
+  readonly #dirTimes = new Map<string, number>();
   #wanted: { path: string; signature?: Uint8Array }[] = [];
   #outstanding = 0;
   #lastPage = false;
@@ -61,6 +63,12 @@ export class Reconciler {
   /** Needs answered so far (for progress). */
   fetched = 0;
 
+  /** Gives every folder the primary's mtime, deepest first; call once `done`. */
+  async finishDirs(): Promise<void> {
+    const dirs = [...this.#dirTimes].sort((x, y) => y[0].length - x[0].length);
+    for (const [path, mtimeMs] of dirs) await this.#applier.setDirTime(path, mtimeMs);
+  }
+
   answered(): void {
     this.#outstanding--;
     this.fetched++;
@@ -87,6 +95,7 @@ export class Reconciler {
       if (local?.kind !== 'dir' || local.mode !== e.mode || !a.manifest.has(e.path)) {
         await a.apply({ kind: 'mkdir', path: e.path, mode: e.mode, mtimeMs: e.mtimeMs });
       }
+      this.#dirTimes.set(e.path, e.mtimeMs);
       return;
     }
     if (e.kind === 'symlink') {
