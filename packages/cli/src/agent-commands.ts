@@ -1,16 +1,13 @@
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import {
-  callControl,
-  jsonLogger,
-  loadClientTls,
-  loadServerTls,
-  Mirror,
-  Primary,
-  parseListen,
-  parsePeerUrl,
-  readTokenFile,
-} from '@mimic/agent';
+import type { Primary } from '@mimic/agent';
+
+/**
+ * The agent library (SQLite, watcher, sockets) loads only when an agent command runs, so
+ * that `mimic signature/delta/patch` start as fast as a small tool should.
+ */
+const lib = () => import('@mimic/agent');
+
 import type { Command } from 'commander';
 import { CliError, toCliError } from './fail.js';
 import { ProgressBar } from './progress-bar.js';
@@ -36,6 +33,7 @@ function securityOptions(cmd: Command): Command {
 
 /** Reads the files the security flags name; errors name the file. */
 async function loadSecurity(f: SecurityFlags) {
+  const { readTokenFile, loadServerTls, loadClientTls } = await lib();
   if (Boolean(f.tlsCert) !== Boolean(f.tlsKey)) {
     throw new CliError('ERR_INVALID_ARGUMENT', '--tls-cert and --tls-key go together');
   }
@@ -61,7 +59,8 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function urls(list: string, flag: string): string[] {
+async function urls(list: string, flag: string): Promise<string[]> {
+  const { parsePeerUrl } = await lib();
   return list.split(',').map((u) => {
     try {
       return parsePeerUrl(u.trim());
@@ -109,13 +108,14 @@ export function addAgentCommands(program: Command): void {
         },
       ) => {
         const security = await loadSecurity(opts);
+        const { jsonLogger, parseListen, Primary } = await lib();
         let listen: ReturnType<typeof parseListen>;
         try {
           listen = parseListen(opts.listen);
         } catch (err) {
           throw new CliError('ERR_INVALID_ARGUMENT', (err as Error).message);
         }
-        const peers = opts.peers ? urls(opts.peers, '--peers') : [];
+        const peers = opts.peers ? await urls(opts.peers, '--peers') : [];
         const rescan = Number(opts.rescan);
         if (!Number.isFinite(rescan) || rescan < 0)
           throw new CliError('ERR_INVALID_ARGUMENT', `--rescan ${opts.rescan}: expected seconds >= 0`);
@@ -154,8 +154,9 @@ export function addAgentCommands(program: Command): void {
         dir: string,
         opts: SecurityFlags & { primary: string; listen?: string; state?: string; onPromote?: string },
       ) => {
-        const primaries = urls(opts.primary, '--primary');
+        const primaries = await urls(opts.primary, '--primary');
         const security = await loadSecurity(opts);
+        const { jsonLogger, Mirror, parseListen } = await lib();
         let listen: ReturnType<typeof parseListen> | undefined;
         if (opts.listen) {
           try {
@@ -203,6 +204,7 @@ export function addAgentCommands(program: Command): void {
     .option('--state <dir>', 'state folder', join('.', '.mimic'))
     .option('--json', 'one JSON object')
     .action(async (opts: { state: string; json?: boolean }) => {
+      const { callControl } = await lib();
       const result = await callControl(resolve(opts.state), 'status').catch((err) => {
         throw toCliError(err);
       });
@@ -215,6 +217,7 @@ export function addAgentCommands(program: Command): void {
 /** Asks the mirror behind `stateDir` to promote itself; prints the new epoch and address. */
 export async function promote(stateDir: string): Promise<void> {
   const state = resolve(stateDir);
+  const { callControl } = await lib();
   const status = (await callControl(state, 'status').catch((err) => {
     throw toCliError(err);
   })) as { role: string };
