@@ -33,11 +33,7 @@ export function addDeltaCommands(program: Command, log: (line: string) => void):
     .argument('<basis>', 'the file the receiver already has')
     .argument('<signature-file>', 'where to write the signature')
     .option('--block-size <bytes>', 'block size (default: square root of the file size, 700..131072)')
-    .action(async (basis: string, out: string, opts: { blockSize?: string }) => {
-      const blockSize = opts.blockSize === undefined ? undefined : Number(opts.blockSize);
-      const sig = await about(`basis ${quote(basis)}`, () => signatureFile(basis, { blockSize }));
-      await about(`signature file ${quote(out)}`, () => writeSignatureFile(sig, out));
-    });
+    .action((basis: string, out: string, opts: { blockSize?: string }) => runSignature(basis, out, opts));
 
   program
     .command('delta')
@@ -46,23 +42,9 @@ export function addDeltaCommands(program: Command, log: (line: string) => void):
     .argument('<new-file>', 'the new version')
     .argument('<delta-file>', 'where to write the delta')
     .option('--format <format>', 'mimic (verified on patch) or librsync (for rdiff patch)', 'mimic')
-    .action(async (sigPath: string, target: string, out: string, opts: { format: string }) => {
-      if (opts.format !== 'mimic' && opts.format !== 'librsync') {
-        throw new CliError(
-          'ERR_INVALID_ARGUMENT',
-          `--format ${quote(opts.format)}: expected mimic or librsync`,
-        );
-      }
-      const format = opts.format as DeltaFormat;
-      const sig = await about(`signature file ${quote(sigPath)}`, async () =>
-        decodeSignature(await readSmallFile(sigPath, MAX_SIGNATURE_FILE)),
-      );
-      await about(`new file ${quote(target)}`, () => stat(target));
-      const size = await about(`delta file ${quote(out)}`, () =>
-        writeDeltaFile(sig, target, out, { format }),
-      );
-      log(`delta: ${size} bytes`);
-    });
+    .action((sigPath: string, target: string, out: string, opts: { format: string }) =>
+      runDelta(sigPath, target, out, opts.format, log),
+    );
 
   program
     .command('patch')
@@ -70,21 +52,55 @@ export function addDeltaCommands(program: Command, log: (line: string) => void):
     .argument('<basis>', 'the file the delta was made against')
     .argument('<delta-file>', 'a mimic or librsync (rdiff) delta')
     .argument('<out-file>', 'where to write the result')
-    .action(async (basis: string, deltaPath: string, out: string) => {
-      await about(`basis ${quote(basis)}`, () => stat(basis));
-      await about(`delta file ${quote(deltaPath)}`, () => stat(deltaPath));
-      await about(`out file ${quote(out)}`, async () => {
-        try {
-          await patchFile(basis, deltaPath, out);
-        } catch (err) {
-          const code = (err as { code?: string }).code;
-          if (code === 'ERR_BASIS_MISMATCH')
-            throw new CliError(code, `basis ${quote(basis)}: ${(err as Error).message}`);
-          if (code?.startsWith('ERR_')) {
-            throw new CliError(code, `delta file ${quote(deltaPath)}: ${(err as Error).message}`);
-          }
-          throw err;
-        }
-      });
-    });
+    .action((basis: string, deltaPath: string, out: string) => runPatch(basis, deltaPath, out));
+}
+
+/** `mimic signature`: writes the signature of `basis` to `out`. */
+export async function runSignature(
+  basis: string,
+  out: string,
+  opts: { blockSize?: string } = {},
+): Promise<void> {
+  const blockSize = opts.blockSize === undefined ? undefined : Number(opts.blockSize);
+  const sig = await about(`basis ${quote(basis)}`, () => signatureFile(basis, { blockSize }));
+  await about(`signature file ${quote(out)}`, () => writeSignatureFile(sig, out));
+}
+
+/** `mimic delta`: writes the delta of `target` against the signature in `sigPath`. */
+export async function runDelta(
+  sigPath: string,
+  target: string,
+  out: string,
+  formatName: string,
+  log: (line: string) => void,
+): Promise<void> {
+  if (formatName !== 'mimic' && formatName !== 'librsync') {
+    throw new CliError('ERR_INVALID_ARGUMENT', `--format ${quote(formatName)}: expected mimic or librsync`);
+  }
+  const format = formatName as DeltaFormat;
+  const sig = await about(`signature file ${quote(sigPath)}`, async () =>
+    decodeSignature(await readSmallFile(sigPath, MAX_SIGNATURE_FILE)),
+  );
+  await about(`new file ${quote(target)}`, () => stat(target));
+  const size = await about(`delta file ${quote(out)}`, () => writeDeltaFile(sig, target, out, { format }));
+  log(`delta: ${size} bytes`);
+}
+
+/** `mimic patch`: applies the delta in `deltaPath` to `basis`, verified, into `out`. */
+export async function runPatch(basis: string, deltaPath: string, out: string): Promise<void> {
+  await about(`basis ${quote(basis)}`, () => stat(basis));
+  await about(`delta file ${quote(deltaPath)}`, () => stat(deltaPath));
+  await about(`out file ${quote(out)}`, async () => {
+    try {
+      await patchFile(basis, deltaPath, out);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ERR_BASIS_MISMATCH')
+        throw new CliError(code, `basis ${quote(basis)}: ${(err as Error).message}`);
+      if (code?.startsWith('ERR_')) {
+        throw new CliError(code, `delta file ${quote(deltaPath)}: ${(err as Error).message}`);
+      }
+      throw err;
+    }
+  });
 }
