@@ -101,15 +101,16 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
     };
     let part = 0;
     // Chunks of the file itself are views of a reused buffer: each byte is copied once, here.
-    // A whole small file needs a buffer of its own size, not of a part's (20,000 small files
-    // would otherwise churn through 20 GB of allocations).
-    const partSize = sig ? PART_BYTES : Math.max(1, Math.min(PART_BYTES, size));
-    let buf = Buffer.allocUnsafe(partSize);
+    // A whole small file needs a buffer of about its own size, not of a part's (20,000 small
+    // files would otherwise churn through 20 GB of allocations). A file that turns out larger
+    // than it was when opened (it is being written) gets full-size parts after the first.
+    let buf = Buffer.allocUnsafe(sig ? PART_BYTES : Math.min(PART_BYTES, Math.max(size, 64 * 1024)));
     let fill = 0;
     let readAtLastPart = 0;
-    const take = (): Uint8Array => {
+    const take = (last = false): Uint8Array => {
       const data = buf.subarray(0, fill);
-      buf = Buffer.allocUnsafe(partSize); // the socket may hold the last one until it is flushed
+      // The socket may hold the part until it is flushed, so the next one gets a new buffer.
+      if (!last) buf = Buffer.allocUnsafe(PART_BYTES);
       fill = 0;
       readAtLastPart = progress.read;
       return data;
@@ -126,7 +127,7 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
         yield { ...head, part: part++, last: false, data: take() };
       }
     }
-    const last: WriteOp = { ...head, size: result.length, hash: result.hash, part, last: true, data: take() };
+    const last: WriteOp = { ...head, size: result.length, hash: result.hash, part, last: true, data: take(true) };
     if (result.torn) last.abort = true;
     else if (builder) src.keepSignature!(result.hash, encodeSignature(builder.finish()));
     yield last;
