@@ -71,7 +71,12 @@ interface InFlight {
   written: number;
 }
 
-const MAX_PENDING = 512;
+/**
+ * Files rebuilt before one group commit. Larger groups mean fewer fsync rounds, and each round
+ * also fsyncs every folder it touched, so a tree of 20,000 files in 200 folders wants large
+ * groups. Each pending file holds a descriptor (a lack of them forces an early commit).
+ */
+const MAX_PENDING = 2048;
 const MAX_PENDING_BYTES = 128 * 1024 * 1024;
 
 /**
@@ -359,7 +364,14 @@ export class Applier {
 
   async #begin(op: WriteOp): Promise<InFlight> {
     const tmp = join(this.#tmpDir, `${randomBytes(8).toString('hex')}.part`);
-    const fd = openSync(tmp, 'wx', 0o600);
+    let fd: number;
+    try {
+      fd = openSync(tmp, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EMFILE' || this.#pending.size === 0) throw err;
+      await this.commit(); // out of descriptors: the pending files give theirs back
+      fd = openSync(tmp, 'wx', 0o600);
+    }
     const base = { op, fd, tmp, nextPart: 0, written: 0 };
     if (op.encoding !== 'delta') {
       return { ...base, basisFd: null, queue: null, patching: null, hasher: createHasher() };

@@ -20,6 +20,8 @@ interface Present {
   entry: DiskEntry;
   old: FileRecord | undefined;
   forced: boolean;
+  /** Arrived here by a rename in this batch. */
+  renamed?: boolean;
 }
 
 export interface ChangeTrackerEvents {
@@ -54,6 +56,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #readAt = new Map<string, number>();
   /** Paths seen gone once, waiting for a second look (see #holdBack). */
   #held = new Set<string>();
+  /** Second looks scheduled and not yet due. */
+  #lookLater = 0;
 
   constructor(
     root: string,
@@ -114,6 +118,22 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   idle(): Promise<void> {
     if (!this.#running) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Resolves once nothing is running, marked, or waiting for a second look (see #later). */
+  async settled(): Promise<void> {
+    while (this.#running || this.#lookLater > 0) {
+      await (this.#running ? this.idle() : new Promise((r) => setTimeout(r, 5)));
+    }
+  }
+
+  /** Looks at `rel` again after `ms`; `settled()` waits for it. */
+  #later(rel: string, forced: boolean, ms: number): void {
+    this.#lookLater++;
+    setTimeout(() => {
+      this.#lookLater--;
+      this.mark(rel, forced);
+    }, ms).unref();
   }
 
   async #run(): Promise<void> {
@@ -218,7 +238,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         const version = await readFileVersion(join(this.#root, rel));
         if (!version) {
           // Changing under us, or gone: look again shortly.
-          setTimeout(() => this.mark(rel, true), RETRY_UNSTABLE_MS).unref();
+          this.#later(rel, true, RETRY_UNSTABLE_MS);
           continue;
         }
         this.#readAt.set(rel, version.readStartMs);
@@ -232,7 +252,19 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           ctimeMs: v.ctimeMs,
           hash: version.hash,
         };
-        if (old?.hash === version.hash) {
+        if (old?.hash === version.hash && p.renamed) {
+          // A write of the old name may still be on its way to a mirror, or have been voided
+          // (the rename made it look torn): this row lets the sender check what the mirror holds
+          // under the new name. Usually it leaves as metadata only.
+          writes.push({
+            kind: 'write',
+            path: rel,
+            mode: v.mode,
+            mtimeMs: v.mtimeMs,
+            size: v.size,
+            hash: version.hash,
+          });
+        } else if (old?.hash === version.hash) {
           if (old.mode !== v.mode || old.mtimeMs !== v.mtimeMs)
             metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs });
         } else {
@@ -283,6 +315,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         gone.splice(gone.indexOf(g), 1);
       }
       ops.push({ kind: 'rename', from: g.path, to: p.rel });
+      p.renamed = true;
       this.#moveTree(g.path, p.rel);
       p.old = this.manifest.get(p.rel);
     }
@@ -300,7 +333,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         now.push(g);
       } else {
         this.#held.add(g.path);
-        setTimeout(() => this.mark(g.path, false), HOLD_GONE_MS).unref();
+        this.#later(g.path, false, HOLD_GONE_MS);
       }
     }
     return now;

@@ -336,6 +336,7 @@ export class MirrorLink {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
       // Gone since: the journal has (or will have) its delete; tell the mirror now.
+      this.#held.delete(rec.path);
       await this.#sendOp(seq, { kind: 'delete', path: rec.path });
     }
   }

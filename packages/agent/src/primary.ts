@@ -177,6 +177,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     await this.#listen();
     await this.#watch(skip);
     await this.#tracker.scan();
+    await this.#tracker.settled();
     log('ready', { root, seq: this.#tracker.lastSeq, files: this.#tracker.manifest.size });
     if (this.options.rescanIntervalMs > 0) {
       this.#rescan = setInterval(
@@ -389,10 +390,14 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     timeoutMs?: number;
   } = {}): Promise<void> {
     if (this.#fencedBy) throw new AgentError('ERR_FENCED', 'flush: this primary is fenced');
-    // A write made just before the call may not have reached the watcher yet: look for it.
+    // A write made just before the call may not have reached the watcher yet: look for it,
+    // and wait out the second look at vanished paths (renames or deletes).
     await this.#tracker.scan();
+    await this.#tracker.settled();
     const target = this.#tracker.lastSeq;
-    const enough = () => [...this.#links].filter((l) => l.ackedSeq >= target).length >= mirrors;
+    // Distinct mirrors: a stale second connection of one mirror must not count twice.
+    const enough = () =>
+      new Set([...this.#links].filter((l) => l.ackedSeq >= target && l.id).map((l) => l.id)).size >= mirrors;
     if (enough()) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

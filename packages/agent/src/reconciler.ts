@@ -5,7 +5,7 @@ import { RESERVED_ROOT_NAMES } from './excludes.js';
 import { SIGNATURE_MIN_BYTES, walk } from './local-fs.js';
 import type { Logger } from './log.js';
 
-const MAX_OUTSTANDING = 256;
+const MAX_OUTSTANDING = 1024;
 
 /*
  * A mirror's catch-up by manifest, for when the journal cannot be replayed (a new mirror, or

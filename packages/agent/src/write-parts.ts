@@ -127,7 +127,14 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
         yield { ...head, part: part++, last: false, data: take() };
       }
     }
-    const last: WriteOp = { ...head, size: result.length, hash: result.hash, part, last: true, data: take(true) };
+    const last: WriteOp = {
+      ...head,
+      size: result.length,
+      hash: result.hash,
+      part,
+      last: true,
+      data: take(true),
+    };
     if (result.torn) last.abort = true;
     else if (builder) src.keepSignature!(result.hash, encodeSignature(builder.finish()));
     yield last;

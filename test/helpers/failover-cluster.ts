@@ -1,0 +1,435 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
+
+/*
+ * Real `mimic` processes for failover tests: nodes that listen on ports chosen up front (a
+ * mirror's --primary list names every node, itself included, so each URL must be known before
+ * anything starts), the CLI's one-shot commands, and trees compared across nodes.
+ *
+ * A FailoverCluster owns every process and folder a test creates. `cleanup()` (call it from
+ * afterEach, so it runs whether the test passed or not) sends SIGTERM to each process it
+ * spawned that still runs, SIGKILL after a grace period, then removes the folders. Only pids
+ * spawned here are ever signalled.
+ */
+
+export const MIMIC_BIN = fileURLToPath(new URL('../../packages/cli/bin/mimic.js', import.meta.url));
+export const PROMOTE_BIN = fileURLToPath(
+  new URL('../../packages/cli/bin/promote-mirror.js', import.meta.url),
+);
+
+/** Children still running, killed if the test worker exits without cleaning up. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls until `check` returns a truthy value (a throw counts as "not yet"); returns that value. */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  timeoutMs: number,
+  what: string,
+  details?: () => string | Promise<string>,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      const last = lastError ? `\nlast error: ${(lastError as Error).message}` : '';
+      const more = details ? `\n${await details()}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last}${more}`);
+    }
+    await sleep(50);
+  }
+}
+
+/** `n` distinct free ports on 127.0.0.1 (all bound at once, then released). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+      });
+      ports.push((server.address() as { port: number }).port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+export function urlOf(port: number): string {
+  return `ws://127.0.0.1:${port}`;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.MIMIC_VERBOSE;
+  return env;
+}
+
+/** Runs `node <script> <args>` to completion (SIGKILL after `timeoutMs`); never rejects on failure. */
+export function runScript(script: string, args: readonly string[], timeoutMs = 30_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: cleanEnv(),
+    });
+    live.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      live.delete(child);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** `mimic <args>`, run to completion. */
+export function runMimic(args: readonly string[], timeoutMs?: number): Promise<RunResult> {
+  return runScript(MIMIC_BIN, args, timeoutMs);
+}
+
+export interface Epoch {
+  term: number;
+  node: string;
+}
+
+export interface PrimaryStatus {
+  role: 'primary' | 'fenced';
+  fencedBy?: { url: string | null; epoch: Epoch };
+  nodeId: string;
+  epoch: Epoch;
+  root: string;
+  listen: string;
+  seq: number;
+  files: number;
+  mirrors: { id: string; connected: boolean; ackedSeq: number; bytesSent: number }[];
+}
+
+export interface MirrorStatus {
+  role: 'mirror';
+  nodeId: string;
+  epoch: Epoch;
+  root: string;
+  following: string | null;
+  connected: boolean;
+  appliedSeq: number;
+  bytesReceived: number;
+  diverged: number;
+  lastError: string | null;
+}
+
+/** `mimic status --state <dir> --json`, parsed; throws with the command's stderr when it fails. */
+export async function statusOf<S = PrimaryStatus | MirrorStatus>(stateDir: string): Promise<S> {
+  const r = await runMimic(['status', '--state', stateDir, '--json']);
+  if (r.code !== 0) throw new Error(`mimic status --state ${stateDir}: exit ${r.code}: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as S;
+}
+
+export interface LogLine {
+  event: string;
+  [field: string]: unknown;
+}
+
+/** One running agent process, its stderr (JSON log lines) kept for assertions and failure reports. */
+export class NodeProcess {
+  readonly label: string;
+  readonly root: string;
+  readonly stateDir: string;
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr = '';
+  #done = false;
+
+  constructor(label: string, root: string, args: readonly string[], stateDir = join(root, '.mimic')) {
+    this.label = label;
+    this.root = root;
+    this.stateDir = stateDir;
+    this.child = spawn(process.execPath, [MIMIC_BIN, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: cleanEnv(),
+    });
+    live.add(this.child);
+    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.#done = true;
+        live.delete(this.child);
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  get running(): boolean {
+    return !this.#done;
+  }
+
+  events(event?: string): LogLine[] {
+    const out: LogLine[] = [];
+    for (const line of this.stderr.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const parsed = JSON.parse(line) as LogLine;
+        if (!event || parsed.event === event) out.push(parsed);
+      } catch {
+        // a line cut short by a kill
+      }
+    }
+    return out;
+  }
+
+  /** Waits for the `count`-th log line of `event`. */
+  waitForEvent(event: string, timeoutMs = 20_000, count = 1): Promise<LogLine> {
+    return waitFor(
+      () => {
+        if (!this.running) throw new Error(`${this.label} exited`);
+        return this.events(event)[count - 1];
+      },
+      timeoutMs,
+      `${this.label} to log "${event}" (${count})`,
+      () => this.describe(),
+    );
+  }
+
+  status<S = PrimaryStatus | MirrorStatus>(): Promise<S> {
+    return statusOf<S>(this.stateDir);
+  }
+
+  async kill9(): Promise<void> {
+    if (this.running) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM, SIGKILL if still running after `graceMs`. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  describe(lines = 30): string {
+    const tail = this.stderr.trimEnd().split('\n').slice(-lines).join('\n');
+    return `--- ${this.label} (${this.running ? `pid ${this.child.pid}` : 'exited'}) ${this.root}\n${tail}`;
+  }
+}
+
+export interface StartPrimary {
+  port: number;
+  peers?: readonly string[];
+  state?: string;
+  /** Wait for `ready` (default) or only for `listening`. */
+  wait?: 'ready' | 'listening';
+}
+
+export interface StartMirror {
+  primaries: readonly string[];
+  /** Where it serves once promoted. */
+  port?: number;
+  onPromote?: string;
+  state?: string;
+  /** Wait for its first `connected` (default) or not at all. */
+  wait?: 'connected' | 'spawned';
+}
+
+/** The processes and folders of one test. */
+export class FailoverCluster {
+  readonly nodes: NodeProcess[] = [];
+  readonly #dirs: string[] = [];
+
+  async tempDir(label: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), `mimic-failover-${label}-`));
+    this.#dirs.push(dir);
+    return dir;
+  }
+
+  async primary(label: string, root: string, o: StartPrimary): Promise<NodeProcess> {
+    const args = ['primary', root, '--listen', `127.0.0.1:${o.port}`];
+    if (o.peers?.length) args.push('--peers', o.peers.join(','));
+    if (o.state) args.push('--state', o.state);
+    const node = new NodeProcess(label, root, args, o.state);
+    this.nodes.push(node);
+    await node.waitForEvent(o.wait ?? 'ready');
+    return node;
+  }
+
+  async mirror(label: string, root: string, o: StartMirror): Promise<NodeProcess> {
+    const args = ['mirror', root, '--primary', o.primaries.join(',')];
+    if (o.port !== undefined) args.push('--listen', `127.0.0.1:${o.port}`);
+    if (o.onPromote) args.push('--on-promote', o.onPromote);
+    if (o.state) args.push('--state', o.state);
+    const node = new NodeProcess(label, root, args, o.state);
+    this.nodes.push(node);
+    if ((o.wait ?? 'connected') === 'connected') await node.waitForEvent('connected');
+    return node;
+  }
+
+  /** Every node's status (where it answers) and log tail, for failure messages. */
+  async report(): Promise<string> {
+    const out: string[] = [];
+    for (const n of this.nodes) {
+      if (!n.running) continue;
+      const st = await n.status().then(
+        (s) => JSON.stringify(s),
+        (err: Error) => err.message,
+      );
+      out.push(`${n.label}: ${st}`);
+    }
+    return `${out.join('\n')}\n${this.nodes.map((n) => n.describe()).join('\n')}`;
+  }
+
+  /** Waits until `b`'s tree equals `a`'s; returns the tree. */
+  converged(a: string, b: string, timeoutMs = 20_000): Promise<Tree> {
+    return waitConverged(a, b, timeoutMs, () => this.report());
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+    for (const dir of this.#dirs) await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+export interface TreeEntry {
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  mode: number;
+  size?: number;
+  mtimeMs?: number;
+  sha256?: string;
+  target?: string;
+}
+
+/** Relative POSIX path → entry, sorted by path. */
+export type Tree = Map<string, TreeEntry>;
+
+export function sha256(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * The tree below `root` without the top-level `.mimic` state folder: files with mode, size,
+ * mtime (whole ms) and content hash; links with target; folders with mode only (their mtime
+ * moves whenever an entry comes or goes).
+ */
+export async function treeOf(root: string, { withState = false } = {}): Promise<Tree> {
+  const entries: [string, TreeEntry][] = [];
+  const visit = async (dir: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(join(root, dir));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const name of names) {
+      const rel = dir === '' ? name : `${dir}/${name}`;
+      if (rel === '.mimic' && !withState) continue;
+      const abs = join(root, rel);
+      const st = await lstat(abs).catch(() => null);
+      if (!st) continue;
+      const mode = st.mode & 0o7777;
+      if (st.isDirectory()) {
+        entries.push([rel, { type: 'dir', mode }]);
+        await visit(rel);
+      } else if (st.isSymbolicLink()) {
+        entries.push([rel, { type: 'symlink', mode, target: await readlink(abs) }]);
+      } else if (st.isFile()) {
+        const content = await readFile(abs).catch(() => null);
+        entries.push([
+          rel,
+          {
+            type: 'file',
+            mode,
+            size: st.size,
+            mtimeMs: Math.floor(st.mtimeMs),
+            sha256: content ? sha256(content) : 'unreadable',
+          },
+        ]);
+      } else {
+        entries.push([rel, { type: 'other', mode }]);
+      }
+    }
+  };
+  await visit('');
+  entries.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  return new Map(entries);
+}
+
+/** Regular files below `dir` (relative paths, sorted), with their content. */
+export async function filesUnder(dir: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const tree = await treeOf(dir, { withState: true });
+  for (const [rel, e] of tree) {
+    if (e.type === 'file') out.set(rel, await readFile(join(dir, rel)));
+  }
+  return out;
+}
+
+export function diffTrees(a: Tree, b: Tree, limit = 15): string[] {
+  const lines: string[] = [];
+  for (const p of [...new Set([...a.keys(), ...b.keys()])].sort()) {
+    if (isDeepStrictEqual(a.get(p), b.get(p))) continue;
+    lines.push(`${p}: ${JSON.stringify(a.get(p)) ?? 'absent'} vs ${JSON.stringify(b.get(p)) ?? 'absent'}`);
+    if (lines.length >= limit) break;
+  }
+  return lines;
+}
+
+/** Waits until the tree of `b` equals the tree of `a`; the timeout message lists the differences. */
+export async function waitConverged(
+  a: string,
+  b: string,
+  timeoutMs = 20_000,
+  details?: () => string | Promise<string>,
+): Promise<Tree> {
+  let diff: string[] = [];
+  return waitFor(
+    async () => {
+      const ta = await treeOf(a);
+      const tb = await treeOf(b);
+      if (isDeepStrictEqual(ta, tb)) return ta;
+      diff = diffTrees(ta, tb);
+      return null;
+    },
+    timeoutMs,
+    `${b} to equal ${a}`,
+    async () => `differences:\n  ${diff.join('\n  ')}${details ? `\n${await details()}` : ''}`,
+  );
+}
