@@ -128,7 +128,7 @@ export class MirrorLink {
     if (this.state === 'hello') {
       if (msg.type !== 'hello')
         throw Object.assign(new Error(`expected hello, got ${msg.type}`), { code: 'ERR_PROTOCOL' });
-      const hello = checkHello(msg);
+      const hello = checkHello(msg, undefined, this.#ctx.nodeId);
       if (!this.#auth.required) {
         this.#start(hello);
         return;

@@ -356,7 +356,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (!sock) return;
     if (msg.type === 'hello') {
       if (this.#peer) throw Object.assign(new Error('a second hello'), { code: 'ERR_PROTOCOL' });
-      const hello = checkHello(msg);
+      const hello = checkHello(msg, undefined, this.#nodeId);
       if (hello.role !== 'primary')
         throw Object.assign(new Error(`${this.#url} is a ${hello.role}, not a primary`), {
           code: 'ERR_ROLE',
