@@ -113,6 +113,8 @@ export class Applier {
   readonly #log: Logger;
   #pending = new Map<string, Pending>();
   #safeDirs = new Set<string>(['.']);
+  /** Folder metadata waiting for the files below it to be committed. */
+  #dirMeta = new Map<string, { mode: number; mtimeMs: number }>();
   #pendingBytes = 0;
   #current: InFlight | null = null;
   preserved = 0;
@@ -247,7 +249,7 @@ export class Applier {
         return;
       }
       case 'symlink': {
-        await this.commit();
+        await this.#flushIfPendingUnder(op.path);
         this.#forgetSafeDirs();
         const abs = await this.#safe(op.path);
         await this.#clear(op.path);
@@ -260,13 +262,16 @@ export class Applier {
         return;
       }
       case 'delete':
-        await this.commit();
+        await this.#flushIfPendingUnder(op.path);
         this.#forgetSafeDirs();
         await this.#clear(op.path);
         this.#store.deleteFile(op.path);
         return;
       case 'rename': {
-        await this.commit();
+        // Files still waiting for their commit below either name land first: a rename never
+        // moves (or replaces) a folder under a pending file, so no link can redirect it.
+        await this.#flushIfPendingUnder(op.from);
+        await this.#flushIfPendingUnder(op.to);
         this.#forgetSafeDirs();
         const fromAbs = await this.#safe(op.from);
         const toAbs = await this.#safe(op.to);
@@ -274,25 +279,29 @@ export class Applier {
         await this.#clear(op.to);
         await this.#ensureParent(op.to);
         renameSync(fromAbs, toAbs);
-        for (const [rel, rec] of [...this.manifest]) {
-          if (!under(rel, op.from)) continue;
-          const moved = op.to + rel.slice(op.from.length);
-          this.manifest.delete(rel);
-          this.manifest.set(moved, { ...rec, path: moved });
+        const moved: FileRecord[] = [];
+        for (const [rel, rec] of this.manifest) if (under(rel, op.from)) moved.push(rec);
+        for (const rec of moved) this.manifest.delete(rec.path);
+        for (let i = 0; i < moved.length; i++) {
+          const rec = moved[i]!;
+          const path = op.to + rec.path.slice(op.from.length);
+          moved[i] = { ...rec, path };
+          this.manifest.set(path, moved[i]!);
         }
-        this.#persistTree(op.from, op.to);
+        this.#persistTree(op.from, op.to, moved);
         return;
       }
       case 'meta': {
-        await this.#flushIfPendingUnder(op.path);
         const abs = await this.#safe(op.path);
         const e = statEntrySync(abs);
-        if (!e || e.kind === 'symlink' || !this.isOurs(op.path, e)) return;
-        chmodSync(abs, op.mode);
-        // A folder's time is set after the files below it landed (the flush above), so it sticks.
-        lutimesSync(abs, utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
-        const rec = this.manifest.get(op.path);
-        this.#record(op.path, abs, rec?.hash ? { hash: rec.hash } : {});
+        if (e?.kind === 'dir' && this.#hasPendingUnder(op.path)) {
+          // Files still to land below would change the folder's time again: set it after
+          // the commit that renames them, rather than forcing that commit now.
+          this.#dirMeta.set(op.path, { mode: op.mode, mtimeMs: op.mtimeMs });
+          return;
+        }
+        await this.#flushIfPendingUnder(op.path);
+        this.#setMeta(op.path, abs, op.mode, op.mtimeMs);
         return;
       }
     }
@@ -303,10 +312,22 @@ export class Applier {
     this.#safeDirs.add('.');
   }
 
+  #hasPendingUnder(rel: string): boolean {
+    for (const p of this.#pending.keys()) if (under(p, rel)) return true;
+    return false;
+  }
+
   async #flushIfPendingUnder(rel: string): Promise<void> {
-    for (const p of this.#pending.keys()) {
-      if (under(p, rel)) return this.commit();
-    }
+    if (this.#hasPendingUnder(rel)) await this.commit();
+  }
+
+  #setMeta(rel: string, abs: string, mode: number, mtimeMs: number): void {
+    const e = statEntrySync(abs);
+    if (!e || e.kind === 'symlink' || !this.isOurs(rel, e)) return;
+    chmodSync(abs, mode);
+    lutimesSync(abs, utimeOf(mtimeMs), utimeOf(mtimeMs));
+    const rec = this.manifest.get(rel);
+    this.#record(rel, abs, rec?.hash ? { hash: rec.hash } : {});
   }
 
   #record(rel: string, abs: string, extra: { hash?: string; target?: string }): void {
@@ -317,10 +338,11 @@ export class Applier {
     this.#store.putFile(rec);
   }
 
-  #persistTree(from: string, to: string): void {
+  #persistTree(from: string, to: string, moved: FileRecord[]): void {
     this.#store.tx(() => {
-      for (const rel of this.#store.loadFiles().keys()) if (under(rel, from)) this.#store.deleteFile(rel);
-      for (const [rel, rec] of this.manifest) if (under(rel, to)) this.#store.putFile(rec);
+      this.#store.deleteTree(from);
+      this.#store.deleteTree(to);
+      for (const rec of moved) this.#store.putFile(rec);
     });
   }
 
@@ -495,6 +517,21 @@ export class Applier {
         this.#store.putFile(r);
       }
     });
+    await this.#applyDirMeta();
+  }
+
+  /** Folder times held back for their files, deepest first now that those files landed. */
+  async #applyDirMeta(): Promise<void> {
+    if (this.#dirMeta.size === 0) return;
+    const waiting = [...this.#dirMeta].sort((x, y) => y[0].length - x[0].length);
+    this.#dirMeta.clear();
+    for (const [rel, m] of waiting) {
+      try {
+        this.#setMeta(rel, await this.#safe(rel), m.mode, m.mtimeMs);
+      } catch {
+        // Gone or no longer a plain folder: a later op says what it became.
+      }
+    }
   }
 
   /** Drops a half-received file (connection lost mid-transfer). */

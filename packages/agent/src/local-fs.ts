@@ -69,7 +69,7 @@ export async function readLinkTarget(abs: string): Promise<string | null> {
 }
 
 /** Files at least this large travel as deltas; their block signatures are kept. */
-export const SIGNATURE_MIN_BYTES = 64 * 1024;
+export const SIGNATURE_MIN_BYTES = 8 * 1024;
 
 export interface FileVersion {
   entry: DiskEntry;

@@ -125,6 +125,14 @@ export class Store {
     this.#delFile.run(path);
   }
 
+  /** Deletes `path` and everything below it from the manifest. */
+  deleteTree(path: string): void {
+    const prefix = `${path}/`;
+    this.db
+      .prepare('DELETE FROM files WHERE path = ? OR substr(path, 1, ?) = ?')
+      .run(path, prefix.length, prefix);
+  }
+
   lastSeq(): number {
     const row = this.db.prepare('SELECT MAX(seq) AS s FROM journal').get() as { s: number | null };
     return row.s ?? Number(this.getMeta('journalBase') ?? 0);
