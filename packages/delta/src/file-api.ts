@@ -93,10 +93,11 @@ export async function patchInto(
   basis: { readonly fd: number } | null,
   source: DeltaSource,
   out: { readonly fd: number },
+  onWritten?: (bytes: number) => void,
 ): Promise<PatchResult> {
   const basisLength = basis ? fstatSync(basis.fd).size : 0;
   const decoder = new DeltaDecoder();
-  const writer = new PatchWriter(out, basis);
+  const writer = new PatchWriter(out, basis, onWritten);
   let checked = false;
   for await (const chunk of chunksOf(source)) {
     const commands = decoder.push(chunk);

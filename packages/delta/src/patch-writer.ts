@@ -21,9 +21,17 @@ export class PatchWriter {
   #sinceTurn = 0;
   written = 0;
 
-  constructor(out: { readonly fd: number }, basis: { readonly fd: number } | null) {
+  readonly #onWritten: ((bytes: number) => void) | undefined;
+
+  /** `onWritten` hears of every piece handed to the kernel (to start write-back early, say). */
+  constructor(
+    out: { readonly fd: number },
+    basis: { readonly fd: number } | null,
+    onWritten?: (bytes: number) => void,
+  ) {
     this.#out = out.fd;
     this.#basis = basis ? basis.fd : null;
+    this.#onWritten = onWritten;
   }
 
   async copy(offset: number, length: number): Promise<void> {
@@ -65,6 +73,7 @@ export class PatchWriter {
     const data = this.#stage.subarray(0, this.#fill);
     this.#hasher.update(data);
     writeAllSync(this.#out, data);
+    this.#onWritten?.(data.length);
     this.#sinceTurn += this.#fill;
     this.#fill = 0;
     if (this.#sinceTurn >= BYTES_PER_TURN) {
