@@ -147,6 +147,15 @@ export class MirrorLink {
       this.#start(this.#peer!);
       return;
     }
+    if ((msg.type === 'ack' || msg.type === 'need') && compareEpoch(msg.epoch, this.#ctx.epoch()) !== 0) {
+      // From a mirror still in another epoch: refused, never counted.
+      throw Object.assign(
+        new Error(`${msg.type} for epoch ${msg.epoch.term}, not ${this.#ctx.epoch().term}`),
+        {
+          code: 'ERR_EPOCH',
+        },
+      );
+    }
     switch (msg.type) {
       case 'ack':
         if (this.state === 'reconcile' && msg.seq === this.#snapshotSeq) {
