@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Epoch } from '@mimic/wire';
 import { type DiskEntry, readFileVersion, readLinkTarget, statEntry, walk } from './local-fs.js';
@@ -334,15 +335,44 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       } else {
         this.#held.add(g.path);
         this.#later(g.path, false, HOLD_GONE_MS);
+        this.#lookAround(g.path);
       }
     }
     return now;
   }
 
+  /** Paths at and below `path` in the manifest: only a folder needs a scan for its contents. */
+  #subtree(path: string): string[] {
+    const rec = this.manifest.get(path);
+    if (rec && rec.kind !== 'dir') return [path];
+    const prefix = `${path}/`;
+    const out: string[] = [];
+    for (const rel of this.manifest.keys()) if (rel === path || rel.startsWith(prefix)) out.push(rel);
+    return out;
+  }
+
+  /**
+   * A vanished path's new name is usually in the same folder. Watchers under load can report
+   * the vanishing and miss the arrival, so the folder's new entries are marked too.
+   */
+  #lookAround(path: string): void {
+    const slash = path.lastIndexOf('/');
+    const dir = slash < 0 ? '' : path.slice(0, slash);
+    let names: string[];
+    try {
+      names = readdirSync(dir === '' ? this.#root : join(this.#root, dir));
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const rel = dir === '' ? name : `${dir}/${name}`;
+      if (!this.manifest.has(rel) && !this.#skip(rel, false)) this.mark(rel, false);
+    }
+  }
+
   #moveTree(from: string, to: string): void {
-    const prefix = `${from}/`;
-    for (const [rel, rec] of [...this.manifest]) {
-      if (rel !== from && !rel.startsWith(prefix)) continue;
+    for (const rel of this.#subtree(from)) {
+      const rec = this.manifest.get(rel)!;
       const moved = to + rel.slice(from.length);
       this.manifest.delete(rel);
       this.#store.deleteFile(rel);
@@ -353,11 +383,10 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   }
 
   #dropTree(path: string, dels: string[]): void {
-    const prefix = `${path}/`;
-    for (const rel of this.manifest.keys()) {
-      if (rel === path || rel.startsWith(prefix)) dels.push(rel);
+    for (const rel of this.#subtree(path)) {
+      dels.push(rel);
+      this.manifest.delete(rel);
     }
-    for (const rel of dels) this.manifest.delete(rel);
   }
 
   #commit(ops: JournalOp[], puts: FileRecord[], dels: string[]): void {

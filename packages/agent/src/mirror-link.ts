@@ -297,7 +297,11 @@ export class MirrorLink {
     // Files are sent as they are now, not as they were when journaled: a later row for the
     // same path then finds the mirror already holding that content and sends only metadata.
     const rec = this.#ctx.tracker.manifest.get(op.path);
-    if (!rec) return this.#sendOp(row.seq, { kind: 'delete', path: op.path });
+    if (rec?.kind !== 'file') {
+      // Gone or no longer a file: whatever the mirror held there is not what we know now.
+      this.#held.delete(op.path);
+      if (!rec) return this.#sendOp(row.seq, { kind: 'delete', path: op.path });
+    }
     if (rec.kind !== 'file' || this.#held.get(op.path) === rec.hash) {
       return this.#sendOp(row.seq, { kind: 'meta', path: op.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
     }
