@@ -11,7 +11,6 @@ import {
   openSync,
   readdirSync,
   readlinkSync,
-  readSync,
   renameSync,
   rmdirSync,
   rmSync,
@@ -20,11 +19,11 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { createHasher, hashToHex, IO_CHUNK, patchInto, writeAllSync } from '@mimic/delta';
+import { createHasher, hashToHex, patchInto, writeAllSync } from '@mimic/delta';
 import { checkWirePath, type Op, type WriteOp } from '@mimic/wire';
 import { AsyncQueue } from './async-queue.js';
 import { mkdirsNoFollow, safePath } from './confine.js';
-import { type DiskEntry, statEntrySync } from './local-fs.js';
+import { type DiskEntry, readFileVersion, statEntrySync } from './local-fs.js';
 import type { Logger } from './log.js';
 import { preserve } from './preserve.js';
 import type { FileRecord, Store } from './store.js';
@@ -582,21 +581,7 @@ export class Applier {
   /** The mirror's own hash of a local file (for reconcile), or null if it is not a regular file. */
   async hashLocal(rel: string): Promise<string | null> {
     try {
-      const fd = openSync(await this.#safe(rel), 'r');
-      try {
-        const h = createHasher();
-        const buf = Buffer.allocUnsafe(IO_CHUNK);
-        let pos = 0;
-        for (;;) {
-          const n = readSync(fd, buf, 0, IO_CHUNK, pos);
-          if (!n) break;
-          h.update(buf.subarray(0, n));
-          pos += n;
-        }
-        return hashToHex(h.digest());
-      } finally {
-        closeSync(fd);
-      }
+      return (await readFileVersion(await this.#safe(rel)))?.hash ?? null;
     } catch {
       return null;
     }

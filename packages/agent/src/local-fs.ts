@@ -9,7 +9,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
-import { createHasher, hashToHex, IO_CHUNK } from '@mimic/delta';
+import { createHasher, hashToHex, IO_CHUNK, yieldToLoop } from '@mimic/delta';
 
 /*
  * Local file system access for the agents. Calls are synchronous on purpose: a stat or a
@@ -26,10 +26,6 @@ export interface DiskEntry {
   mode: number;
   ino: number;
   ctimeMs: number;
-}
-
-export function yieldToLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export function entryOf(st: Stats): DiskEntry | null {

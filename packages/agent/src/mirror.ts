@@ -132,7 +132,6 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   #closed = false;
   #attempt = 0;
   #reconnect: NodeJS.Timeout | null = null;
-  #ackTimer: NodeJS.Timeout | null = null;
   #bytesReceived = 0;
   #forceReconcile = false;
   #reconciler: Reconciler | null = null;
@@ -540,7 +539,6 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (this.#probeTimer) clearInterval(this.#probeTimer);
     this.#closed = true;
     if (this.#reconnect) clearTimeout(this.#reconnect);
-    if (this.#ackTimer) clearTimeout(this.#ackTimer);
     this.#socket?.close(1001, 'mirror shutting down');
     this.#control?.close();
     while (this.#draining) await new Promise((r) => setTimeout(r, 10));

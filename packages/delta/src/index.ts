@@ -24,6 +24,7 @@ export {
   tempPathFor,
   writeAllSync,
   writeAtomic,
+  yieldToLoop,
 } from './file-io.js';
 export { contentHash, createHasher, hashToHex, hexToHash, type StreamHasher, strongHash } from './hash.js';
 export { type Signature, SignatureBuilder, type SignatureOptions, signature } from './signature.js';
