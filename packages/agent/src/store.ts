@@ -75,6 +75,8 @@ export class Store {
   readonly #delFile: Database.Statement;
   readonly #append: Database.Statement;
   readonly #readFrom: Database.Statement;
+  /** Every other statement, prepared once on first use (preparing costs more than running). */
+  readonly #prepared = new Map<string, Database.Statement>();
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -92,28 +94,44 @@ export class Store {
     );
   }
 
+  #q(sql: string): Database.Statement {
+    let st = this.#prepared.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.#prepared.set(sql, st);
+    }
+    return st;
+  }
+
   close(): void {
     this.db.close();
   }
 
   getMeta(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
-      | { value: string }
-      | undefined;
+    const row = this.#q('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   setMeta(key: string, value: string | number): void {
-    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, String(value));
+    this.#q('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, String(value));
   }
 
   /** Runs `fn` in one transaction. */
   tx<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    if (this.db.inTransaction) return fn();
+    this.#q('BEGIN').run();
+    try {
+      const result = fn();
+      this.#q('COMMIT').run();
+      return result;
+    } catch (err) {
+      if (this.db.inTransaction) this.#q('ROLLBACK').run();
+      throw err;
+    }
   }
 
   loadFiles(): Map<string, FileRecord> {
-    const rows = this.db.prepare('SELECT * FROM files').all() as FileRow[];
+    const rows = this.#q('SELECT * FROM files').all() as FileRow[];
     return new Map(rows.map((r) => [r.path, toRecord(r)]));
   }
 
@@ -128,19 +146,17 @@ export class Store {
   /** Deletes `path` and everything below it from the manifest. */
   deleteTree(path: string): void {
     const prefix = `${path}/`;
-    this.db
-      .prepare('DELETE FROM files WHERE path = ? OR substr(path, 1, ?) = ?')
-      .run(path, prefix.length, prefix);
+    this.#q('DELETE FROM files WHERE path = ? OR substr(path, 1, ?) = ?').run(path, prefix.length, prefix);
   }
 
   lastSeq(): number {
-    const row = this.db.prepare('SELECT MAX(seq) AS s FROM journal').get() as { s: number | null };
+    const row = this.#q('SELECT MAX(seq) AS s FROM journal').get() as { s: number | null };
     return row.s ?? Number(this.getMeta('journalBase') ?? 0);
   }
 
   /** Lowest sequence number still in the journal (lastSeq + 1 when it is empty). */
   firstSeq(): number {
-    const row = this.db.prepare('SELECT MIN(seq) AS s FROM journal').get() as { s: number | null };
+    const row = this.#q('SELECT MIN(seq) AS s FROM journal').get() as { s: number | null };
     return row.s ?? this.lastSeq() + 1;
   }
 
@@ -166,23 +182,21 @@ export class Store {
   pruneJournal(belowSeq: number): void {
     this.tx(() => {
       const last = this.lastSeq();
-      this.db.prepare('DELETE FROM journal WHERE seq < ?').run(belowSeq);
+      this.#q('DELETE FROM journal WHERE seq < ?').run(belowSeq);
       this.setMeta('journalBase', Math.min(last, belowSeq - 1));
     });
   }
 
   putSignature(hash: string, sig: Uint8Array): void {
-    this.db.prepare('INSERT OR REPLACE INTO sigs (hash, sig) VALUES (?, ?)').run(hash, sig);
+    this.#q('INSERT OR REPLACE INTO sigs (hash, sig) VALUES (?, ?)').run(hash, sig);
   }
 
   hasSignature(hash: string): boolean {
-    return this.db.prepare('SELECT 1 FROM sigs WHERE hash = ?').get(hash) !== undefined;
+    return this.#q('SELECT 1 FROM sigs WHERE hash = ?').get(hash) !== undefined;
   }
 
   getSignature(hash: string): Uint8Array | undefined {
-    const row = this.db.prepare('SELECT sig FROM sigs WHERE hash = ?').get(hash) as
-      | { sig: Uint8Array }
-      | undefined;
+    const row = this.#q('SELECT sig FROM sigs WHERE hash = ?').get(hash) as { sig: Uint8Array } | undefined;
     return row?.sig;
   }
 
@@ -193,11 +207,11 @@ export class Store {
   }
 
   setPeerAck(id: string, seq: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO peers (id, acked_seq) VALUES (?, ?)').run(id, seq);
+    this.#q('INSERT OR REPLACE INTO peers (id, acked_seq) VALUES (?, ?)').run(id, seq);
   }
 
   peerAcks(): Map<string, number> {
-    const rows = this.db.prepare('SELECT id, acked_seq FROM peers').all() as {
+    const rows = this.#q('SELECT id, acked_seq FROM peers').all() as {
       id: string;
       acked_seq: number;
     }[];
