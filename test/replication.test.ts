@@ -3,6 +3,7 @@ import {
   appendFile,
   chmod,
   mkdir,
+  open,
   readFile,
   rename,
   rm,
@@ -105,6 +106,28 @@ describe.concurrent('every change kind replicates exactly', () => {
       await runSteps(c, pair, [[name, () => rename(f(from), f(to))]]);
       const sent = (await bytesSentTo(pair)) - before;
       expect(sent, `${name}: bytes sent`).toBeLessThan(size / 8);
+    }
+  });
+
+  test('edits to a large file travel as deltas, edit after edit', async ({ cluster: c, expect }) => {
+    const pair = await c.pair();
+    const f = (rel: string) => join(pair.primaryDir, rel);
+    const size = 4 * 1024 * 1024;
+    await runSteps(c, pair, [['a 4 MiB file', () => writeRandomFile(f('big.bin'), size)]]);
+    for (let i = 0; i < 3; i++) {
+      const before = await bytesSentTo(pair);
+      await runSteps(c, pair, [
+        [
+          `edit ${i + 1} in place`,
+          async () => {
+            const fh = await open(f('big.bin'), 'r+');
+            await fh.write(Buffer.from(`edit number ${i + 1}`), 0, undefined, 1_000_000 * (i + 1));
+            await fh.close();
+          },
+        ],
+      ]);
+      const sent = (await bytesSentTo(pair)) - before;
+      expect(sent, `edit ${i + 1}: bytes sent`).toBeLessThan(size / 16);
     }
   });
 

@@ -40,10 +40,9 @@ interface ReadResult {
   hash: string;
 }
 
-/** The file's content in chunks, hashed (and signed when asked) on the way, checked for tearing at the end. */
+/** The file's content in chunks, hashed on the way, checked for tearing at the end. */
 async function* contentOf(
   fd: number,
-  builder: SignatureBuilder | null,
   progress: { read: number },
   done: (r: ReadResult) => void,
 ): AsyncGenerator<Uint8Array> {
@@ -54,7 +53,6 @@ async function* contentOf(
     length += chunk.length;
     progress.read = length;
     hasher.update(chunk);
-    if (builder && length <= before.size) builder.update(chunk);
     yield chunk;
   }
   const after = fstatSync(fd);
@@ -67,6 +65,23 @@ async function* contentOf(
 }
 
 /**
+ * The block signature of the version just sent, from a second read of the same open file
+ * (from the page cache, as a rule); null if what it reads now is not that version.
+ */
+async function signatureOf(fd: number, sent: ReadResult): Promise<Signature | null> {
+  const builder = new SignatureBuilder(sent.length);
+  let length = 0;
+  for await (const chunk of readChunks({ fd }, true)) {
+    length += chunk.length;
+    if (length > sent.length) return null;
+    builder.update(chunk);
+  }
+  if (length !== sent.length) return null;
+  const sig = builder.finish();
+  return hashToHex(sig.fileHash) === sent.hash ? sig : null;
+}
+
+/**
  * The write op's parts for one file, read now: whole content, or a delta against the base the
  * mirror holds. Parts carry at most PART_BYTES. The last part carries the size and hash of
  * what was actually read (it may be newer than the journal's), or `abort` when the file
@@ -76,10 +91,9 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
   const fd = openSync(src.abs, 'r');
   try {
     const { size } = fstatSync(fd);
-    const builder = src.keepSignature && size >= SIGNATURE_MIN_BYTES ? new SignatureBuilder(size) : null;
     let result: ReadResult = { torn: true, length: 0, hash: src.hash };
     const progress = { read: 0 };
-    const chunks = contentOf(fd, builder, progress, (r) => {
+    const chunks = contentOf(fd, progress, (r) => {
       result = r;
     });
     const base = src.base;
@@ -136,8 +150,12 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
       data: take(true),
     };
     if (result.torn) last.abort = true;
-    else if (builder) src.keepSignature!(result.hash, encodeSignature(builder.finish()));
     yield last;
+    // Signed after the last part has gone: the mirror finishes the file meanwhile.
+    if (!result.torn && src.keepSignature && result.length >= SIGNATURE_MIN_BYTES) {
+      const sig = await signatureOf(fd, result);
+      if (sig) src.keepSignature(result.hash, encodeSignature(sig));
+    }
   } finally {
     closeSync(fd);
   }
