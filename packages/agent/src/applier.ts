@@ -308,7 +308,9 @@ export class Applier {
         await this.#ensureParent(op.to);
         renameSync(fromAbs, toAbs);
         const moved: FileRecord[] = [];
-        for (const [rel, rec] of this.manifest) if (under(rel, op.from)) moved.push(rec);
+        const top = this.manifest.get(op.from);
+        if (top && top.kind !== 'dir') moved.push(top);
+        else for (const [rel, rec] of this.manifest) if (under(rel, op.from)) moved.push(rec);
         for (const rec of moved) this.manifest.delete(rec.path);
         for (let i = 0; i < moved.length; i++) {
           const rec = moved[i]!;

@@ -314,11 +314,18 @@ export class MirrorLink {
   #track(op: JournalOp): void {
     if (op.kind !== 'delete' && op.kind !== 'rename') return;
     const from = op.kind === 'delete' ? op.path : op.from;
+    const hash = this.#held.get(from);
+    if (hash !== undefined) {
+      // A file: nothing is held below it, so there is no need to look through them all.
+      this.#held.delete(from);
+      if (op.kind === 'rename') this.#held.set(op.to, hash);
+      return;
+    }
     const prefix = `${from}/`;
-    for (const [path, hash] of [...this.#held]) {
-      if (path !== from && !path.startsWith(prefix)) continue;
+    for (const [path, h] of [...this.#held]) {
+      if (!path.startsWith(prefix)) continue;
       this.#held.delete(path);
-      if (op.kind === 'rename') this.#held.set(op.to + path.slice(from.length), hash);
+      if (op.kind === 'rename') this.#held.set(op.to + path.slice(from.length), h);
     }
   }
 

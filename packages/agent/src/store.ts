@@ -145,8 +145,8 @@ export class Store {
 
   /** Deletes `path` and everything below it from the manifest. */
   deleteTree(path: string): void {
-    const prefix = `${path}/`;
-    this.#q('DELETE FROM files WHERE path = ? OR substr(path, 1, ?) = ?').run(path, prefix.length, prefix);
+    // '0' follows '/': the range holds exactly the paths below `path/`, found through the key.
+    this.#q('DELETE FROM files WHERE path = ? OR (path > ? AND path < ?)').run(path, `${path}/`, `${path}0`);
   }
 
   lastSeq(): number {

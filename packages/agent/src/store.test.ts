@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterEach, describe, expect, test } from 'vitest';
+import { type FileRecord, Store } from './store.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function openStore(): Store {
+  const dir = mkdtempSync(join(tmpdir(), 'mimic-store-'));
+  dirs.push(dir);
+  return new Store(join(dir, 'mimic.db'));
+}
+
+function rec(path: string): FileRecord {
+  return { path, kind: 'file', size: 1, mtimeMs: 1, mode: 0o644, ino: 1, ctimeMs: 1, hash: '00' };
+}
+
+const segment = fc.constantFrom('a', 'a b', 'a-', 'a.b', 'a0', 'a~', 'b', 'é', '\n');
+
+describe('Store.deleteTree', () => {
+  test('removes exactly the path and the paths below it', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.array(segment, { minLength: 1, maxLength: 3 }), { maxLength: 20 }),
+        fc.array(segment, { minLength: 1, maxLength: 2 }),
+        (paths, target) => {
+          const store = openStore();
+          try {
+            const all = [...new Set(paths.map((p) => p.join('/')))];
+            store.tx(() => {
+              for (const p of all) store.putFile(rec(p));
+            });
+            const t = target.join('/');
+            store.deleteTree(t);
+            const left = [...store.loadFiles().keys()].sort();
+            const expected = all.filter((p) => p !== t && !p.startsWith(`${t}/`)).sort();
+            expect(left).toEqual(expected);
+          } finally {
+            store.close();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('Store.tx', () => {
+  test('rolls back everything when the function throws, and nests', () => {
+    const store = openStore();
+    try {
+      expect(() =>
+        store.tx(() => {
+          store.putFile(rec('x'));
+          store.tx(() => store.putFile(rec('y')));
+          throw new Error('boom');
+        }),
+      ).toThrow('boom');
+      expect(store.loadFiles().size).toBe(0);
+      expect(store.db.inTransaction).toBe(false);
+      store.tx(() => store.putFile(rec('z')));
+      expect([...store.loadFiles().keys()]).toEqual(['z']);
+    } finally {
+      store.close();
+    }
+  });
+});
