@@ -666,8 +666,14 @@ export async function runChaosCycle({ baseDir, procs, seed, killAtMs, log = () =
     result.changes++;
   }
   result.bConvergeMs = await waitConverged(dirs.A, dirs.B, details);
-  const b = await statusOf(dirs.B);
-  if (b.role !== 'mirror' || b.following !== url.A || b.epoch.term !== 2)
+  // Equal trees can come before B has taken up A's epoch (A's writes may cancel out): B must
+  // get there on its own, within its reconnect backoff.
+  let b = await statusOf(dirs.B);
+  for (let waited = 0; !(b.connected && b.epoch.term === 2) && waited < 15_000; waited += 100) {
+    await sleep(100);
+    b = await statusOf(dirs.B);
+  }
+  if (b.role !== 'mirror' || b.following !== url.A || b.epoch.term !== 2 || !b.connected)
     throw new Error(`B after failover: ${JSON.stringify(b)}`);
   result.torn.push(...work.torn(await snapshot(dirs.B), 'B following A'));
 

@@ -145,6 +145,9 @@ export class Applier {
   #dirMeta = new Map<string, { mode: number; mtimeMs: number }>();
   #pendingBytes = 0;
   #current: InFlight | null = null;
+  /** Temp names: unique in this process by the counter, across processes by the prefix. */
+  readonly #tmpPrefix = `${randomBytes(4).toString('hex')}-`;
+  #tmpCount = 0;
   preserved = 0;
   /** Paths this node wrote as a primary after its epoch was superseded: kept, never overwritten. */
   keep = new Set<string>();
@@ -416,7 +419,7 @@ export class Applier {
   }
 
   async #begin(op: WriteOp): Promise<InFlight> {
-    const tmp = join(this.#tmpDir, `${randomBytes(8).toString('hex')}.part`);
+    const tmp = join(this.#tmpDir, `${this.#tmpPrefix}${(this.#tmpCount++).toString(36)}.part`);
     let fd: number;
     try {
       fd = openSync(tmp, 'wx', 0o600);

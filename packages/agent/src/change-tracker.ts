@@ -59,6 +59,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #held = new Set<string>();
   /** Second looks scheduled and not yet due. */
   #lookLater = 0;
+  /** The manifest by inode, kept in step with it: rename pairing looks up vanished paths here. */
+  #byIno = new Map<number, FileRecord>();
 
   constructor(
     root: string,
@@ -72,6 +74,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     this.#skip = skip;
     this.#epoch = epoch;
     this.manifest = store.loadFiles();
+    for (const rec of this.manifest.values()) this.#byIno.set(rec.ino, rec);
     this.#seq = store.lastSeq();
   }
 
@@ -200,8 +203,12 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         ctimeMs: entry.ctimeMs,
       };
       if (entry.kind === 'dir') {
-        if (!old) mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
-        else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
+        if (!old) {
+          mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
+          // Whatever was made inside before the watcher watched the new folder (mkdir -p a/b/c
+          // and a file in it, at once) is found here rather than at the next rescan.
+          this.#markNew(rel);
+        } else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
           metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
         puts.push(base);
       } else if (entry.kind === 'symlink') {
@@ -295,16 +302,11 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   async #renames(gone: FileRecord[], present: Present[], ops: JournalOp[]): Promise<void> {
     const goneByIno = new Map<number, FileRecord>();
     for (const g of gone) goneByIno.set(g.ino, g);
-    let index: Map<number, FileRecord> | null = null;
     for (const p of present) {
       if (p.old && p.old.ino === p.entry.ino) continue;
       let g = goneByIno.get(p.entry.ino);
       if (!g) {
-        if (!index) {
-          index = new Map();
-          for (const rec of this.manifest.values()) index.set(rec.ino, rec);
-        }
-        const cand = index.get(p.entry.ino);
+        const cand = this.#byIno.get(p.entry.ino);
         if (!cand || cand.path === p.rel || this.manifest.get(cand.path) !== cand) continue;
         const there = await statEntry(join(this.#root, cand.path));
         if (there && there.ino === cand.ino) continue; // a hard link, not a rename
@@ -357,7 +359,11 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
    */
   #lookAround(path: string): void {
     const slash = path.lastIndexOf('/');
-    const dir = slash < 0 ? '' : path.slice(0, slash);
+    this.#markNew(slash < 0 ? '' : path.slice(0, slash));
+  }
+
+  /** Marks the entries of folder `dir` ('' for the root) that the manifest does not know. */
+  #markNew(dir: string): void {
     let names: string[];
     try {
       names = readdirSync(dir === '' ? this.#root : join(this.#root, dir));
@@ -374,10 +380,10 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     for (const rel of this.#subtree(from)) {
       const rec = this.manifest.get(rel)!;
       const moved = to + rel.slice(from.length);
-      this.manifest.delete(rel);
+      this.#forget(rel);
       this.#store.deleteFile(rel);
       const next = { ...rec, path: moved };
-      this.manifest.set(moved, next);
+      this.#remember(next);
       this.#store.putFile(next);
     }
   }
@@ -385,8 +391,22 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #dropTree(path: string, dels: string[]): void {
     for (const rel of this.#subtree(path)) {
       dels.push(rel);
-      this.manifest.delete(rel);
+      this.#forget(rel);
     }
+  }
+
+  #remember(rec: FileRecord): void {
+    const prev = this.manifest.get(rec.path);
+    if (prev && this.#byIno.get(prev.ino) === prev) this.#byIno.delete(prev.ino);
+    this.manifest.set(rec.path, rec);
+    this.#byIno.set(rec.ino, rec);
+  }
+
+  #forget(rel: string): void {
+    const rec = this.manifest.get(rel);
+    if (!rec) return;
+    this.manifest.delete(rel);
+    if (this.#byIno.get(rec.ino) === rec) this.#byIno.delete(rec.ino);
   }
 
   #commit(ops: JournalOp[], puts: FileRecord[], dels: string[]): void {
@@ -396,7 +416,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       for (const rec of puts) this.#store.putFile(rec);
       for (const op of ops) this.#store.append(++this.#seq, epoch, op);
     });
-    for (const rec of puts) this.manifest.set(rec.path, rec);
+    for (const rec of puts) this.#remember(rec);
     if (ops.length > 0) this.emit('appended', this.#seq);
   }
 }

@@ -344,9 +344,7 @@ export class MirrorLink {
         size: rec.size,
         hash: rec.hash!,
         ...(base ? { base } : {}),
-        keepSignature: (hash, signature) => {
-          if (!store.hasSignature(hash)) store.putSignature(hash, signature);
-        },
+        keepSignature: (hash, signature) => store.putSignature(hash, signature),
       })) {
         await this.#sendOp(seq, part);
         if (!this.connected) return;

@@ -5,7 +5,6 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Server } from 'node:net';
 import { join, relative, sep } from 'node:path';
 import { compareEpoch, type Epoch, type HelloMessage, makeHello } from '@mimic/wire';
-import { type FSWatcher, watch } from 'chokidar';
 import { WebSocketServer } from 'ws';
 import { AgentError } from './agent-errors.js';
 import { isLoopbackHost, RefusalLimiter } from './auth.js';
@@ -18,6 +17,7 @@ import { nodeIdOf } from './node-id.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
 import { probePeer } from './peer-probe.js';
 import { Store } from './store.js';
+import { TreeWatcher } from './tree-watcher.js';
 
 export interface PrimaryOptions {
   /** The replicated folder. */
@@ -119,7 +119,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #nodeId = '';
   #epoch: Epoch = { term: 1, node: '' };
   #wss: WebSocketServer | null = null;
-  #watcher: FSWatcher | null = null;
+  #watcher: TreeWatcher | null = null;
   #control: Server | null = null;
   #rescan: NodeJS.Timeout | null = null;
   #links = new Set<MirrorLink>();
@@ -175,7 +175,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     // Before serving anyone: is there a newer primary out there already?
     await this.#probePeers();
     await this.#listen();
-    await this.#watch(skip);
+    const watcher = this.#watch(stateRel);
+    await this.#tracker.scan();
+    await watcher.ready;
     await this.#tracker.scan();
     await this.#tracker.settled();
     log('ready', { root, seq: this.#tracker.lastSeq, files: this.#tracker.manifest.size });
@@ -312,48 +314,29 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     });
   }
 
-  /** Starts the watcher; resolves once it watches the whole tree (so the scan that follows misses nothing). */
-  async #watch(skip: (rel: string, isDir: boolean) => boolean): Promise<void> {
-    const root = this.options.root;
-    const relOf = (abs: string) => relative(root, abs).split(sep).join('/');
-    const watcher = watch(root, {
-      ignoreInitial: true,
-      followSymlinks: false,
-      atomic: false,
-      ignored: (abs: string, stats?: { isDirectory(): boolean }) => {
-        const rel = relOf(abs);
-        return rel !== '' && skip(rel, stats?.isDirectory() ?? false);
+  /**
+   * Starts the watcher in its own thread. The scan that follows runs meanwhile; once the
+   * watcher covers the whole tree a second scan catches what changed before it did.
+   */
+  #watch(stateRel: string | null): TreeWatcher {
+    const watcher = new TreeWatcher(
+      { root: this.options.root, exclude: this.options.exclude, stateRel },
+      {
+        mark: (rel, forced) => this.#tracker.mark(rel, forced),
+        error: (err) => {
+          if (err.code === 'ENOSPC' || err.code === 'EMFILE') {
+            const msg =
+              'inotify watch limit reached: raise fs.inotify.max_user_watches (sysctl fs.inotify.max_user_watches=524288); periodic rescans continue';
+            this.options.log('error', { code: 'ERR_INOTIFY_LIMIT', error: msg });
+            this.emit('error', new AgentError('ERR_INOTIFY_LIMIT', msg));
+          } else {
+            this.options.log('watch-error', { error: err.message });
+          }
+        },
       },
-    });
-    const mark = (abs: string) => {
-      const rel = relOf(abs);
-      if (rel !== '' && !rel.startsWith('..')) this.#tracker.mark(rel, true);
-    };
-    for (const ev of ['add', 'addDir', 'change', 'unlink', 'unlinkDir'] as const) watcher.on(ev, mark);
-    // chokidar drops attribute-only events (chmod, touch -a) and some link events (a dangling
-    // link, a link renamed over another); the raw inotify event still comes.
-    // Both candidate paths get a stat check against the manifest, which sees mode and ctime.
-    watcher.on('raw', (event, evPath, details) => {
-      const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
-      if ((event !== 'change' && event !== 'rename') || !watched || !evPath) return;
-      for (const abs of [watched, join(watched, evPath)]) {
-        const rel = relOf(abs);
-        if (rel !== '' && !rel.startsWith('..')) this.#tracker.mark(rel, false);
-      }
-    });
-    watcher.on('error', (e: unknown) => {
-      const err = e as NodeJS.ErrnoException;
-      if (err.code === 'ENOSPC' || err.code === 'EMFILE') {
-        const msg =
-          'inotify watch limit reached: raise fs.inotify.max_user_watches (sysctl fs.inotify.max_user_watches=524288); periodic rescans continue';
-        this.options.log('error', { code: 'ERR_INOTIFY_LIMIT', error: msg });
-        this.emit('error', new AgentError('ERR_INOTIFY_LIMIT', msg));
-      } else {
-        this.options.log('watch-error', { error: err.message });
-      }
-    });
+    );
     this.#watcher = watcher;
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    return watcher;
   }
 
   status(): PrimaryStatus {

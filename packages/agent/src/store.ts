@@ -65,6 +65,11 @@ function toRecord(r: FileRow): FileRecord {
   return rec;
 }
 
+/** Lagging writes wait at most this long, and for at most this many signatures or bytes. */
+const LAZY_DELAY_MS = 200;
+const LAZY_MAX_SIGS = 512;
+const LAZY_MAX_BYTES = 8 * 1024 * 1024;
+
 /**
  * The durable state of a node, in one SQLite database (WAL): meta values, the manifest of
  * every replicated path, the journal of operations, cached block signatures and peers' acks.
@@ -77,6 +82,14 @@ export class Store {
   readonly #readFrom: Database.Statement;
   /** Every other statement, prepared once on first use (preparing costs more than running). */
   readonly #prepared = new Map<string, Database.Statement>();
+  /**
+   * Writes that may lag (cached signatures, peers' acks) wait here and go in one transaction:
+   * one each would cost a commit per file sent or per ack received.
+   */
+  readonly #lazySigs = new Map<string, Uint8Array>();
+  #lazySigBytes = 0;
+  readonly #lazyAcks = new Map<string, number>();
+  #lazyTimer: NodeJS.Timeout | null = null;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -104,7 +117,32 @@ export class Store {
   }
 
   close(): void {
+    this.flushLazy();
     this.db.close();
+  }
+
+  /** Writes out the lagging writes now. */
+  flushLazy(): void {
+    if (this.#lazyTimer) clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = null;
+    if (this.#lazySigs.size === 0 && this.#lazyAcks.size === 0) return;
+    this.tx(() => {
+      const sig = this.#q('INSERT OR IGNORE INTO sigs (hash, sig) VALUES (?, ?)');
+      for (const [hash, bytes] of this.#lazySigs) sig.run(hash, bytes);
+      const ack = this.#q('INSERT OR REPLACE INTO peers (id, acked_seq) VALUES (?, ?)');
+      for (const [id, seq] of this.#lazyAcks) ack.run(id, seq);
+    });
+    this.#lazySigs.clear();
+    this.#lazySigBytes = 0;
+    this.#lazyAcks.clear();
+  }
+
+  #lazyWrite(): void {
+    if (this.#lazySigs.size >= LAZY_MAX_SIGS || this.#lazySigBytes >= LAZY_MAX_BYTES) this.flushLazy();
+    else if (!this.#lazyTimer) {
+      this.#lazyTimer = setTimeout(() => this.flushLazy(), LAZY_DELAY_MS);
+      this.#lazyTimer.unref();
+    }
   }
 
   getMeta(key: string): string | undefined {
@@ -187,30 +225,40 @@ export class Store {
     });
   }
 
+  /** Keeps a block signature (written with the next batch of lagging writes). */
   putSignature(hash: string, sig: Uint8Array): void {
-    this.#q('INSERT OR REPLACE INTO sigs (hash, sig) VALUES (?, ?)').run(hash, sig);
+    if (this.#lazySigs.has(hash)) return;
+    this.#lazySigs.set(hash, sig);
+    this.#lazySigBytes += sig.length;
+    this.#lazyWrite();
   }
 
   hasSignature(hash: string): boolean {
-    return this.#q('SELECT 1 FROM sigs WHERE hash = ?').get(hash) !== undefined;
+    return this.#lazySigs.has(hash) || this.#q('SELECT 1 FROM sigs WHERE hash = ?').get(hash) !== undefined;
   }
 
   getSignature(hash: string): Uint8Array | undefined {
+    const lazy = this.#lazySigs.get(hash);
+    if (lazy) return lazy;
     const row = this.#q('SELECT sig FROM sigs WHERE hash = ?').get(hash) as { sig: Uint8Array } | undefined;
     return row?.sig;
   }
 
   /** Drops cached signatures that neither the manifest nor the journal refers to any more. */
   pruneSignatures(): void {
+    this.flushLazy();
     this.db.exec(`DELETE FROM sigs WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)
       AND hash NOT IN (SELECT json_extract(op, '$.prevHash') FROM journal WHERE json_extract(op, '$.prevHash') IS NOT NULL)`);
   }
 
+  /** Records how far a peer has acknowledged (written with the next batch of lagging writes). */
   setPeerAck(id: string, seq: number): void {
-    this.#q('INSERT OR REPLACE INTO peers (id, acked_seq) VALUES (?, ?)').run(id, seq);
+    this.#lazyAcks.set(id, seq);
+    this.#lazyWrite();
   }
 
   peerAcks(): Map<string, number> {
+    this.flushLazy();
     const rows = this.#q('SELECT id, acked_seq FROM peers').all() as {
       id: string;
       acked_seq: number;

@@ -20,6 +20,12 @@ export const PART_BYTES = 1024 * 1024;
  * would otherwise arrive all at the end).
  */
 const PROGRESS_BYTES = 8 * 1024 * 1024;
+/**
+ * Files up to this size are signed as they are read. A larger one is signed from a second
+ * read once sent, which keeps the signing off the path of its last part (a 256 MiB file reaches
+ * its mirror ~0.3 s sooner); for small files the second read would cost more than it saves.
+ */
+const SIGN_INLINE_MAX_BYTES = 1024 * 1024;
 
 export interface WriteSource {
   abs: string;
@@ -40,9 +46,10 @@ interface ReadResult {
   hash: string;
 }
 
-/** The file's content in chunks, hashed on the way, checked for tearing at the end. */
+/** The file's content in chunks, hashed (and signed when asked) on the way, checked for tearing at the end. */
 async function* contentOf(
   fd: number,
+  builder: SignatureBuilder | null,
   progress: { read: number },
   done: (r: ReadResult) => void,
 ): AsyncGenerator<Uint8Array> {
@@ -53,6 +60,7 @@ async function* contentOf(
     length += chunk.length;
     progress.read = length;
     hasher.update(chunk);
+    if (builder && length <= before.size) builder.update(chunk);
     yield chunk;
   }
   const after = fstatSync(fd);
@@ -91,9 +99,11 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
   const fd = openSync(src.abs, 'r');
   try {
     const { size } = fstatSync(fd);
+    const signs = src.keepSignature !== undefined && size >= SIGNATURE_MIN_BYTES;
+    const builder = signs && size <= SIGN_INLINE_MAX_BYTES ? new SignatureBuilder(size) : null;
     let result: ReadResult = { torn: true, length: 0, hash: src.hash };
     const progress = { read: 0 };
-    const chunks = contentOf(fd, progress, (r) => {
+    const chunks = contentOf(fd, builder, progress, (r) => {
       result = r;
     });
     const base = src.base;
@@ -150,11 +160,12 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
       data: take(true),
     };
     if (result.torn) last.abort = true;
+    else if (builder) src.keepSignature!(result.hash, encodeSignature(builder.finish()));
     yield last;
-    // Signed after the last part has gone: the mirror finishes the file meanwhile.
-    if (!result.torn && src.keepSignature && result.length >= SIGNATURE_MIN_BYTES) {
+    // A large file is signed after its last part has gone: the mirror finishes it meanwhile.
+    if (!result.torn && signs && !builder && result.length >= SIGNATURE_MIN_BYTES) {
       const sig = await signatureOf(fd, result);
-      if (sig) src.keepSignature(result.hash, encodeSignature(sig));
+      if (sig) src.keepSignature!(result.hash, encodeSignature(sig));
     }
   } finally {
     closeSync(fd);
