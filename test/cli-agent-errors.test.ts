@@ -49,6 +49,21 @@ describe('agent command failures', () => {
     expect(existsSync(missing)).toBe(false);
   });
 
+  test('primary with a bad --rescan or --journal-keep names the flag', async ({ cluster, expect }) => {
+    const dir = await cluster.tempDir('root');
+    for (const [flag, value] of [
+      ['--rescan', '-1'],
+      ['--journal-keep', '0'],
+      ['--journal-keep', 'lots'],
+    ] as const) {
+      const r = await runMimic(['primary', dir, '--listen', '127.0.0.1:0', flag, value]);
+      expect(r.code).not.toBe(0);
+      const line = oneLine(r.stderr);
+      expect(line).toContain(`${flag} ${value}`);
+      expect(line).toMatch(/\[ERR_INVALID_ARGUMENT\]$/);
+    }
+  });
+
   test('mirror on a missing folder', async ({ cluster, expect }) => {
     const missing = join(await cluster.tempDir('parent'), 'missing');
     const r = await runMimic(['mirror', missing, '--primary', 'ws://127.0.0.1:9']);

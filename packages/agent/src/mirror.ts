@@ -472,6 +472,11 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   #divergedSince(fork: { epoch: Epoch; seq: number } | undefined): Set<string> {
     const keep = new Set<string>();
     if (!fork || compareEpoch(fork.epoch, this.#epoch) !== 0) return keep;
+    if (this.#store.firstSeq() > fork.seq + 1) {
+      // Rows after the fork were dropped (a journal bound): which paths changed since is not
+      // known, so every file this node holds that differs from the new primary's is kept.
+      for (const [path, rec] of this.#applier.manifest) if (rec.kind !== 'dir') keep.add(path);
+    }
     for (let from = fork.seq + 1; ; ) {
       const rows = this.#store.readJournal(from, 1000);
       if (rows.length === 0) break;

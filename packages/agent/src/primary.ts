@@ -11,6 +11,7 @@ import { isLoopbackHost, RefusalLimiter } from './auth.js';
 import { ChangeTracker } from './change-tracker.js';
 import { serveControl } from './control-socket.js';
 import { makeExcluder } from './excludes.js';
+import { JOURNAL_KEEP_DEFAULT_ROWS, journalKeepFrom } from './journal-retention.js';
 import { type Logger, silentLogger } from './log.js';
 import { MirrorLink } from './mirror-link.js';
 import { nodeIdOf } from './node-id.js';
@@ -29,6 +30,11 @@ export interface PrimaryOptions {
   exclude?: readonly string[];
   /** Full rescan period, to catch what the watcher missed (default 60 s; 0 disables). */
   rescanIntervalMs?: number;
+  /**
+   * Most journal rows kept for mirrors that are behind (default 1,000,000); one further behind
+   * catches up by manifest. Rows every known mirror has acknowledged go sooner.
+   */
+  journalKeep?: number;
   /** Other nodes (ws:// URLs) asked every few seconds for their epoch: a higher one fences this primary. */
   peers?: readonly string[];
   /** Shared secret every peer must prove it holds (HMAC challenge and response). */
@@ -43,6 +49,8 @@ export interface PrimaryOptions {
 }
 
 const PEER_PROBE_MS = 3000;
+/** How often acknowledged journal rows are dropped (and signatures nothing refers to any more). */
+const PRUNE_EVERY_MS = 30_000;
 /** Largest WebSocket frame accepted (the wire codec caps a message well below this). */
 const MAX_FRAME = 16 * 1024 * 1024;
 
@@ -52,6 +60,7 @@ export interface ResolvedPrimaryOptions {
   readonly stateDir: string;
   readonly exclude: readonly string[];
   readonly rescanIntervalMs: number;
+  readonly journalKeep: number;
   readonly peers: readonly string[];
   readonly token: Uint8Array | null;
   readonly tls: { cert: Buffer; key: Buffer } | null;
@@ -97,12 +106,16 @@ function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
   }
   const rescan = o.rescanIntervalMs ?? 60_000;
   if (!Number.isFinite(rescan) || rescan < 0) throw new TypeError('rescanIntervalMs must be >= 0');
+  const journalKeep = o.journalKeep ?? JOURNAL_KEEP_DEFAULT_ROWS;
+  if (!Number.isSafeInteger(journalKeep) || journalKeep < 1)
+    throw new TypeError('journalKeep must be a whole number of rows, at least 1');
   return Object.freeze({
     root,
     listen: Object.freeze({ ...o.listen }),
     stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
     exclude: Object.freeze([...(o.exclude ?? [])]),
     rescanIntervalMs: rescan,
+    journalKeep,
     peers: Object.freeze((o.peers ?? []).map(parsePeerUrl)),
     token: o.token ?? null,
     tls: o.tls ?? null,
@@ -127,6 +140,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #address: ListenAddress | null = null;
   #fencedBy: { url: string | null; epoch: Epoch } | null = null;
   #peerTimer: NodeJS.Timeout | null = null;
+  #pruneTimer: NodeJS.Timeout | null = null;
   #https: HttpsServer | null = null;
   #refusals = new RefusalLimiter({ log: (event, fields) => this.options.log(event, fields) });
 
@@ -188,6 +202,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       );
       this.#rescan.unref();
     }
+    this.#pruneTimer = setInterval(() => this.pruneJournal(), PRUNE_EVERY_MS);
+    this.#pruneTimer.unref();
     this.#control = await serveControl(stateDir, (req) => this.#command(req.cmd));
     if (this.options.peers.length > 0) {
       this.#peerTimer = setInterval(() => void this.#probePeers(), PEER_PROBE_MS);
@@ -402,8 +418,21 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     });
   }
 
+  /**
+   * Drops the journal rows no mirror needs any more (see journalKeepFrom) and the cached
+   * signatures nothing refers to after that. Runs every PRUNE_EVERY_MS by itself.
+   */
+  pruneJournal(): void {
+    const acked = this.status().mirrors.map((m) => m.ackedSeq);
+    const from = journalKeepFrom(this.#tracker.lastSeq, acked, this.options.journalKeep);
+    if (from <= this.#store.firstSeq()) return;
+    this.#store.pruneJournal(from);
+    this.#store.pruneSignatures();
+  }
+
   async close(): Promise<void> {
     if (this.#rescan) clearInterval(this.#rescan);
+    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     if (this.#peerTimer) clearInterval(this.#peerTimer);
     this.#tracker?.close();
     await this.#watcher?.close();

@@ -96,6 +96,11 @@ export function addAgentCommands(program: Command): void {
     .option('--on-promote <cmd>', 'command run if this node is ever promoted (see mimic mirror)')
     .option('--exclude <glob>', 'gitignore-style pattern not to replicate (repeatable)', collect, [])
     .option('--rescan <seconds>', 'full rescan period in seconds (0: never)', '60')
+    .option(
+      '--journal-keep <rows>',
+      'most journal rows kept for mirrors that are behind (one further behind catches up by manifest)',
+      '1000000',
+    )
     .action(
       async (
         dir: string,
@@ -105,6 +110,7 @@ export function addAgentCommands(program: Command): void {
           peers?: string;
           exclude: string[];
           rescan: string;
+          journalKeep: string;
         },
       ) => {
         const security = await loadSecurity(opts);
@@ -119,6 +125,12 @@ export function addAgentCommands(program: Command): void {
         const rescan = Number(opts.rescan);
         if (!Number.isFinite(rescan) || rescan < 0)
           throw new CliError('ERR_INVALID_ARGUMENT', `--rescan ${opts.rescan}: expected seconds >= 0`);
+        const journalKeep = Number(opts.journalKeep);
+        if (!Number.isSafeInteger(journalKeep) || journalKeep < 1)
+          throw new CliError(
+            'ERR_INVALID_ARGUMENT',
+            `--journal-keep ${opts.journalKeep}: expected a whole number of rows, at least 1`,
+          );
         const primary = new Primary({
           root: resolve(dir),
           listen,
@@ -127,6 +139,7 @@ export function addAgentCommands(program: Command): void {
           exclude: opts.exclude,
           peers,
           rescanIntervalMs: rescan * 1000,
+          journalKeep,
           log: jsonLogger('primary'),
         });
         try {
