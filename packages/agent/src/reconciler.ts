@@ -26,6 +26,8 @@ export class Reconciler {
   /** Folder mtimes, set last: files landing in a folder change its time. */
   readonly #dirTimes = new Map<string, number>();
   #wanted: { path: string; signature?: Uint8Array }[] = [];
+  /** Index of the next entry of #wanted to ask for (shift() would make asking quadratic). */
+  #next = 0;
   #outstanding = 0;
   #lastPage = false;
 
@@ -44,7 +46,7 @@ export class Reconciler {
   }
 
   get done(): boolean {
-    return this.#lastPage && this.#outstanding === 0 && this.#wanted.length === 0;
+    return this.#lastPage && this.#outstanding === 0 && this.#next === this.#wanted.length;
   }
 
   async page(entries: ManifestEntry[], last: boolean): Promise<void> {
@@ -76,8 +78,13 @@ export class Reconciler {
   }
 
   async #pump(): Promise<void> {
-    while (this.#outstanding < MAX_OUTSTANDING && this.#wanted.length > 0) {
-      const w = this.#wanted.shift()!;
+    while (this.#outstanding < MAX_OUTSTANDING && this.#next < this.#wanted.length) {
+      const w = this.#wanted[this.#next]!;
+      this.#wanted[this.#next++] = undefined as never;
+      if (this.#next === this.#wanted.length) {
+        this.#wanted = [];
+        this.#next = 0;
+      }
       this.#outstanding++;
       await this.#send({
         type: 'need',

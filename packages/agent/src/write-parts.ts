@@ -56,7 +56,7 @@ async function* contentOf(
   const before = fstatSync(fd);
   const hasher = createHasher();
   let length = 0;
-  for await (const chunk of readChunks({ fd }, true)) {
+  for await (const chunk of readChunks({ fd }, true, 0, before.size + 1)) {
     length += chunk.length;
     progress.read = length;
     hasher.update(chunk);
@@ -128,7 +128,7 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
     // A whole small file needs a buffer of about its own size, not of a part's (20,000 small
     // files would otherwise churn through 20 GB of allocations). A file that turns out larger
     // than it was when opened (it is being written) gets full-size parts after the first.
-    let buf = Buffer.allocUnsafe(sig ? PART_BYTES : Math.min(PART_BYTES, Math.max(size, 64 * 1024)));
+    let buf = Buffer.allocUnsafe(sig ? PART_BYTES : Math.min(PART_BYTES, Math.max(size, 1)));
     let fill = 0;
     let readAtLastPart = 0;
     const take = (last = false): Uint8Array => {
