@@ -1,7 +1,8 @@
 import { mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe } from 'vitest';
-import { type MirrorStatus, type PrimaryStatus, test, waitFor } from './helpers/cluster.js';
+import { type MirrorStatus, type PrimaryStatus, sleep, test, waitFor } from './helpers/cluster.js';
 import { treeOf, writeRandomFile } from './helpers/tree-snapshot.js';
 
 /*
@@ -118,6 +119,27 @@ describe('faults', () => {
 
     slow.resume();
     await c.converged(primaryDir, slowDir, { timeoutMs: 20_000 });
+  });
+
+  test('a primary that accepts the connection and never answers: the mirror waits it out', {
+    timeout: 60_000,
+  }, async ({ cluster: c, expect }) => {
+    // Accepts TCP, never completes the WebSocket upgrade: longer than a ping interval.
+    const held: Socket[] = [];
+    const server = createServer((s) => held.push(s));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const dir = await c.tempDir('silent');
+      const mirror = await c.mirror(dir, `ws://127.0.0.1:${port}`, { wait: 'spawned' });
+      await sleep(7_000);
+      expect(mirror.running, mirror.describe()).toBe(true);
+      const st = await mirror.status<MirrorStatus>();
+      expect(st.connected).toBe(false);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   test('bytesSent to a mirror only grows across its reconnects', async ({ cluster: c, expect }) => {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
 import { type DiskEntry, readFileVersion, readLinkTarget, statEntry, walk } from './local-fs.js';
 import type { FileRecord, JournalOp, Store } from './store.js';
@@ -34,6 +35,11 @@ const RETRY_UNSTABLE_MS = 20;
 const HOLD_GONE_MS = 30;
 /** Kernel timestamps advance in ticks of a few ms; a read this long after a change saw it. */
 const CTIME_SLACK_MS = 20;
+/** Files at least this large are read again for a late watcher event only after a pause. */
+const RECHECK_LATER_BYTES = 8 * 1024 * 1024;
+const RECHECK_LATER_MS = 1000;
+/** Longest stretch of work between two turns of the event loop. */
+const TURN_MS = 20;
 const MAX_BATCH = 4096;
 
 function depth(rel: string): number {
@@ -59,6 +65,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #held = new Set<string>();
   /** Second looks scheduled and not yet due. */
   #lookLater = 0;
+  /** Large files whose second read for a late watcher event is scheduled (see RECHECK_LATER_MS). */
+  #recheckDue = new Set<string>();
   /** The manifest by inode, kept in step with it: rename pairing looks up vanished paths here. */
   #byIno = new Map<number, FileRecord>();
 
@@ -167,6 +175,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       if (entry?.kind === 'dir' && this.#skip(rel, true)) entry = null;
       const old = this.manifest.get(rel);
       if (!entry) {
+        this.#recheckDue.delete(rel);
         if (old) gone.push(old);
       } else {
         present.push({ rel, entry, old, forced });
@@ -185,7 +194,13 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     const links: JournalOp[] = [];
     const writes: JournalOp[] = [];
     const metas: JournalOp[] = [];
+    let turnAt = Date.now();
     for (const p of present) {
+      // Hashing thousands of small files never blocks sockets and timers for long.
+      if (Date.now() - turnAt >= TURN_MS) {
+        await yieldToLoop();
+        turnAt = Date.now();
+      }
       const { rel, entry } = p;
       let old = this.manifest.get(rel);
       if (old && old.kind !== entry.kind) {
@@ -231,18 +246,23 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         // A watcher event can trail the read that already saw its write. If the file is
         // unchanged since and that read began well after the file's last change, skip it.
         const readAt = this.#readAt.get(rel);
-        if (
-          old &&
-          p.forced &&
-          readAt !== undefined &&
-          readAt > entry.ctimeMs + CTIME_SLACK_MS &&
+        const unchanged =
+          old !== undefined &&
           old.size === entry.size &&
           old.mtimeMs === entry.mtimeMs &&
           old.ino === entry.ino &&
           old.ctimeMs === entry.ctimeMs &&
-          old.mode === entry.mode
-        )
+          old.mode === entry.mode;
+        if (unchanged && p.forced && readAt !== undefined && readAt > entry.ctimeMs + CTIME_SLACK_MS)
           continue;
+        // Otherwise a write in the same clock tick as the last change could hide behind equal
+        // stats, so the file is read again. For a large file that read waits a little: right
+        // now it would compete with sending the version just read.
+        if (unchanged && p.forced && entry.size >= RECHECK_LATER_BYTES && !this.#recheckDue.delete(rel)) {
+          this.#recheckDue.add(rel);
+          this.#later(rel, true, RECHECK_LATER_MS);
+          continue;
+        }
         const version = await readFileVersion(join(this.#root, rel));
         if (!version) {
           // Changing under us, or gone: look again shortly.

@@ -68,7 +68,8 @@ export class PeerSocket {
         ws.terminate();
         return;
       }
-      ws.ping();
+      // Still connecting (a busy peer has not answered the upgrade yet): nothing to ping.
+      if (ws.readyState === ws.OPEN) ws.ping();
     }, PING_EVERY_MS);
     this.#timer.unref();
   }
