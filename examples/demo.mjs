@@ -43,8 +43,13 @@ function startAgent(name, args) {
   return child;
 }
 
+/** `mimic <args> --json`, parsed; throws (quietly: the demo polls) if the command fails. */
 function mimicJson(args) {
-  return JSON.parse(execFileSync(process.execPath, [MIMIC, ...args, '--json'], { encoding: 'utf8' }));
+  const out = execFileSync(process.execPath, [MIMIC, ...args, '--json'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(out);
 }
 
 function describeTree(root) {
