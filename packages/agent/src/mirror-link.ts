@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { decodeSignature, hashToHex } from '@mimic/delta';
+import { decodeSignature, encodeSignature, hashToHex, signature } from '@mimic/delta';
 import {
   checkHello,
   compareEpoch,
@@ -55,6 +55,11 @@ type State = 'hello' | 'auth' | 'reconcile' | 'streaming' | 'closed';
 const HELLO_TIMEOUT_MS = 10_000;
 const MANIFEST_PAGE = 1000;
 const JOURNAL_BATCH = 256;
+/** Files are signed after the sender has sent nothing for this long, in slices this long. */
+const QUIET_MS = 100;
+const SIGN_SLICE_MS = 20;
+/** Most content held for signing later. */
+const MAX_TO_SIGN_BYTES = 64 * 1024 * 1024;
 
 function toWireEntry(r: FileRecord): ManifestEntry {
   const e: ManifestEntry = { path: r.path, kind: r.kind, size: r.size, mtimeMs: r.mtimeMs, mode: r.mode };
@@ -78,6 +83,10 @@ export class MirrorLink {
   /** Content hash of each file as this connection last sent it: what the mirror holds. */
   #held = new Map<string, string>();
   #wake: (() => void) | null = null;
+  /** Versions sent without a signature yet (content hash → content), signed when the link is quiet. */
+  #toSign = new Map<string, Uint8Array>();
+  #toSignBytes = 0;
+  #sentAt = 0;
 
   constructor(ws: WebSocket, ctx: LinkContext, remote: string) {
     this.#ctx = ctx;
@@ -277,13 +286,50 @@ export class MirrorLink {
         }
         continue;
       }
+      if (this.#toSign.size > 0 && Date.now() - this.#sentAt >= QUIET_MS) {
+        await this.#signSome();
+        continue;
+      }
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
+        if (this.#toSign.size > 0) setTimeout(resolve, QUIET_MS).unref();
       });
     }
   }
 
+  /**
+   * Signs some of the files sent without a signature (for the deltas of their next change),
+   * for at most SIGN_SLICE_MS, so that new work never waits long behind it.
+   */
+  async #signSome(): Promise<void> {
+    const until = Date.now() + SIGN_SLICE_MS;
+    for (const hash of this.#toSign.keys()) {
+      this.#signNow(hash);
+      if (Date.now() >= until) return;
+    }
+  }
+
+  /** The signature of a version sent and not yet signed, made and kept now; undefined if none is waiting. */
+  #signNow(hash: string): Uint8Array | undefined {
+    const content = this.#toSign.get(hash);
+    if (!content) return undefined;
+    this.#toSign.delete(hash);
+    this.#toSignBytes -= content.length;
+    const sig = encodeSignature(signature(content));
+    this.#ctx.store.putSignature(hash, sig);
+    return sig;
+  }
+
+  #signLater(hash: string, content: Uint8Array): void {
+    if (this.#toSign.has(hash) || this.#ctx.store.hasSignature(hash)) return;
+    this.#toSign.set(hash, content);
+    this.#toSignBytes += content.length;
+    // Bounded: past the limit the oldest waiting version is signed at once.
+    while (this.#toSignBytes > MAX_TO_SIGN_BYTES) this.#signNow(this.#toSign.keys().next().value!);
+  }
+
   async #sendOp(seq: number, op: Op): Promise<void> {
+    this.#sentAt = Date.now();
     await this.socket.send({ type: 'op', epoch: this.#ctx.epoch(), seq, op });
   }
 
@@ -306,7 +352,7 @@ export class MirrorLink {
       return this.#sendOp(row.seq, { kind: 'meta', path: op.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
     }
     const baseHash = this.#held.get(op.path) ?? op.prevHash;
-    const sig = baseHash ? this.#ctx.store.getSignature(baseHash) : undefined;
+    const sig = baseHash ? (this.#ctx.store.getSignature(baseHash) ?? this.#signNow(baseHash)) : undefined;
     await this.#sendWrite(row.seq, rec, baseHash && sig ? { hash: baseHash, signature: sig } : undefined);
   }
 
@@ -345,6 +391,7 @@ export class MirrorLink {
         hash: rec.hash!,
         ...(base ? { base } : {}),
         keepSignature: (hash, signature) => store.putSignature(hash, signature),
+        signLater: (hash, content) => this.#signLater(hash, content),
       })) {
         await this.#sendOp(seq, part);
         if (!this.connected) return;

@@ -38,6 +38,11 @@ export interface WriteSource {
   base?: { hash: string; signature: Uint8Array | Signature };
   /** Called with the signature of the version read, when one should be kept for later deltas. */
   keepSignature?: (hash: string, signature: Uint8Array) => void;
+  /**
+   * With this, a file sent in one part is not signed while it is sent: its hash and content
+   * are handed here, to be signed when the sender has nothing else to do.
+   */
+  signLater?: (hash: string, content: Uint8Array) => void;
 }
 
 interface ReadResult {
@@ -100,7 +105,8 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
   try {
     const { size } = fstatSync(fd);
     const signs = src.keepSignature !== undefined && size >= SIGNATURE_MIN_BYTES;
-    const builder = signs && size <= SIGN_INLINE_MAX_BYTES ? new SignatureBuilder(size) : null;
+    const later = src.signLater !== undefined && size <= PART_BYTES;
+    const builder = signs && !later && size <= SIGN_INLINE_MAX_BYTES ? new SignatureBuilder(size) : null;
     let result: ReadResult = { torn: true, length: 0, hash: src.hash };
     const progress = { read: 0 };
     const chunks = contentOf(fd, builder, progress, (r) => {
@@ -162,11 +168,15 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
     if (result.torn) last.abort = true;
     else if (builder) src.keepSignature!(result.hash, encodeSignature(builder.finish()));
     yield last;
-    // A large file is signed after its last part has gone: the mirror finishes it meanwhile.
-    if (!result.torn && signs && !builder && result.length >= SIGNATURE_MIN_BYTES) {
-      const sig = await signatureOf(fd, result);
-      if (sig) src.keepSignature!(result.hash, encodeSignature(sig));
+    if (result.torn || !signs || builder || result.length < SIGNATURE_MIN_BYTES) return;
+    if (later && !sig && part === 0) {
+      // The whole file is this one part's data (a delta's data is not the file).
+      src.signLater!(result.hash, last.data);
+      return;
     }
+    // A large file is signed after its last part has gone: the mirror finishes it meanwhile.
+    const signature = await signatureOf(fd, result);
+    if (signature) src.keepSignature!(result.hash, encodeSignature(signature));
   } finally {
     closeSync(fd);
   }
