@@ -51,6 +51,7 @@ export interface PrimaryOptions {
 const PEER_PROBE_MS = 3000;
 /** How often acknowledged journal rows are dropped (and signatures nothing refers to any more). */
 const PRUNE_EVERY_MS = 30_000;
+const PRUNE_SIGNATURES_EVERY_MS = 10 * 60_000;
 /** Largest WebSocket frame accepted (the wire codec caps a message well below this). */
 const MAX_FRAME = 16 * 1024 * 1024;
 
@@ -141,6 +142,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #fencedBy: { url: string | null; epoch: Epoch } | null = null;
   #peerTimer: NodeJS.Timeout | null = null;
   #pruneTimer: NodeJS.Timeout | null = null;
+  #sigsPrunedAt = 0;
   #https: HttpsServer | null = null;
   #refusals = new RefusalLimiter({ log: (event, fields) => this.options.log(event, fields) });
 
@@ -427,7 +429,11 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const from = journalKeepFrom(this.#tracker.lastSeq, acked, this.options.journalKeep);
     if (from <= this.#store.firstSeq()) return;
     this.#store.pruneJournal(from);
-    this.#store.pruneSignatures();
+    // Finding unreferenced signatures reads the whole journal: not every time.
+    if (Date.now() - this.#sigsPrunedAt >= PRUNE_SIGNATURES_EVERY_MS) {
+      this.#sigsPrunedAt = Date.now();
+      this.#store.pruneSignatures();
+    }
   }
 
   async close(): Promise<void> {
