@@ -143,6 +143,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #peerTimer: NodeJS.Timeout | null = null;
   #pruneTimer: NodeJS.Timeout | null = null;
   #sigsPrunedAt = 0;
+  #watchLimitReported = false;
   #https: HttpsServer | null = null;
   #refusals = new RefusalLimiter({ log: (event, fields) => this.options.log(event, fields) });
 
@@ -186,7 +187,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     });
     this.#tracker.on('error', (err) => {
       log('error', { error: err.message });
-      this.emit('error', err);
+      this.#report(err);
     });
     // Before serving anyone: is there a newer primary out there already?
     await this.#probePeers();
@@ -343,10 +344,13 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         mark: (rel, forced) => this.#tracker.mark(rel, forced),
         error: (err) => {
           if (err.code === 'ENOSPC' || err.code === 'EMFILE') {
+            // One line, not one per path the watcher could not watch.
+            if (this.#watchLimitReported) return;
+            this.#watchLimitReported = true;
             const msg =
               'inotify watch limit reached: raise fs.inotify.max_user_watches (sysctl fs.inotify.max_user_watches=524288); periodic rescans continue';
             this.options.log('error', { code: 'ERR_INOTIFY_LIMIT', error: msg });
-            this.emit('error', new AgentError('ERR_INOTIFY_LIMIT', msg));
+            this.#report(new AgentError('ERR_INOTIFY_LIMIT', msg));
           } else {
             this.options.log('watch-error', { error: err.message });
           }
@@ -355,6 +359,14 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     );
     this.#watcher = watcher;
     return watcher;
+  }
+
+  /**
+   * Hands a problem that does not stop the primary to its 'error' listeners, if it has any (it
+   * is logged either way): an unheard 'error' event would end the process.
+   */
+  #report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   status(): PrimaryStatus {

@@ -37,7 +37,10 @@ export class TreeWatcher {
         reject(err);
       });
       this.#worker.once('exit', (code) => {
-        if (!this.#closed) reject(new Error(`the folder watcher stopped (exit code ${code})`));
+        if (this.#closed) return;
+        const message = `the folder watcher stopped (exit code ${code}); periodic rescans continue`;
+        handlers.error({ code: null, message });
+        reject(new Error(message));
       });
     });
     this.ready.catch(() => {});
