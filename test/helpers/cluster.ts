@@ -1,12 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test as base } from 'vitest';
+import { type ExitInfo, type RunResult, runNode, spawnNode } from './children.js';
 import { waitFor } from './polling.js';
 import { type ConvergeOptions, type Tree, waitConverged } from './tree-snapshot.js';
 
+export type { ExitInfo, RunResult } from './children.js';
 export { sleep, waitFor } from './polling.js';
 
 /*
@@ -19,12 +21,6 @@ export { sleep, waitFor } from './polling.js';
  */
 
 export const MIMIC = fileURLToPath(new URL('../../packages/cli/bin/mimic.js', import.meta.url));
-
-/** Every child still running, so that a crashing test worker does not leave any behind. */
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 export interface LogLine {
   event: string;
@@ -53,50 +49,12 @@ export interface MirrorStatus {
   lastError: string | null;
 }
 
-export interface ExitInfo {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export interface RunResult extends ExitInfo {
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `mimic <args>` to completion (killed after `timeoutMs`); never rejects on a non-zero exit. */
 export function runMimic(
   args: readonly string[],
   { timeoutMs = 20_000, cwd }: { timeoutMs?: number; cwd?: string } = {},
-) {
-  return new Promise<RunResult>((resolve, reject) => {
-    const child = spawn(process.execPath, [MIMIC, ...args], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: cleanEnv(),
-    });
-    live.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      live.delete(child);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.MIMIC_VERBOSE;
-  return env;
+): Promise<RunResult> {
+  return runNode(MIMIC, args, { timeoutMs, ...(cwd ? { cwd } : {}) });
 }
 
 /** `mimic status --state <stateDir> --json`, parsed; throws with the command's stderr if it fails. */
@@ -125,15 +83,10 @@ export class Agent {
     this.role = role;
     this.root = root;
     this.stateDir = stateDir;
-    this.child = spawn(process.execPath, [MIMIC, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: cleanEnv(),
-    });
-    live.add(this.child);
+    this.child = spawnNode(MIMIC, args);
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
-        live.delete(this.child);
         this.#exit = { code, signal };
         resolve(this.#exit);
       });

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
+import { type RunResult, runNode, spawnNode } from './children.js';
+
+export type { RunResult } from './children.js';
 
 /*
  * Real `mimic` processes for failover tests: nodes that listen on ports chosen up front (a
@@ -22,12 +25,6 @@ export const MIMIC_BIN = fileURLToPath(new URL('../../packages/cli/bin/mimic.js'
 export const PROMOTE_BIN = fileURLToPath(
   new URL('../../packages/cli/bin/promote-mirror.js', import.meta.url),
 );
-
-/** Children still running, killed if the test worker exits without cleaning up. */
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -82,43 +79,9 @@ export function urlOf(port: number): string {
   return `ws://127.0.0.1:${port}`;
 }
 
-export interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.MIMIC_VERBOSE;
-  return env;
-}
-
 /** Runs `node <script> <args>` to completion (SIGKILL after `timeoutMs`); never rejects on failure. */
 export function runScript(script: string, args: readonly string[], timeoutMs = 30_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: cleanEnv(),
-    });
-    live.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      live.delete(child);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runNode(script, args, { timeoutMs });
 }
 
 /** `mimic <args>`, run to completion. */
@@ -182,16 +145,11 @@ export class NodeProcess {
     this.label = label;
     this.root = root;
     this.stateDir = stateDir;
-    this.child = spawn(process.execPath, [MIMIC_BIN, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: cleanEnv(),
-    });
-    live.add(this.child);
+    this.child = spawnNode(MIMIC_BIN, args);
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
         this.#done = true;
-        live.delete(this.child);
         resolve({ code, signal });
       });
     });
