@@ -390,8 +390,10 @@ export class MirrorLink {
         size: rec.size,
         hash: rec.hash!,
         ...(base ? { base } : {}),
-        keepSignature: (hash, signature) => store.putSignature(hash, signature),
-        signLater: (hash, content) => this.#signLater(hash, content),
+        sign: {
+          later: (hash, content) => this.#signLater(hash, content),
+          keep: (hash, signature) => store.putSignature(hash, signature),
+        },
       })) {
         await this.#sendOp(seq, part);
         if (!this.connected) return;

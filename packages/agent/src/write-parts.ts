@@ -20,13 +20,6 @@ export const PART_BYTES = 1024 * 1024;
  * would otherwise arrive all at the end).
  */
 const PROGRESS_BYTES = 8 * 1024 * 1024;
-/**
- * Files up to this size are signed as they are read. A larger one is signed from a second
- * read once sent, which keeps the signing off the path of its last part (a 256 MiB file reaches
- * its mirror ~0.3 s sooner); for small files the second read would cost more than it saves.
- */
-const SIGN_INLINE_MAX_BYTES = 1024 * 1024;
-
 export interface WriteSource {
   abs: string;
   path: string;
@@ -36,13 +29,16 @@ export interface WriteSource {
   hash: string;
   /** Signature of the version the mirror holds, and that version's hash: send a delta. */
   base?: { hash: string; signature: Uint8Array | Signature };
-  /** Called with the signature of the version read, when one should be kept for later deltas. */
-  keepSignature?: (hash: string, signature: Uint8Array) => void;
   /**
-   * With this, a file sent in one part is not signed while it is sent: its hash and content
-   * are handed here, to be signed when the sender has nothing else to do.
+   * Where the block signature of the version sent goes, for the delta of its next change (files
+   * of at least SIGNATURE_MIN_BYTES; none is made without this). Signing never holds up a part.
    */
-  signLater?: (hash: string, content: Uint8Array) => void;
+  sign?: {
+    /** A file sent whole in one part: its hash and content, to be signed when there is time. */
+    later: (hash: string, content: Uint8Array) => void;
+    /** Any other file: its signature, from a second read once its last part is out. */
+    keep: (hash: string, signature: Uint8Array) => void;
+  };
 }
 
 interface ReadResult {
@@ -51,10 +47,9 @@ interface ReadResult {
   hash: string;
 }
 
-/** The file's content in chunks, hashed (and signed when asked) on the way, checked for tearing at the end. */
+/** The file's content in chunks, hashed on the way, checked for tearing at the end. */
 async function* contentOf(
   fd: number,
-  builder: SignatureBuilder | null,
   progress: { read: number },
   done: (r: ReadResult) => void,
 ): AsyncGenerator<Uint8Array> {
@@ -65,7 +60,6 @@ async function* contentOf(
     length += chunk.length;
     progress.read = length;
     hasher.update(chunk);
-    if (builder && length <= before.size) builder.update(chunk);
     yield chunk;
   }
   const after = fstatSync(fd);
@@ -104,12 +98,9 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
   const fd = openSync(src.abs, 'r');
   try {
     const { size } = fstatSync(fd);
-    const signs = src.keepSignature !== undefined && size >= SIGNATURE_MIN_BYTES;
-    const later = src.signLater !== undefined && size <= PART_BYTES;
-    const builder = signs && !later && size <= SIGN_INLINE_MAX_BYTES ? new SignatureBuilder(size) : null;
     let result: ReadResult = { torn: true, length: 0, hash: src.hash };
     const progress = { read: 0 };
-    const chunks = contentOf(fd, builder, progress, (r) => {
+    const chunks = contentOf(fd, progress, (r) => {
       result = r;
     });
     const base = src.base;
@@ -166,17 +157,16 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
       data: take(true),
     };
     if (result.torn) last.abort = true;
-    else if (builder) src.keepSignature!(result.hash, encodeSignature(builder.finish()));
     yield last;
-    if (result.torn || !signs || builder || result.length < SIGNATURE_MIN_BYTES) return;
-    if (later && !sig && part === 0) {
+    if (result.torn || !src.sign || result.length < SIGNATURE_MIN_BYTES) return;
+    if (!sig && part === 0) {
       // The whole file is this one part's data (a delta's data is not the file).
-      src.signLater!(result.hash, last.data);
+      src.sign.later(result.hash, last.data);
       return;
     }
-    // A large file is signed after its last part has gone: the mirror finishes it meanwhile.
+    // Signed after its last part has gone: the mirror finishes the file meanwhile.
     const signature = await signatureOf(fd, result);
-    if (signature) src.keepSignature!(result.hash, encodeSignature(signature));
+    if (signature) src.sign.keep(result.hash, encodeSignature(signature));
   } finally {
     closeSync(fd);
   }
