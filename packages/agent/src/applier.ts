@@ -497,9 +497,16 @@ export class Applier {
     if (this.#pending.size >= MAX_PENDING || this.#pendingBytes >= MAX_PENDING_BYTES) await this.commit();
   }
 
-  /** Makes every pending file durable and visible: fsync all, rename all, fsync their folders. */
-  async commit(): Promise<void> {
-    if (this.#pending.size === 0) return;
+  /**
+   * Makes every pending file durable and visible: fsync all, rename all, fsync their folders.
+   * `record` runs in the same transaction as the manifest rows of the files (or alone when
+   * none is pending): the caller's note of what is now applied.
+   */
+  async commit(record?: () => void): Promise<void> {
+    if (this.#pending.size === 0) {
+      if (record) this.#store.tx(record);
+      return;
+    }
     const batch = [...this.#pending.values()];
     this.#pending.clear();
     this.#pendingBytes = 0;
@@ -550,6 +557,7 @@ export class Applier {
         this.manifest.set(r.path, r);
         this.#store.putFile(r);
       }
+      record?.();
     });
     await this.#applyDirMeta();
   }

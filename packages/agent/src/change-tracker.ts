@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
 import { type DiskEntry, readFileVersion, readLinkTarget, statEntry, walk } from './local-fs.js';
+import { RecentContent } from './recent-content.js';
 import type { FileRecord, JournalOp, Store } from './store.js';
+import { PART_BYTES } from './write-parts.js';
 
 /*
  * Turns "this path may have changed" into journal operations.
@@ -41,6 +43,8 @@ const RECHECK_LATER_MS = 1000;
 /** Longest stretch of work between two turns of the event loop. */
 const TURN_MS = 20;
 const MAX_BATCH = 4096;
+/** Content of files just read (each at most one part), kept for the sender. */
+const RECENT_BYTES = 32 * 1024 * 1024;
 
 function depth(rel: string): number {
   let d = 0;
@@ -50,6 +54,8 @@ function depth(rel: string): number {
 
 export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   readonly manifest: Map<string, FileRecord>;
+  /** What small files just read hold, for their first send (see RecentContent). */
+  readonly recent = new RecentContent(RECENT_BYTES);
   readonly #root: string;
   readonly #store: Store;
   readonly #skip: (rel: string, isDir: boolean) => boolean;
@@ -263,13 +269,14 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           this.#later(rel, true, RECHECK_LATER_MS);
           continue;
         }
-        const version = await readFileVersion(join(this.#root, rel));
+        const version = await readFileVersion(join(this.#root, rel), PART_BYTES);
         if (!version) {
           // Changing under us, or gone: look again shortly.
           this.#later(rel, true, RETRY_UNSTABLE_MS);
           continue;
         }
         this.#readAt.set(rel, version.readStartMs);
+        if (version.content) this.recent.put(rel, version.hash, version.content);
         const v = version.entry;
         const rec: FileRecord = {
           ...base,
@@ -425,6 +432,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #forget(rel: string): void {
     const rec = this.manifest.get(rel);
     if (!rec) return;
+    this.recent.delete(rel);
     this.manifest.delete(rel);
     if (this.#byIno.get(rec.ino) === rec) this.#byIno.delete(rec.ino);
   }

@@ -72,6 +72,8 @@ export interface FileVersion {
   hash: string;
   /** Wall-clock time the read began: a write older than this is in the hash. */
   readStartMs: number;
+  /** The bytes read, when the caller asked to keep files of this size. */
+  content?: Uint8Array;
 }
 
 function sameVersion(a: Stats, b: Stats): boolean {
@@ -84,8 +86,9 @@ const BYTES_PER_TURN = 8 * 1024 * 1024;
 /**
  * Reads a file once and hashes it. Returns null if the file changed while it was read (the
  * caller reads it again later) or vanished: a torn read is never reported as a version.
+ * A file of at most `keepBytes` is read into a buffer of its own, returned as `content`.
  */
-export async function readFileVersion(abs: string): Promise<FileVersion | null> {
+export async function readFileVersion(abs: string, keepBytes = 0): Promise<FileVersion | null> {
   const readStartMs = Date.now();
   let fd: number;
   try {
@@ -99,6 +102,22 @@ export async function readFileVersion(abs: string): Promise<FileVersion | null> 
     const before = fstatSync(fd);
     if (!before.isFile()) return null;
     const hasher = createHasher();
+    if (before.size <= keepBytes) {
+      // One byte to spare shows a file that grew since the stat.
+      const content = Buffer.allocUnsafe(before.size + 1);
+      let length = 0;
+      for (;;) {
+        const n = readSync(fd, content, length, content.length - length, length);
+        if (n === 0) break;
+        length += n;
+        if (length > before.size) return null;
+      }
+      const after = fstatSync(fd);
+      if (length !== before.size || !sameVersion(before, after)) return null;
+      const data = content.subarray(0, length);
+      hasher.update(data);
+      return { entry: entryOf(after)!, hash: hashToHex(hasher.digest()), readStartMs, content: data };
+    }
     // Small files (read without a pause) share one buffer; a large one gets its own.
     const buf = before.size < BYTES_PER_TURN ? shared : Buffer.allocUnsafe(IO_CHUNK);
     let length = 0;

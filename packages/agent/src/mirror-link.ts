@@ -12,10 +12,11 @@ import {
 } from '@mimic/wire';
 import type WebSocket from 'ws';
 import type { ChangeTracker } from './change-tracker.js';
+import { readFileVersion } from './local-fs.js';
 import { PeerAuth } from './peer-auth.js';
 import { PeerSocket } from './peer-socket.js';
 import type { FileRecord, JournalOp, JournalRow, Store } from './store.js';
-import { writeParts } from './write-parts.js';
+import { PART_BYTES, writeParts } from './write-parts.js';
 
 /*
  * The primary's side of one mirror connection.
@@ -58,8 +59,10 @@ const JOURNAL_BATCH = 256;
 /** Files are signed after the sender has sent nothing for this long, in slices this long. */
 const QUIET_MS = 100;
 const SIGN_SLICE_MS = 20;
-/** Most content held for signing later. */
+/** Most content held for signing later; past it, versions waiting are re-read when signed. */
 const MAX_TO_SIGN_BYTES = 64 * 1024 * 1024;
+/** Most versions waiting to be signed; past it, a file's next change travels whole. */
+const MAX_TO_SIGN = 1_000_000;
 
 function toWireEntry(r: FileRecord): ManifestEntry {
   const e: ManifestEntry = { path: r.path, kind: r.kind, size: r.size, mtimeMs: r.mtimeMs, mode: r.mode };
@@ -84,7 +87,8 @@ export class MirrorLink {
   #held = new Map<string, string>();
   #wake: (() => void) | null = null;
   /** Versions sent without a signature yet (content hash → content), signed when the link is quiet. */
-  #toSign = new Map<string, Uint8Array>();
+  /** Versions sent whole and not signed yet, by hash: their content, or the path to read it from. */
+  #toSign = new Map<string, Uint8Array | string>();
   #toSignBytes = 0;
   #sentAt = 0;
 
@@ -304,33 +308,49 @@ export class MirrorLink {
   async #signSome(): Promise<void> {
     const until = Date.now() + SIGN_SLICE_MS;
     for (const hash of this.#toSign.keys()) {
-      this.#signNow(hash);
+      await this.#signNow(hash);
       if (Date.now() >= until) return;
     }
   }
 
-  /** The signature of a version sent and not yet signed, made and kept now; undefined if none is waiting. */
-  #signNow(hash: string): Uint8Array | undefined {
-    const content = this.#toSign.get(hash);
-    if (!content) return undefined;
+  /**
+   * The signature of a version sent and not yet signed, made and kept now; undefined if none is
+   * waiting, or if the file no longer holds that version (its next change then travels whole).
+   */
+  async #signNow(hash: string): Promise<Uint8Array | undefined> {
+    const held = this.#toSign.get(hash);
+    if (held === undefined) return undefined;
     this.#toSign.delete(hash);
-    this.#toSignBytes -= content.length;
+    if (typeof held !== 'string') this.#toSignBytes -= held.length;
+    const store = this.#ctx.store;
+    const known = store.getSignature(hash);
+    if (known) return known;
+    let content: Uint8Array | undefined;
+    if (typeof held === 'string') {
+      const v = await readFileVersion(join(this.#ctx.root, held), PART_BYTES);
+      if (v?.hash === hash) content = v.content;
+    } else content = held;
+    if (!content) return undefined;
     const sig = encodeSignature(signature(content));
-    this.#ctx.store.putSignature(hash, sig);
+    store.putSignature(hash, sig);
     return sig;
   }
 
-  #signLater(hash: string, content: Uint8Array): void {
-    if (this.#toSign.has(hash) || this.#ctx.store.hasSignature(hash)) return;
-    this.#toSign.set(hash, content);
-    this.#toSignBytes += content.length;
-    // Bounded: past the limit the oldest waiting version is signed at once.
-    while (this.#toSignBytes > MAX_TO_SIGN_BYTES) this.#signNow(this.#toSign.keys().next().value!);
+  /** Remembers a version sent whole for signing later: its content while that fits, else its path. */
+  #signLater(path: string, hash: string, content: Uint8Array): void {
+    if (this.#toSign.has(hash) || this.#toSign.size >= MAX_TO_SIGN) return;
+    if (this.#toSignBytes + content.length <= MAX_TO_SIGN_BYTES) {
+      this.#toSign.set(hash, content);
+      this.#toSignBytes += content.length;
+    } else {
+      this.#toSign.set(hash, path);
+    }
   }
 
   async #sendOp(seq: number, op: Op): Promise<void> {
     this.#sentAt = Date.now();
-    await this.socket.send({ type: 'op', epoch: this.#ctx.epoch(), seq, op });
+    // Built from the journal and manifest, whose paths were checked on the way in.
+    await this.socket.send({ type: 'op', epoch: this.#ctx.epoch(), seq, op }, { trusted: true });
   }
 
   async #sendRow(row: JournalRow): Promise<void> {
@@ -352,7 +372,9 @@ export class MirrorLink {
       return this.#sendOp(row.seq, { kind: 'meta', path: op.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
     }
     const baseHash = this.#held.get(op.path) ?? op.prevHash;
-    const sig = baseHash ? (this.#ctx.store.getSignature(baseHash) ?? this.#signNow(baseHash)) : undefined;
+    const sig = baseHash
+      ? (this.#ctx.store.getSignature(baseHash) ?? (await this.#signNow(baseHash)))
+      : undefined;
     await this.#sendWrite(row.seq, rec, baseHash && sig ? { hash: baseHash, signature: sig } : undefined);
   }
 
@@ -381,8 +403,10 @@ export class MirrorLink {
     base?: { hash: string; signature: Uint8Array },
   ): Promise<void> {
     const store = this.#ctx.store;
+    const content = base ? undefined : this.#ctx.tracker.recent.take(rec.path, rec.hash!);
     try {
       for await (const part of writeParts({
+        ...(content ? { content } : {}),
         abs: join(this.#ctx.root, rec.path),
         path: rec.path,
         mode: rec.mode,
@@ -391,7 +415,7 @@ export class MirrorLink {
         hash: rec.hash!,
         ...(base ? { base } : {}),
         sign: {
-          later: (hash, content) => this.#signLater(hash, content),
+          later: (hash, content) => this.#signLater(rec.path, hash, content),
           keep: (hash, signature) => store.putSignature(hash, signature),
         },
       })) {

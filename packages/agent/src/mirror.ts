@@ -340,14 +340,15 @@ export class Mirror extends EventEmitter<MirrorEvents> {
 
   /** Makes everything applied durable, records the sequence and acknowledges it. */
   async #checkpoint(): Promise<void> {
-    await this.#applier.commit();
-    if (this.#appliedSeq === this.#lastAcked) return;
-    this.#store.setMeta('appliedSeq', this.#appliedSeq);
-    this.#lastAcked = this.#appliedSeq;
+    const seq = this.#appliedSeq;
+    const record = seq === this.#lastAcked ? undefined : () => this.#store.setMeta('appliedSeq', seq);
+    await this.#applier.commit(record);
+    if (!record) return;
+    this.#lastAcked = seq;
     this.#forceReconcile = false;
     this.#ackAt = Date.now();
-    await this.#socket?.send({ type: 'ack', epoch: this.#epoch, seq: this.#appliedSeq });
-    this.emit('applied', this.#appliedSeq);
+    await this.#socket?.send({ type: 'ack', epoch: this.#epoch, seq });
+    this.emit('applied', seq);
   }
 
   async #handle(msg: Message): Promise<void> {

@@ -1,4 +1,4 @@
-import { decode, encode, type Message, type WireLimitsOptions } from '@mimic/wire';
+import { decode, type EncodeOptions, encodePieces, type Message, type WireLimitsOptions } from '@mimic/wire';
 import type WebSocket from 'ws';
 
 /** Bytes passed to the socket but not yet handed to the kernel, per connection, before sending waits. */
@@ -79,16 +79,23 @@ export class PeerSocket {
   }
 
   /** Sends one message; resolves when the connection's window has room for more. */
-  async send(msg: Message): Promise<void> {
+  async send(msg: Message, options?: EncodeOptions): Promise<void> {
     if (this.#closed) return;
-    const bytes = encode(msg);
-    const wire = bytes.length + frameOverhead(bytes.length);
+    // A file's content goes out as the second fragment of its message, without a copy.
+    const pieces = encodePieces(msg, undefined, options);
+    let wire = 0;
+    for (const p of pieces) wire += p.length + frameOverhead(p.length);
     this.bytesSent += wire;
     this.#inflight += wire;
-    this.ws.send(bytes, () => {
+    const sent = () => {
       this.#inflight -= wire;
       if (this.#inflight < SEND_WINDOW) this.#release();
-    });
+    };
+    if (pieces.length === 1) this.ws.send(pieces[0]!, sent);
+    else {
+      this.ws.send(pieces[0]!, { binary: true, fin: false });
+      this.ws.send(pieces[1]!, { binary: true, fin: true }, sent);
+    }
     while (this.#inflight >= SEND_WINDOW && !this.#closed) {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }

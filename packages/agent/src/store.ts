@@ -233,10 +233,6 @@ export class Store {
     this.#lazyWrite();
   }
 
-  hasSignature(hash: string): boolean {
-    return this.#lazySigs.has(hash) || this.#q('SELECT 1 FROM sigs WHERE hash = ?').get(hash) !== undefined;
-  }
-
   getSignature(hash: string): Uint8Array | undefined {
     const lazy = this.#lazySigs.get(hash);
     if (lazy) return lazy;

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { watch } from 'chokidar';
@@ -5,10 +6,11 @@ import { makeExcluder } from './excludes.js';
 import type { WatcherData, WatcherMessage } from './tree-watcher.js';
 
 /*
- * The chokidar watcher, in a thread of its own. Watching a tree means a stat and an inotify
- * watch per path (seconds of work for 20,000 files, and again for every folder that changes),
- * none of which then holds up the journal and the senders on the main thread. Changed paths
- * go back in batches, one per turn of this thread's event loop.
+ * The chokidar watcher, in a thread of its own. chokidar watches folders only: files are
+ * "ignored" (no watch and no stat each, which for 20,000 files took 2 s and one inotify watch
+ * apiece), and their changes arrive as the raw inotify events of the folder that holds them,
+ * as lsyncd and Syncthing watch. Changed paths go back in batches, one per turn of this
+ * thread's event loop.
  */
 
 const port = parentPort!;
@@ -42,26 +44,46 @@ function mark(abs: string, forced: boolean): void {
   }
 }
 
+/** When a new folder's entries are listed again (after its watch is surely in place). */
+const RELIST_NEW_DIR_MS = [50, 1000, 5000];
+
+function markEntries(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // gone again: its parent's events say so
+  }
+  for (const name of names) mark(join(dir, name), false);
+}
+
 const watcher = watch(root, {
   ignoreInitial: true,
   followSymlinks: false,
   atomic: false,
   ignored: (abs: string, stats?: { isDirectory(): boolean }) => {
     const rel = relOf(abs);
-    return rel !== '' && skip(rel, stats?.isDirectory() ?? false);
+    if (rel === '') return false;
+    // Known not to be a folder: a file or link, seen through its folder's events below.
+    if (stats && !stats.isDirectory()) return true;
+    return skip(rel, stats?.isDirectory() ?? false);
   },
 });
-for (const ev of ['add', 'addDir', 'change', 'unlink', 'unlinkDir'] as const) {
-  watcher.on(ev, (abs: string) => mark(abs, true));
-}
-// chokidar drops attribute-only events (chmod, touch -a) and some link events (a dangling
-// link, a link renamed over another); the raw inotify event still comes. Both candidate
-// paths get a stat check against the manifest, which sees mode and ctime.
+watcher.on('unlinkDir', (abs: string) => mark(abs, true));
+watcher.on('addDir', (abs: string) => {
+  mark(abs, true);
+  // chokidar reports a new folder before its watch is in place: what is created in it until
+  // then has no event of its own, so the folder's entries are listed again once it is.
+  for (const ms of RELIST_NEW_DIR_MS) setTimeout(() => markEntries(abs), ms).unref();
+});
+// Every event of a watched folder, unfiltered: `change` (content or attributes) of an entry
+// re-reads its content, since a rewrite can keep size and mtime; `rename` (created, deleted,
+// moved in or out) gets a stat check against the manifest, as does the folder itself.
 watcher.on('raw', (event, evPath, details) => {
   const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
   if ((event !== 'change' && event !== 'rename') || !watched || !evPath) return;
   mark(watched, false);
-  mark(join(watched, evPath), false);
+  mark(join(watched, evPath), event === 'change');
 });
 watcher.on('error', (e: unknown) => {
   const err = e as NodeJS.ErrnoException;

@@ -29,6 +29,8 @@ export interface WriteSource {
   hash: string;
   /** Signature of the version the mirror holds, and that version's hash: send a delta. */
   base?: { hash: string; signature: Uint8Array | Signature };
+  /** The content of version `hash`, already read: sent as it is when no delta is wanted. */
+  content?: Uint8Array;
   /**
    * Where the block signature of the version sent goes, for the delta of its next change (files
    * of at least SIGNATURE_MIN_BYTES; none is made without this). Signing never holds up a part.
@@ -95,6 +97,23 @@ async function signatureOf(fd: number, sent: ReadResult): Promise<Signature | nu
  * changed while it was read: the mirror then keeps its copy and a later op brings the new one.
  */
 export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
+  if (src.content && !src.base && src.content.length <= PART_BYTES) {
+    const data = src.content;
+    yield {
+      kind: 'write',
+      path: src.path,
+      mode: src.mode,
+      mtimeMs: src.mtimeMs,
+      size: data.length,
+      hash: src.hash,
+      encoding: 'full',
+      part: 0,
+      last: true,
+      data,
+    };
+    if (src.sign && data.length >= SIGNATURE_MIN_BYTES) src.sign.later(src.hash, data);
+    return;
+  }
   const fd = openSync(src.abs, 'r');
   try {
     const { size } = fstatSync(fd);

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { decode, encode, maxWriteDataBytes } from './codec.js';
+import { decode, encode, encodePieces, maxWriteDataBytes } from './codec.js';
 import { WireError, type WireErrorCode } from './errors.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { MESSAGE_TYPES, type Message, type OpMessage } from './messages.js';
-import { MESSAGE_ARBITRARIES, messageArb } from './test-arbitraries.js';
+import { MESSAGE_ARBITRARIES, messageArb, opArb } from './test-arbitraries.js';
 
 // A plain msgpack encoder, to build bytes the codec itself would refuse to produce.
 const raw = new Packr({ useRecords: false });
@@ -76,6 +76,43 @@ describe('round trip', () => {
     const copy = Uint8Array.from(first);
     for (let i = 0; i < 200; i++) encode(writeOp(new Uint8Array(3000).fill(i)));
     expect(first).toEqual(copy);
+  });
+});
+
+describe('encodePieces', () => {
+  const joined = (pieces: Uint8Array[]) => new Uint8Array(Buffer.concat(pieces));
+
+  it('gives pieces that join into a message equal to the one encoded', () => {
+    fc.assert(
+      fc.property(messageArb, opArb, fc.integer({ min: 0, max: 12_000 }), (msg, op, size) => {
+        // Every message as it is, and ops with contents large enough to travel apart.
+        const data = new Uint8Array(size).map((_, i) => i * 7);
+        const withData: Message =
+          op.kind === 'write' ? { type: 'op', epoch, seq: 1, op: { ...op, data } } : msg;
+        for (const m of [msg, withData]) expect(decode(joined(encodePieces(m)))).toEqual(m);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("passes a large write's content through as its own piece, not a copy", () => {
+    const data = new Uint8Array(100_000).fill(9);
+    const msg = writeOp(data);
+    const pieces = encodePieces(msg);
+    expect(pieces).toHaveLength(2);
+    expect(pieces[1]).toBe(data);
+    expect(encodePieces(writeOp(new Uint8Array(10)))).toHaveLength(1);
+  });
+
+  it('applies the size limit to the whole message', () => {
+    const msg = writeOp(new Uint8Array(70_000));
+    expect(codeOf(() => encodePieces(msg, { maxMessageBytes: 65_536 }))).toBe('ERR_TOO_LARGE');
+  });
+
+  it('validates unless told the message is trusted', () => {
+    const bad = writeOp(new Uint8Array(8192), '../escape');
+    expect(codeOf(() => encodePieces(bad))).toBe('ERR_BAD_PATH');
+    expect(encodePieces(bad, undefined, { trusted: true })).toHaveLength(2);
   });
 });
 

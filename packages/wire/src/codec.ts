@@ -43,6 +43,14 @@ function tooLarge(length: number, limits: WireLimits): WireError {
   );
 }
 
+export interface EncodeOptions {
+  /**
+   * Skip `validateMessage`: for messages a sender built from state it has already checked (a
+   * primary's journal). The size limit still applies, and receivers validate everything.
+   */
+  trusted?: boolean;
+}
+
 /**
  * Validates `msg` and encodes it as one msgpack value. Throws `WireError` with the codes of
  * `validateMessage`, or `ERR_TOO_LARGE` when the result would exceed `maxMessageBytes`.
@@ -50,9 +58,9 @@ function tooLarge(length: number, limits: WireLimits): WireError {
  * The result is a `Uint8Array` view into a larger buffer shared with earlier results; it stays
  * valid and unchanged, but copy it before handing its `.buffer` to anything that reads all of it.
  */
-export function encode(msg: Message, limits?: WireLimitsOptions): Uint8Array {
+export function encode(msg: Message, limits?: WireLimitsOptions, options?: EncodeOptions): Uint8Array {
   const resolved = resolveLimits(limits);
-  validateMessage(msg, resolved);
+  if (!options?.trusted) validateMessage(msg, resolved);
   // Fail before packing many megabytes that could never be sent.
   if (msg.type === 'op' && msg.op.kind === 'write' && msg.op.data.length > resolved.maxMessageBytes) {
     throw tooLarge(msg.op.data.length, resolved);
@@ -65,6 +73,46 @@ export function encode(msg: Message, limits?: WireLimitsOptions): Uint8Array {
   }
   if (bytes.length > resolved.maxMessageBytes) throw tooLarge(bytes.length, resolved);
   return plainView(bytes);
+}
+
+/** Content shorter than this is copied into its message: a second frame would cost more. */
+const SPLIT_MIN_BYTES = 4096;
+const EMPTY = new Uint8Array(0);
+
+/**
+ * `encode` for sending: the same msgpack value, as one or two pieces whose concatenation is the
+ * message. A write op's content is not copied: the first piece ends with a 32-bit bin header and
+ * the second is `op.data` itself, so a sender can pass both to the socket as two fragments of one
+ * WebSocket message. Other messages, and small contents, come back as one piece.
+ */
+export function encodePieces(
+  msg: Message,
+  limits?: WireLimitsOptions,
+  options?: EncodeOptions,
+): Uint8Array[] {
+  if (msg.type !== 'op' || msg.op.kind !== 'write' || msg.op.data.length < SPLIT_MIN_BYTES) {
+    return [encode(msg, limits, options)];
+  }
+  const resolved = resolveLimits(limits);
+  if (!options?.trusted) validateMessage(msg, resolved);
+  const { data, ...rest } = msg.op;
+  // Key order is kept: `op` last in the message and `data` last in `op`, so the packed value
+  // ends with the empty bin (0xc4 0x00) that stands in for the content.
+  const { op: _op, ...head } = msg;
+  let prefix: Uint8Array;
+  try {
+    prefix = packr.pack({ ...head, op: { ...rest, data: EMPTY } });
+  } catch (err) {
+    throw new WireError('ERR_BAD_MESSAGE', `message: cannot be encoded (${errorText(err)})`, { cause: err });
+  }
+  const total = prefix.length - 2 + 5 + data.length;
+  if (total > resolved.maxMessageBytes) throw tooLarge(total, resolved);
+  const out = Buffer.allocUnsafe(prefix.length + 3);
+  out.set(prefix.subarray(0, prefix.length - 2));
+  const at = prefix.length - 2;
+  out[at] = 0xc6;
+  out.writeUInt32BE(data.length, at + 1);
+  return [plainView(out), data];
 }
 
 /**

@@ -1,4 +1,4 @@
-export { decode, encode, maxWriteDataBytes } from './codec.js';
+export { decode, type EncodeOptions, encode, encodePieces, maxWriteDataBytes } from './codec.js';
 export { isWireError, WIRE_ERROR_CODES, WireError, type WireErrorCode } from './errors.js';
 export { authProof, checkHello, type MakeHelloOptions, makeHello, verifyProof } from './handshake.js';
 export {
