@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
@@ -234,5 +234,48 @@ describe('failover', () => {
         .sort(),
     ).toEqual([bId, pId].sort());
     await c.converged(A, B);
+  });
+
+  test('an old primary rejoining keeps an edit its journal missed, even one its stat hides', {
+    timeout: 60_000,
+  }, async () => {
+    const base = await c.tempDir('unjournaled');
+    const [P, A] = ['P', 'A'].map((n) => join(base, n)) as [string, string];
+    for (const d of [P, A]) await mkdir(d);
+    const [pPort, aPort] = (await freePorts(2)) as [number, number];
+    const [pUrl, aUrl] = [urlOf(pPort), urlOf(aPort)];
+    const original = randomBytes(50_000);
+    await writeFile(join(P, 'data.bin'), original);
+
+    const p = await c.primary('P', P, { port: pPort, peers: [aUrl] });
+    const a = await c.mirror('A', A, { primaries: [pUrl, aUrl], port: aPort });
+    await c.converged(P, A);
+    await waitFor(
+      async () => {
+        const s = await p.status<PrimaryStatus>();
+        return s.mirrors.some((m) => m.connected && m.ackedSeq === s.seq);
+      },
+      20_000,
+      'A to acknowledge everything',
+      () => c.report(),
+    );
+
+    // P dies; its file is then rewritten with the same size and its old mtime put back (a
+    // rewrite in the same clock tick looks just like this): size, mtime and inode all match
+    // what P's manifest says, and no journal row records the change.
+    await p.kill9();
+    const before = await stat(join(P, 'data.bin'));
+    const edited = randomBytes(50_000);
+    await writeFile(join(P, 'data.bin'), edited);
+    await utimes(join(P, 'data.bin'), before.atime, before.mtime);
+
+    const promoted = await runMimic(['promote', '--state', a.stateDir]);
+    expect(promoted.code).toBe(0);
+    await c.mirror('P (rejoined as mirror)', P, { primaries: [aUrl] });
+    await c.converged(A, P, 30_000);
+    expect(await readFile(join(P, 'data.bin'))).toEqual(original);
+    const diverged = await filesUnder(join(P, '.mimic', 'diverged'));
+    const kept = [...diverged].filter(([rel]) => /^\d+\/data\.bin(\.\d+)?$/.test(rel));
+    expect(kept.map(([, data]) => data.equals(edited))).toEqual([true]);
   });
 });

@@ -144,6 +144,9 @@ export class Applier {
   /** Folder metadata waiting for the files below it to be committed. */
   #dirMeta = new Map<string, { mode: number; mtimeMs: number }>();
   #pendingBytes = 0;
+  /** The commit running in the background (at most one), and the paths it is landing. */
+  #landing: { paths: Set<string>; done: Promise<void> } | null = null;
+  #landingError: Error | null = null;
   #current: InFlight | null = null;
   /** Temp names: unique in this process by the counter, across processes by the prefix. */
   readonly #tmpPrefix = `${randomBytes(4).toString('hex')}-`;
@@ -264,6 +267,9 @@ export class Applier {
   async apply(op: Op): Promise<void> {
     if (op.kind === 'write') return this.#write(op);
     if (this.#current) throw new ApplyError(`a ${op.kind} arrived in the middle of ${this.#current.op.path}`);
+    // Anything that changes the tree waits for the files being renamed into it: their paths
+    // were checked against the tree as it was.
+    await this.#landed();
     switch (op.kind) {
       case 'mkdir': {
         await this.#flushIfPendingUnder(op.path);
@@ -350,6 +356,15 @@ export class Applier {
     return false;
   }
 
+  /** Waits for the commit running in the background, and reports its failure. */
+  async #landed(): Promise<void> {
+    if (this.#landing) await this.#landing.done;
+    this.#landing = null;
+    const err = this.#landingError;
+    this.#landingError = null;
+    if (err) throw err;
+  }
+
   async #flushIfPendingUnder(rel: string): Promise<void> {
     if (this.#hasPendingUnder(rel)) await this.commit();
   }
@@ -383,6 +398,10 @@ export class Applier {
     let cur = this.#current;
     if (op.part === 0) {
       if (cur) throw new ApplyError(`file ${op.path} started before ${cur.op.path} ended`);
+      if (this.#landingError) await this.#landed();
+      // A delta's basis is the version last sent: it may still be on its way into place.
+      if (op.encoding === 'delta' && (this.#pending.has(op.path) || this.#landing?.paths.has(op.path)))
+        await this.commit();
       await this.#safe(op.path);
       cur = await this.#begin(op);
       this.#current = cur;
@@ -494,7 +513,7 @@ export class Applier {
       },
     });
     this.#pendingBytes += size;
-    if (this.#pending.size >= MAX_PENDING || this.#pendingBytes >= MAX_PENDING_BYTES) await this.commit();
+    if (this.#pending.size >= MAX_PENDING || this.#pendingBytes >= MAX_PENDING_BYTES) await this.commitSoon();
   }
 
   /**
@@ -503,13 +522,41 @@ export class Applier {
    * none is pending): the caller's note of what is now applied.
    */
   async commit(record?: () => void): Promise<void> {
-    if (this.#pending.size === 0) {
-      if (record) this.#store.tx(record);
-      return;
-    }
+    await this.#landed();
+    await this.#land(this.#takePending(), record);
+  }
+
+  /**
+   * `commit` in the background: resolves once the files are on their way (after the previous
+   * background commit, if one is still running), while their fsyncs run on the thread pool and
+   * the next files are rebuilt. `done` is called once they are durable and visible, with the
+   * error if that failed (the next op then fails with it too).
+   */
+  async commitSoon(record?: () => void, done?: (err?: Error) => void): Promise<void> {
+    await this.#landed();
+    const batch = this.#takePending();
+    const landing = this.#land(batch, record).then(
+      () => done?.(),
+      (err: Error) => {
+        this.#landingError = err;
+        done?.(err);
+      },
+    );
+    this.#landing = { paths: new Set(batch.map((p) => p.rel)), done: landing };
+  }
+
+  #takePending(): Pending[] {
     const batch = [...this.#pending.values()];
     this.#pending.clear();
     this.#pendingBytes = 0;
+    return batch;
+  }
+
+  async #land(batch: Pending[], record?: () => void): Promise<void> {
+    if (batch.length === 0) {
+      if (record) this.#store.tx(record);
+      return;
+    }
     try {
       await Promise.all(batch.map((p) => fsyncAsync(p.fd)));
     } catch (err) {

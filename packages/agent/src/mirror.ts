@@ -90,6 +90,11 @@ const QUEUE_LOW = 8 * 1024 * 1024;
 const ACK_EVERY_MS = 50;
 const NEWER_PRIMARY_PROBE_MS = 3000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * A primary's change tracker journals a write a little after it happens (watcher latency, a
+ * batch): files changed this long before its last journal write may be missing from it.
+ */
+const UNJOURNALED_SLACK_MS = 2000;
 
 function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
   const root = resolveDir(o.root, 'root');
@@ -145,6 +150,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   #auth: PeerAuth | null = null;
   #authed = false;
   #probeTimer: NodeJS.Timeout | null = null;
+  /** When the database was last written before this start (by this node as a primary, maybe). */
+  #storeWrittenAt: number | null = null;
 
   constructor(options: MirrorOptions) {
     super();
@@ -156,6 +163,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const st = await stat(root).catch(() => null);
     if (!st?.isDirectory()) throw new AgentError('ERR_NO_ROOT', `${root}: no such folder`);
     await mkdir(stateDir, { recursive: true });
+    this.#storeWrittenAt = await lastWriteOf(join(stateDir, 'mimic.db'));
     this.#store = new Store(join(stateDir, 'mimic.db'));
     this.#nodeId = nodeIdOf(this.#store);
     // A former primary rejoining as a mirror has applied everything its own journal holds.
@@ -338,17 +346,31 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     }
   }
 
-  /** Makes everything applied durable, records the sequence and acknowledges it. */
+  /**
+   * Makes everything applied durable, records the sequence and acknowledges it. The files land
+   * in the background while the next ones are rebuilt; the ack goes once they have.
+   */
   async #checkpoint(): Promise<void> {
     const seq = this.#appliedSeq;
     const record = seq === this.#lastAcked ? undefined : () => this.#store.setMeta('appliedSeq', seq);
-    await this.#applier.commit(record);
-    if (!record) return;
-    this.#lastAcked = seq;
-    this.#forceReconcile = false;
+    if (record) this.#lastAcked = seq;
     this.#ackAt = Date.now();
-    await this.#socket?.send({ type: 'ack', epoch: this.#epoch, seq });
-    this.emit('applied', seq);
+    const sock = this.#socket;
+    await this.#applier.commitSoon(record, (err) => {
+      if (err) {
+        // Whatever did not land is found again by comparing manifests.
+        this.#forceReconcile = true;
+        this.#lastError = err.message;
+        const code = (err as { code?: string }).code ?? 'ERR_APPLY';
+        this.options.log('apply-failed', { error: err.message, code });
+        sock?.close(1011, `${code}: ${err.message}`);
+        return;
+      }
+      if (!record) return;
+      this.#forceReconcile = false;
+      if (sock === this.#socket) void sock?.send({ type: 'ack', epoch: this.#epoch, seq });
+      this.emit('applied', seq);
+    });
   }
 
   async #handle(msg: Message): Promise<void> {
@@ -393,7 +415,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       );
     }
     if (msg.type === 'welcome') {
-      this.#divergedSince(msg.fork);
+      await this.#divergedSince(msg.fork);
       this.#epoch = msg.epoch;
       this.#store.setMeta('epochTerm', msg.epoch.term);
       this.#store.setMeta('epochNode', msg.epoch.node);
@@ -470,9 +492,10 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   }
 
   /** Paths this node journaled after `fork.seq` when `fork.epoch` was its own epoch as primary. */
-  #divergedSince(fork: { epoch: Epoch; seq: number } | undefined): Set<string> {
+  async #divergedSince(fork: { epoch: Epoch; seq: number } | undefined): Promise<Set<string>> {
     const keep = new Set<string>();
     if (!fork || compareEpoch(fork.epoch, this.#epoch) !== 0) return keep;
+    await this.#unjournaledEdits(keep);
     if (this.#store.firstSeq() > fork.seq + 1) {
       // Rows after the fork were dropped (a journal bound): which paths changed since is not
       // known, so every file this node holds that differs from the new primary's is kept.
@@ -490,6 +513,22 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.#applier.keep = keep;
     if (keep.size > 0) this.options.log('rejoin', { forkSeq: fork.seq, divergedPaths: keep.size });
     return keep;
+  }
+
+  /**
+   * Files this node changed as a primary just before it stopped, after its last journal write:
+   * their stat can still match the manifest (a same-size rewrite in the same clock tick), so
+   * any file changed since shortly before that write is hashed and kept if it differs.
+   */
+  async #unjournaledEdits(keep: Set<string>): Promise<void> {
+    if (this.#storeWrittenAt === null) return;
+    const since = this.#storeWrittenAt - UNJOURNALED_SLACK_MS;
+    for (const [path, rec] of this.#applier.manifest) {
+      if (rec.kind !== 'file' || !rec.hash || keep.has(path)) continue;
+      const e = await this.#applier.statLocal(path).catch(() => null);
+      if (e?.kind !== 'file' || e.ctimeMs < since || !this.#applier.isOurs(path, e)) continue;
+      if ((await this.#applier.hashLocal(path)) !== rec.hash) keep.add(path);
+    }
   }
 
   /**
@@ -552,6 +591,20 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     await this.#applier?.commit().catch(() => {});
     this.#store?.close();
   }
+}
+
+/** The latest mtime of a SQLite database and its write-ahead log, or null if neither exists. */
+async function lastWriteOf(db: string): Promise<number | null> {
+  const times = await Promise.all(
+    [db, `${db}-wal`].map((f) =>
+      stat(f).then(
+        (st) => st.mtimeMs,
+        () => null,
+      ),
+    ),
+  );
+  const known = times.filter((t): t is number => t !== null);
+  return known.length > 0 ? Math.max(...known) : null;
 }
 
 /** Files below `dir` (0 when it does not exist). */
