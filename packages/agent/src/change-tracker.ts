@@ -269,7 +269,9 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           this.#later(rel, true, RECHECK_LATER_MS);
           continue;
         }
-        const version = await readFileVersion(join(this.#root, rel), PART_BYTES);
+        // Read into a buffer of its own only when it will be kept for the sender.
+        const keep = entry.size <= PART_BYTES && this.recent.fits(entry.size) ? PART_BYTES : 0;
+        const version = await readFileVersion(join(this.#root, rel), keep);
         if (!version) {
           // Changing under us, or gone: look again shortly.
           this.#later(rel, true, RETRY_UNSTABLE_MS);

@@ -16,9 +16,14 @@ export class RecentContent {
 
   put(path: string, hash: string, data: Uint8Array): void {
     this.delete(path);
-    if (this.#bytes + data.length > this.#maxBytes) return;
+    if (!this.fits(data.length)) return;
     this.#map.set(path, { hash, data });
     this.#bytes += data.length;
+  }
+
+  /** Whether content of `bytes` would be kept now. */
+  fits(bytes: number): boolean {
+    return this.#bytes + bytes <= this.#maxBytes;
   }
 
   /** The content of `path` if what is held is the version `hash`; it is no longer held after. */
