@@ -50,6 +50,11 @@ export class ApplyError extends Error {
   readonly code = 'ERR_APPLY';
 }
 
+/** Files rebuilt and verified could not be made durable or put in place (the cause says why). */
+export class LandingError extends Error {
+  readonly code = 'ERR_LAND';
+}
+
 const fsyncAsync = promisify(fsync);
 
 /**
@@ -537,7 +542,8 @@ export class Applier {
     const batch = this.#takePending();
     const landing = this.#land(batch, record).then(
       () => done?.(),
-      (err: Error) => {
+      (cause: Error) => {
+        const err = new LandingError(`files did not land: ${cause.message}`, { cause });
         this.#landingError = err;
         done?.(err);
       },
@@ -625,6 +631,7 @@ export class Applier {
 
   /** Drops a half-received file (connection lost mid-transfer). */
   async abandon(): Promise<void> {
+    await this.#landed().catch(() => {}); // reported already; the next connection starts clean
     const cur = this.#current;
     this.#current = null;
     if (!cur) return;

@@ -337,7 +337,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       this.#lastError = e.message;
       this.options.log('apply-failed', { error: e.message, code: e.code ?? 'ERR_APPLY' });
       await this.#applier.abandon();
-      if (e.code === 'ERR_BASE_MISMATCH' || e.code === undefined || e.code === 'ERR_BAD_DELTA')
+      // A batch that did not land is found again by comparing manifests.
+      if (['ERR_BASE_MISMATCH', 'ERR_BAD_DELTA', 'ERR_LAND', undefined].includes(e.code))
         this.#forceReconcile = true;
       this.#queue = [];
       this.#socket?.close(1011, `${e.code ?? 'ERR_APPLY'}: ${e.message}`);
@@ -358,7 +359,6 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const sock = this.#socket;
     await this.#applier.commitSoon(record, (err) => {
       if (err) {
-        // Whatever did not land is found again by comparing manifests.
         this.#forceReconcile = true;
         this.#lastError = err.message;
         const code = (err as { code?: string }).code ?? 'ERR_APPLY';
