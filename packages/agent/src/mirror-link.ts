@@ -62,7 +62,7 @@ const SIGN_SLICE_MS = 20;
 /** Most content held for signing later; past it, versions waiting are re-read when signed. */
 const MAX_TO_SIGN_BYTES = 64 * 1024 * 1024;
 /** Most versions waiting to be signed; past it, a file's next change travels whole. */
-const MAX_TO_SIGN = 1_000_000;
+const MAX_TO_SIGN = 200_000;
 
 function toWireEntry(r: FileRecord): ManifestEntry {
   const e: ManifestEntry = { path: r.path, kind: r.kind, size: r.size, mtimeMs: r.mtimeMs, mode: r.mode };
@@ -86,8 +86,10 @@ export class MirrorLink {
   /** Content hash of each file as this connection last sent it: what the mirror holds. */
   #held = new Map<string, string>();
   #wake: (() => void) | null = null;
-  /** Versions sent without a signature yet (content hash → content), signed when the link is quiet. */
-  /** Versions sent whole and not signed yet, by hash: their content, or the path to read it from. */
+  /**
+   * Versions sent whole and not signed yet, by hash: their content, or the path to read it from.
+   * Signed when the link is quiet, or at once when the next change of the file needs it.
+   */
   #toSign = new Map<string, Uint8Array | string>();
   #toSignBytes = 0;
   #sentAt = 0;
