@@ -23,6 +23,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
+import { cleanEnv, runNode, track } from './children.mjs';
 
 export const MIMIC_BIN = fileURLToPath(new URL('../../packages/cli/bin/mimic.js', import.meta.url));
 export const CHAOS_PRIMARY = fileURLToPath(new URL('./chaos-primary.mjs', import.meta.url));
@@ -88,27 +89,17 @@ export async function freePorts(n) {
   }
 }
 
-function cleanEnv() {
-  const env = { ...process.env };
-  delete env.MIMIC_VERBOSE;
-  return env;
-}
-
-const live = new Set();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
 /** A child process with its output kept; stdout lines can be read one at a time. */
 class Proc {
   constructor(label, args, { stdin = false } = {}) {
     this.label = label;
     this.stderr = '';
-    this.child = spawn(process.execPath, args, {
-      stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      env: cleanEnv(),
-    });
-    live.add(this.child);
+    this.child = track(
+      spawn(process.execPath, args, {
+        stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+        env: cleanEnv(),
+      }),
+    );
     this.done = false;
     this.lines = [];
     this.waiters = [];
@@ -130,7 +121,6 @@ class Proc {
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
         this.done = true;
-        live.delete(this.child);
         for (const w of this.waiters.splice(0)) w.reject(new Error(`${this.label} exited`));
         resolve({ code, signal });
       });
@@ -235,28 +225,7 @@ export async function startLibraryPrimary(procs, label, root, port, peers = []) 
 }
 
 export function runMimic(args, timeoutMs = 60_000) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MIMIC_BIN, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: cleanEnv(),
-    });
-    live.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      live.delete(child);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runNode(MIMIC_BIN, args, { timeoutMs });
 }
 
 async function statusOf(dir) {

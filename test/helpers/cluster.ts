@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test as base } from 'vitest';
-import { type ExitInfo, type RunResult, runNode, spawnNode } from './children.js';
+import { type ExitInfo, type RunResult, runNode, spawnNode } from './children.mjs';
 import { waitFor } from './polling.js';
 import { type ConvergeOptions, type Tree, waitConverged } from './tree-snapshot.js';
 
-export type { ExitInfo, RunResult } from './children.js';
+export type { ExitInfo, RunResult } from './children.mjs';
 export { sleep, waitFor } from './polling.js';
 
 /*

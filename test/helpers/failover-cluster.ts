@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import { type RunResult, runNode, spawnNode } from './children.js';
+import { type RunResult, runNode, spawnNode } from './children.mjs';
 
-export type { RunResult } from './children.js';
+export type { RunResult } from './children.mjs';
 
 /*
  * Real `mimic` processes for failover tests: nodes that listen on ports chosen up front (a
