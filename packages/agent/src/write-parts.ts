@@ -90,6 +90,20 @@ async function signatureOf(fd: number, sent: ReadResult): Promise<Signature | nu
   return hashToHex(sig.fileHash) === sent.hash ? sig : null;
 }
 
+/** The fields every part of a file's write op shares: a delta's name its basis. */
+function headOf(src: WriteSource, sig: Signature | null) {
+  return {
+    kind: 'write' as const,
+    path: src.path,
+    mode: src.mode,
+    mtimeMs: src.mtimeMs,
+    size: src.size,
+    hash: src.hash,
+    encoding: sig ? ('delta' as const) : ('full' as const),
+    ...(src.base && sig ? { baseHash: src.base.hash } : {}),
+  };
+}
+
 /**
  * The write op's parts for one file, read now: whole content, or a delta against the base the
  * mirror holds. Parts carry at most PART_BYTES. The last part carries the size and hash of
@@ -99,18 +113,7 @@ async function signatureOf(fd: number, sent: ReadResult): Promise<Signature | nu
 export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
   if (src.content && !src.base && src.content.length <= PART_BYTES) {
     const data = src.content;
-    yield {
-      kind: 'write',
-      path: src.path,
-      mode: src.mode,
-      mtimeMs: src.mtimeMs,
-      size: data.length,
-      hash: src.hash,
-      encoding: 'full',
-      part: 0,
-      last: true,
-      data,
-    };
+    yield { ...headOf(src, null), size: data.length, part: 0, last: true, data };
     if (src.sign && data.length >= SIGNATURE_MIN_BYTES) src.sign.later(src.hash, data);
     return;
   }
@@ -129,16 +132,7 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
         : base.signature
       : null;
     const source = sig ? deltaStream(sig, chunks, { flushEveryBytes: PROGRESS_BYTES }) : chunks;
-    const head = {
-      kind: 'write' as const,
-      path: src.path,
-      mode: src.mode,
-      mtimeMs: src.mtimeMs,
-      size: src.size,
-      hash: src.hash,
-      encoding: sig ? ('delta' as const) : ('full' as const),
-      ...(base && sig ? { baseHash: base.hash } : {}),
-    };
+    const head = headOf(src, sig);
     let part = 0;
     // Chunks of the file itself are views of a reused buffer: each byte is copied once, here.
     // A whole small file needs a buffer of about its own size, not of a part's (20,000 small
