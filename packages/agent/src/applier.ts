@@ -4,6 +4,7 @@ import {
   closeSync,
   fchmodSync,
   fdatasync,
+  fstatSync,
   fsync,
   futimesSync,
   lutimesSync,
@@ -23,6 +24,7 @@ import { createHasher, hashToHex, patchInto, writeAllSync } from '@mimic/delta';
 import { checkWirePath, type Op, type WriteOp } from '@mimic/wire';
 import { AsyncQueue } from './async-queue.js';
 import { mkdirsNoFollow, safePath } from './confine.js';
+import { FileSystemSync } from './fs-sync.js';
 import { type DiskEntry, readFileVersion, statEntrySync } from './local-fs.js';
 import type { Logger } from './log.js';
 import { preserve } from './preserve.js';
@@ -102,6 +104,8 @@ interface InFlight {
   hasher: ReturnType<typeof createHasher> | null;
   written: number;
   flusher: EarlyWriteBack;
+  /** The mode the temp file was created with, or -1 if it needs an fchmod. */
+  modeSet: number;
 }
 
 /**
@@ -111,6 +115,11 @@ interface InFlight {
  */
 const MAX_PENDING = 2048;
 const MAX_PENDING_BYTES = 128 * 1024 * 1024;
+/**
+ * A group of at least this many files is made durable by syncfs (twice: the files before their
+ * renames, the renames after), a smaller one by fsync of each file and folder.
+ */
+const SYNCFS_MIN_FILES = 64;
 
 /**
  * Seconds for utimes from whole milliseconds. Half a microsecond is added because seconds
@@ -144,6 +153,7 @@ export class Applier {
   readonly #tmpDir: string;
   readonly #diverged: () => string;
   readonly #log: Logger;
+  readonly #fsSync: FileSystemSync;
   #pending = new Map<string, Pending>();
   #safeDirs = new Set<string>(['.']);
   /** Folder metadata waiting for the files below it to be committed. */
@@ -156,6 +166,8 @@ export class Applier {
   /** Temp names: unique in this process by the counter, across processes by the prefix. */
   readonly #tmpPrefix = `${randomBytes(4).toString('hex')}-`;
   #tmpCount = 0;
+  /** Permission bits open() strips from a new file (learnt by `init`). */
+  #umask = 0o777;
   preserved = 0;
   /** Paths this node wrote as a primary after its epoch was superseded: kept, never overwritten. */
   keep = new Set<string>();
@@ -166,13 +178,27 @@ export class Applier {
     this.#tmpDir = tmpDir;
     this.#diverged = diverged;
     this.#log = log;
+    this.#fsSync = new FileSystemSync(root);
     this.manifest = store.loadFiles();
   }
 
-  /** Removes temp files a crash left behind. */
+  /** Ends the helper that runs syncfs (after the last commit). */
+  close(): void {
+    this.#fsSync.close();
+  }
+
+  /** Removes temp files a crash left behind, and learns the umask new files get. */
   async init(): Promise<void> {
     rmSync(this.#tmpDir, { recursive: true, force: true });
     mkdirSync(this.#tmpDir, { recursive: true });
+    const probe = join(this.#tmpDir, `${this.#tmpPrefix}umask`);
+    const fd = openSync(probe, 'wx', 0o777);
+    try {
+      this.#umask = 0o777 & ~fstatSync(fd).mode;
+    } finally {
+      closeSync(fd);
+      unlinkSync(probe);
+    }
   }
 
   get busy(): boolean {
@@ -444,15 +470,19 @@ export class Applier {
 
   async #begin(op: WriteOp): Promise<InFlight> {
     const tmp = join(this.#tmpDir, `${this.#tmpPrefix}${(this.#tmpCount++).toString(36)}.part`);
+    // Created with its permission bits when the umask keeps them (no fchmod later); the special
+    // bits (setuid, setgid, sticky) are only ever set by fchmod, once the content is verified.
+    const createMode = op.mode & 0o777;
     let fd: number;
     try {
-      fd = openSync(tmp, 'wx', 0o600);
+      fd = openSync(tmp, 'wx', createMode);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EMFILE' || this.#pending.size === 0) throw err;
       await this.commit(); // out of descriptors: the pending files give theirs back
-      fd = openSync(tmp, 'wx', 0o600);
+      fd = openSync(tmp, 'wx', createMode);
     }
-    const base = { op, fd, tmp, nextPart: 0, written: 0, flusher: new EarlyWriteBack(fd) };
+    const modeSet = (createMode & ~this.#umask) === op.mode ? op.mode : -1;
+    const base = { op, fd, tmp, nextPart: 0, written: 0, flusher: new EarlyWriteBack(fd), modeSet };
     if (op.encoding !== 'delta') {
       return { ...base, basisFd: null, queue: null, patching: null, hasher: createHasher() };
     }
@@ -498,7 +528,7 @@ export class Applier {
         `${last.path}: content hash ${hash}/${size} does not match ${last.hash}/${last.size}`,
       );
     }
-    fchmodSync(cur.fd, last.mode);
+    if (cur.modeSet !== last.mode) fchmodSync(cur.fd, last.mode);
     futimesSync(cur.fd, utimeOf(last.mtimeMs), utimeOf(last.mtimeMs));
     const prev = this.#pending.get(last.path);
     if (prev) this.#discard(prev);
@@ -563,14 +593,18 @@ export class Applier {
       if (record) this.#store.tx(record);
       return;
     }
+    const bulk = batch.length >= SYNCFS_MIN_FILES && (await this.#fsSync.usable());
     try {
-      await Promise.all(batch.map((p) => fsyncAsync(p.fd)));
+      if (bulk) await this.#fsSync.sync();
+      else await Promise.all(batch.map((p) => fsyncAsync(p.fd)));
     } catch (err) {
       for (const p of batch) this.#discard(p);
       throw err;
     }
     for (const p of batch) closeSync(p.fd);
     const dirs = new Set<string>();
+    /** Parent folders already found or made in this group. */
+    const parents = new Set<string>();
     const recs: FileRecord[] = [];
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
@@ -579,8 +613,9 @@ export class Applier {
         const e = statEntrySync(abs);
         if (e) {
           if (e.kind === 'dir' || !this.isOurs(p.rel, e)) await this.#clear(p.rel);
-        } else {
+        } else if (!parents.has(dirname(p.rel))) {
           await this.#ensureParent(p.rel);
+          parents.add(dirname(p.rel));
         }
         renameSync(p.tmp, abs);
         dirs.add(dirname(abs));
@@ -595,16 +630,18 @@ export class Applier {
         throw err;
       }
     }
-    await Promise.all(
-      [...dirs].map(async (d) => {
-        const fd = openSync(d, 'r');
-        try {
-          await fsyncAsync(fd);
-        } finally {
-          closeSync(fd);
-        }
-      }),
-    );
+    if (bulk) await this.#fsSync.sync();
+    else
+      await Promise.all(
+        [...dirs].map(async (d) => {
+          const fd = openSync(d, 'r');
+          try {
+            await fsyncAsync(fd);
+          } finally {
+            closeSync(fd);
+          }
+        }),
+      );
     this.#store.tx(() => {
       for (const r of recs) {
         this.manifest.set(r.path, r);

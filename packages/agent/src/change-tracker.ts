@@ -61,6 +61,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   readonly #skip: (rel: string, isDir: boolean) => boolean;
   #epoch: () => Epoch;
   #dirty = new Map<string, boolean>();
+  /** What a scan's lstat just found for a path it marked: the batch need not lstat it again. */
+  #scanned = new Map<string, DiskEntry>();
   #running = false;
   #closed = false;
   #seq: number;
@@ -92,6 +94,11 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     this.#seq = store.lastSeq();
   }
 
+  /** A batch is being read and journaled (or paths wait for one). */
+  get busy(): boolean {
+    return this.#running;
+  }
+
   get lastSeq(): number {
     return this.#seq;
   }
@@ -103,6 +110,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   /** Marks a path for a look; `forced` re-reads a file's content even if its stat is unchanged. */
   mark(rel: string, forced = true): void {
     if (this.#closed || this.#skip(rel, false)) return;
+    this.#scanned.delete(rel);
     this.#dirty.set(rel, (this.#dirty.get(rel) ?? false) || forced);
     if (!this.#running) {
       this.#running = true;
@@ -126,6 +134,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         old.ctimeMs !== entry.ctimeMs
       ) {
         this.mark(rel, false);
+        if (this.#dirty.has(rel)) this.#scanned.set(rel, entry);
       }
     }
     for (const rel of this.manifest.keys()) if (!seen.has(rel)) this.mark(rel, false);
@@ -176,7 +185,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     const gone: FileRecord[] = [];
     const present: Present[] = [];
     for (const [rel, forced] of batch) {
-      let entry = await statEntry(join(this.#root, rel));
+      let entry = this.#scanned.get(rel) ?? (await statEntry(join(this.#root, rel)));
+      this.#scanned.delete(rel);
       // Folder-only patterns (`build/`) can only be checked once the path is known to be a folder.
       if (entry?.kind === 'dir' && this.#skip(rel, true)) entry = null;
       const old = this.manifest.get(rel);

@@ -103,14 +103,16 @@ export async function readFileVersion(abs: string, keepBytes = 0): Promise<FileV
     if (!before.isFile()) return null;
     const hasher = createHasher();
     if (before.size <= keepBytes) {
-      // One byte to spare shows a file that grew since the stat.
+      // One byte to spare shows a file that grew since the stat. A regular file's read comes
+      // back short only at its end, so that needs no second read to find.
       const content = Buffer.allocUnsafe(before.size + 1);
       let length = 0;
       for (;;) {
-        const n = readSync(fd, content, length, content.length - length, length);
-        if (n === 0) break;
+        const want = content.length - length;
+        const n = readSync(fd, content, length, want, length);
         length += n;
         if (length > before.size) return null;
+        if (n < want) break;
       }
       const after = fstatSync(fd);
       if (length !== before.size || !sameVersion(before, after)) return null;
@@ -128,6 +130,7 @@ export async function readFileVersion(abs: string, keepBytes = 0): Promise<FileV
       length += n;
       if (length > before.size) return null;
       hasher.update(buf.subarray(0, n));
+      if (n < IO_CHUNK) break;
       sinceTurn += n;
       if (sinceTurn >= BYTES_PER_TURN) {
         sinceTurn = 0;

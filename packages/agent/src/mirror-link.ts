@@ -292,7 +292,7 @@ export class MirrorLink {
         }
         continue;
       }
-      if (this.#toSign.size > 0 && Date.now() - this.#sentAt >= QUIET_MS) {
+      if (this.#toSign.size > 0 && this.#quiet()) {
         await this.#signSome();
         continue;
       }
@@ -301,6 +301,18 @@ export class MirrorLink {
         if (this.#toSign.size > 0) setTimeout(resolve, QUIET_MS).unref();
       });
     }
+  }
+
+  /**
+   * Nothing sent for QUIET_MS, nothing being journaled and the mirror has acknowledged all it
+   * was sent: signing then takes no CPU from a transfer (an initial sync signs at its end).
+   */
+  #quiet(): boolean {
+    return (
+      Date.now() - this.#sentAt >= QUIET_MS &&
+      !this.#ctx.tracker.busy &&
+      this.ackedSeq >= this.#cursor - 1
+    );
   }
 
   /**

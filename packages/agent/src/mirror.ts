@@ -589,6 +589,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     while (this.#draining) await new Promise((r) => setTimeout(r, 10));
     await this.#applier?.abandon();
     await this.#applier?.commit().catch(() => {});
+    this.#applier?.close();
     this.#store?.close();
   }
 }
