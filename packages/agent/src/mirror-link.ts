@@ -309,9 +309,7 @@ export class MirrorLink {
    */
   #quiet(): boolean {
     return (
-      Date.now() - this.#sentAt >= QUIET_MS &&
-      !this.#ctx.tracker.busy &&
-      this.ackedSeq >= this.#cursor - 1
+      Date.now() - this.#sentAt >= QUIET_MS && !this.#ctx.tracker.busy && this.ackedSeq >= this.#cursor - 1
     );
   }
 
