@@ -42,9 +42,14 @@ const RECHECK_LATER_BYTES = 8 * 1024 * 1024;
 const RECHECK_LATER_MS = 1000;
 /** Longest stretch of work between two turns of the event loop. */
 const TURN_MS = 20;
+/**
+ * Paths per batch: a backlog (a start-up scan) starts small, so the first rows reach mirrors
+ * while the rest is read, and grows to the largest, where per-batch costs stop mattering.
+ */
+const FIRST_BATCH = 256;
 const MAX_BATCH = 4096;
 /** Content of files just read (each at most one part), kept for the sender. */
-const RECENT_BYTES = 32 * 1024 * 1024;
+const RECENT_BYTES = 96 * 1024 * 1024;
 
 function depth(rel: string): number {
   let d = 0;
@@ -165,8 +170,10 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
 
   async #run(): Promise<void> {
     try {
+      let size = FIRST_BATCH;
       while (this.#dirty.size > 0 && !this.#closed) {
-        const batch = [...this.#dirty].slice(0, MAX_BATCH);
+        const batch = [...this.#dirty].slice(0, size);
+        size = Math.min(MAX_BATCH, size * 2);
         for (const [rel] of batch) this.#dirty.delete(rel);
         await this.#process(batch);
       }

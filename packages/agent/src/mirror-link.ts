@@ -14,7 +14,7 @@ import type WebSocket from 'ws';
 import type { ChangeTracker } from './change-tracker.js';
 import { readFileVersion } from './local-fs.js';
 import { PeerAuth } from './peer-auth.js';
-import { PeerSocket } from './peer-socket.js';
+import { type Corkable, PeerSocket } from './peer-socket.js';
 import type { FileRecord, JournalOp, JournalRow, Store } from './store.js';
 import { PART_BYTES, writeParts } from './write-parts.js';
 
@@ -94,13 +94,14 @@ export class MirrorLink {
   #toSignBytes = 0;
   #sentAt = 0;
 
-  constructor(ws: WebSocket, ctx: LinkContext, remote: string) {
+  constructor(ws: WebSocket, ctx: LinkContext, remote: string, transport: Corkable | null = null) {
     this.#ctx = ctx;
     this.#remote = remote;
     this.socket = new PeerSocket(
       ws,
       (m) => this.#onMessage(m),
       (reason) => this.#onClose(reason),
+      transport,
     );
     const timer = setTimeout(() => {
       if (this.state === 'hello' || this.state === 'auth') {

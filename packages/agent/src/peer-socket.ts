@@ -1,6 +1,12 @@
 import { decode, type EncodeOptions, encodePieces, type Message, type WireLimitsOptions } from '@mimic/wire';
 import type WebSocket from 'ws';
 
+/** The connection under a WebSocket, where this side holds it (a server's accepted socket). */
+export interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
 /** Bytes passed to the socket but not yet handed to the kernel, per connection, before sending waits. */
 export const SEND_WINDOW = 8 * 1024 * 1024;
 const PING_EVERY_MS = 5_000;
@@ -24,14 +30,21 @@ export class PeerSocket {
   #alive = true;
   #timer: NodeJS.Timeout;
   #closed = false;
+  readonly #transport: Corkable | null;
 
+  /**
+   * With `transport`, messages sent in one turn of the event loop leave in one write: thousands
+   * of small files would otherwise cost a system call each.
+   */
   constructor(
     ws: WebSocket,
     onMessage: (msg: Message) => void,
     onClose: (reason: string) => void,
+    transport: Corkable | null = null,
     limits?: WireLimitsOptions,
   ) {
     this.ws = ws;
+    this.#transport = transport;
     ws.binaryType = 'nodebuffer';
     let lastHeard = Date.now();
     ws.on('pong', () => {
@@ -91,6 +104,13 @@ export class PeerSocket {
       this.#inflight -= wire;
       if (this.#inflight < SEND_WINDOW) this.#release();
     };
+    const transport = this.#transport;
+    if (transport) {
+      // Released once this turn's promise callbacks are done (a sender waiting for the window
+      // is too): by then every message of the turn is queued behind this one.
+      transport.cork();
+      process.nextTick(() => transport.uncork());
+    }
     if (pieces.length === 1) this.ws.send(pieces[0]!, sent);
     else {
       this.ws.send(pieces[0]!, { binary: true, fin: false });

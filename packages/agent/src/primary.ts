@@ -328,6 +328,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
           },
         },
         remote,
+        req.socket,
       );
       this.#links.add(link);
     });
