@@ -6,8 +6,9 @@
 // mirror. Prints one line per cycle and a summary; exits 1 if any confirmed write was lost, any
 // file was torn, anything the old primary alone held was not kept, or a cycle did not finish.
 // --seed S replays cycles S+1, S+2, … (the writer's choices and the kill times follow from the
-// seed; the timing of the processes does not). --keep leaves the folders of failing cycles.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+// seed; the timing of the processes does not). --keep leaves the folders of failing cycles, with
+// each process's log (its stderr) beside them.
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -36,6 +37,18 @@ function quantiles(values) {
   const s = [...values].sort((a, b) => a - b);
   const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
   return `p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, max ${s[s.length - 1]} ms`;
+}
+
+/** Each process's log (its stderr) as a file in the kept folder: A.log, B-restarted.log, … */
+function saveLogs(procs, dir) {
+  const taken = new Set();
+  for (const p of procs.procs) {
+    const base = p.label.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'process';
+    let name = `${base}.log`;
+    for (let n = 2; taken.has(name); n++) name = `${base}-${n}.log`;
+    taken.add(name);
+    writeFileSync(join(dir, name), p.stderr);
+  }
 }
 
 function indent(lines, limit = 12) {
@@ -77,7 +90,8 @@ for (let i = 1; i <= cycles; i++) {
     console.log(indent(err.message.split('\n').slice(1), 30));
   } finally {
     await procs.stopAll();
-    if (!keepDir) rmSync(baseDir, { recursive: true, force: true });
+    if (keepDir) saveLogs(procs, baseDir);
+    else rmSync(baseDir, { recursive: true, force: true });
   }
 }
 

@@ -1,7 +1,14 @@
 import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, type ExpectStatic } from 'vitest';
-import { type Agent, type Cluster, test as clusterTest, type LogLine, sleep } from './helpers/cluster.js';
+import {
+  type Agent,
+  type Cluster,
+  test as clusterTest,
+  type LogLine,
+  sleep,
+  waitFor,
+} from './helpers/cluster.js';
 import {
   type Fingerprint,
   fingerprint,
@@ -310,6 +317,47 @@ describe('a hostile primary', () => {
         expect(await exists(join(sc.root, name)), name).toBe(false);
       }
       expect(await readdir(join(sc.root, '.mimic', 'tmp'))).toEqual([]);
+    });
+
+    test('after an op that fails, nothing more from that connection is applied, and the mirror reconciles next', async ({
+      scene: sc,
+      expect,
+    }) => {
+      const s = await sc.evil.nextSession();
+      await s.handshake();
+      expect(await s.waitAck(s.write('before.txt', 'applied\n'))).toBe(true);
+      const mark = sc.mirror.stderr.length;
+      // A delta against a copy the mirror does not have: it fails, and the mirror closes. Our
+      // side reads nothing meanwhile, so the mirror's close frame waits unread and the ops that
+      // follow reach it before the close completes, as a busy primary's would.
+      s.ws.pause();
+      const failed = s.op({
+        ...writeParts('missing.bin', 'not a patch of anything')[0]!,
+        encoding: 'delta',
+        baseHash: '0123456789abcdef',
+      });
+      await waitFor(
+        () => linesSince(sc.mirror, mark).find((l) => l.event === 'apply-failed'),
+        10_000,
+        'the mirror to refuse the delta',
+        { details: () => sc.mirror.describe() },
+      );
+      await sleep(200); // the mirror closing the connection after its log line
+      s.write('after.txt', 'follows the op that failed\n');
+      s.op(mkdirOp('after-dir'));
+      s.ws.resume();
+      const closed = await s.closed;
+      expect(closed.by).toBe('mirror');
+      expect(closed.reason).toMatch(/^ERR_BASE_MISMATCH/);
+      expect(s.acked).toBeLessThan(failed);
+      expect(await exists(join(sc.root, 'after.txt'))).toBe(false);
+      expect(await exists(join(sc.root, 'after-dir'))).toBe(false);
+      // It has not applied `failed`: it must not resume past it.
+      const next = await sc.evil.nextSession();
+      await next.handshake();
+      expect(next.mode).toBe('reconcile');
+      await next.end(1000, OUR_CLOSE_REASON);
+      await expectRecovers(expect, sc);
     });
 
     test('parts out of order are refused', async ({ scene: sc, expect }) => {

@@ -16,7 +16,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe } from 'vitest';
-import { type Cluster, type Pair, type PrimaryStatus, sleep, test } from './helpers/cluster.js';
+import { type Cluster, type Pair, type PrimaryStatus, sleep, test, waitFor } from './helpers/cluster.js';
 import { treeOf, writeRandomFile } from './helpers/tree-snapshot.js';
 
 /*
@@ -107,6 +107,43 @@ describe.concurrent('every change kind replicates exactly', () => {
       const sent = (await bytesSentTo(pair)) - before;
       expect(sent, `${name}: bytes sent`).toBeLessThan(size / 8);
     }
+  });
+
+  test('a file renamed over another arrives whole when the connection never sent it', async ({
+    cluster: c,
+    expect,
+  }) => {
+    const pair = await c.pair({
+      prepare: async (dir) => {
+        await writeRandomFile(join(dir, 'target.bin'), 256 * 1024);
+        await writeRandomFile(join(dir, 'moved.bin'), 300 * 1024);
+      },
+    });
+    await c.converged(pair.primaryDir, pair.mirrorDir);
+    // A new connection: what the mirror holds is known to the primary only as it sends files.
+    await pair.mirror.stop();
+    const mirror = await c.mirror(pair.mirrorDir, pair.primary.url);
+    expect(mirror.events('connected')[0]?.mode).toBe('resume');
+    const f = (rel: string) => join(pair.primaryDir, rel);
+    const fh = await open(f('target.bin'), 'r+');
+    await fh.write(Buffer.from('an edit sent on this connection'), 0, undefined, 4096);
+    await fh.close();
+    await c.converged(pair.primaryDir, pair.mirrorDir);
+    // The mirror's target.bin is now its moved.bin: a delta against the edit sent just before
+    // has no basis there.
+    await rename(f('moved.bin'), f('target.bin'));
+    await c.converged(pair.primaryDir, pair.mirrorDir);
+    // The rename alone makes the trees equal: the write that follows it must be acknowledged too.
+    await waitFor(
+      async () => {
+        const st = await pair.primary.status<PrimaryStatus>();
+        return st.mirrors.some((m) => m.connected && m.ackedSeq >= st.seq);
+      },
+      10_000,
+      'the mirror to acknowledge the rename and the write after it',
+      { details: () => c.report() },
+    );
+    expect(mirror.events('apply-failed')).toEqual([]);
   });
 
   test('edits to larger files travel as deltas, edit after edit', async ({ cluster: c, expect }) => {

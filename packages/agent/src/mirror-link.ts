@@ -16,7 +16,7 @@ import { readFileVersion } from './local-fs.js';
 import { PeerAuth } from './peer-auth.js';
 import { type Corkable, PeerSocket } from './peer-socket.js';
 import type { FileRecord, JournalOp, JournalRow, Store } from './store.js';
-import { PART_BYTES, writeParts } from './write-parts.js';
+import { PART_BYTES, type WriteSource, writeParts } from './write-parts.js';
 
 /*
  * The primary's side of one mirror connection.
@@ -394,6 +394,8 @@ export class MirrorLink {
   /** Keeps `#held` in step with deletes and renames sent to the mirror. */
   #track(op: JournalOp): void {
     if (op.kind !== 'delete' && op.kind !== 'rename') return;
+    // The new name now holds whatever the mirror had at the old one, which may be unknown here.
+    if (op.kind === 'rename') this.#held.delete(op.to);
     const from = op.kind === 'delete' ? op.path : op.from;
     const hash = this.#held.get(from);
     if (hash !== undefined) {
@@ -416,22 +418,25 @@ export class MirrorLink {
     base?: { hash: string; signature: Uint8Array },
   ): Promise<void> {
     const store = this.#ctx.store;
-    const content = base ? undefined : this.#ctx.tracker.recent.take(rec.path, rec.hash!);
+    const src: WriteSource = {
+      abs: join(this.#ctx.root, rec.path),
+      path: rec.path,
+      mode: rec.mode,
+      mtimeMs: rec.mtimeMs,
+      size: rec.size,
+      hash: rec.hash!,
+      sign: {
+        later: (hash, content) => this.#signLater(rec.path, hash, content),
+        keep: (hash, signature) => store.putSignature(hash, signature),
+      },
+    };
+    if (base) src.base = base;
+    else {
+      const content = this.#ctx.tracker.recent.take(rec.path, rec.hash!);
+      if (content) src.content = content;
+    }
     try {
-      for await (const part of writeParts({
-        ...(content ? { content } : {}),
-        abs: join(this.#ctx.root, rec.path),
-        path: rec.path,
-        mode: rec.mode,
-        mtimeMs: rec.mtimeMs,
-        size: rec.size,
-        hash: rec.hash!,
-        ...(base ? { base } : {}),
-        sign: {
-          later: (hash, content) => this.#signLater(rec.path, hash, content),
-          keep: (hash, signature) => store.putSignature(hash, signature),
-        },
-      })) {
+      for await (const part of writeParts(src)) {
         await this.#sendOp(seq, part);
         if (!this.connected) return;
         if (part.last && !part.abort) this.#held.set(rec.path, part.hash);

@@ -334,14 +334,19 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       }
     } catch (err) {
       const e = err as { code?: string; message: string };
+      // The connection ends here, and nothing it still brings is applied: ops arrive until its
+      // close completes, and applying them would record (and acknowledge on the next
+      // connection) a sequence past the op that failed.
+      const failed = this.#socket;
+      this.#socket = null;
+      this.#queue = [];
       this.#lastError = e.message;
       this.options.log('apply-failed', { error: e.message, code: e.code ?? 'ERR_APPLY' });
       await this.#applier.abandon();
       // A batch that did not land is found again by comparing manifests.
       if (['ERR_BASE_MISMATCH', 'ERR_BAD_DELTA', 'ERR_LAND', undefined].includes(e.code))
         this.#forceReconcile = true;
-      this.#queue = [];
-      this.#socket?.close(1011, `${e.code ?? 'ERR_APPLY'}: ${e.message}`);
+      failed?.close(1011, `${e.code ?? 'ERR_APPLY'}: ${e.message}`);
     } finally {
       this.#draining = false;
     }
