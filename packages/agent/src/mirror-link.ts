@@ -64,6 +64,9 @@ const MAX_TO_SIGN_BYTES = 64 * 1024 * 1024;
 /** Most versions waiting to be signed; past it, a file's next change travels whole. */
 const MAX_TO_SIGN = 200_000;
 
+/** In `#held`: the mirror's copy is not known (its next version travels whole). */
+const UNKNOWN = '';
+
 function toWireEntry(r: FileRecord): ManifestEntry {
   const e: ManifestEntry = { path: r.path, kind: r.kind, size: r.size, mtimeMs: r.mtimeMs, mode: r.mode };
   if (r.hash !== undefined) e.hash = r.hash;
@@ -83,7 +86,10 @@ export class MirrorLink {
   #auth: PeerAuth;
   #peer: HelloMessage | null = null;
   readonly #remote: string;
-  /** Content hash of each file as this connection last sent it: what the mirror holds. */
+  /**
+   * Content hash of each file as this connection last sent it: what the mirror holds. UNKNOWN
+   * where a send was cut short and the mirror's copy, if any, is not known here.
+   */
   #held = new Map<string, string>();
   #wake: (() => void) | null = null;
   /**
@@ -384,7 +390,9 @@ export class MirrorLink {
     if (rec.kind !== 'file' || this.#held.get(op.path) === rec.hash) {
       return this.#sendOp(row.seq, { kind: 'meta', path: op.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
     }
-    const baseHash = this.#held.get(op.path) ?? op.prevHash;
+    const held = this.#held.get(op.path);
+    // Nothing sent on this connection yet: the mirror holds the journal's previous version.
+    const baseHash = held === undefined ? op.prevHash : held === UNKNOWN ? undefined : held;
     const sig = baseHash
       ? (this.#ctx.store.getSignature(baseHash) ?? (await this.#signNow(baseHash)))
       : undefined;
@@ -440,6 +448,8 @@ export class MirrorLink {
         await this.#sendOp(seq, part);
         if (!this.connected) return;
         if (part.last && !part.abort) this.#held.set(rec.path, part.hash);
+        // Torn: the mirror kept what it had, which the journal's previous version may not be.
+        else if (part.last && !this.#held.has(rec.path)) this.#held.set(rec.path, UNKNOWN);
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
