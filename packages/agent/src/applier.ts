@@ -37,11 +37,12 @@ import type { FileRecord, Store } from './store.js';
  * a symlink or a file, so nothing is ever written, moved or removed through a link, whatever
  * order operations arrive in. A write is rebuilt in a temp file under the state folder (never
  * under its final name) from parts 0..n in order, verified against its hash, given its mode
- * and mtime, and kept open. `commit` fsyncs all pending temp files at once, checks each final
- * path again, renames them into place and fsyncs their folders; only after that is the batch's
- * sequence recorded and acknowledged. Anything in the way that the mirror did not write itself
- * is moved under diverged/ first. I/O is synchronous except the fsyncs, which run in parallel
- * on the thread pool.
+ * and mtime, and kept open. `commit` makes all pending temp files durable at once (an fsync
+ * each, or one syncfs for a large group), checks each final path again, renames them into place
+ * and makes their folders durable the same way; only after that is the batch's sequence
+ * recorded and acknowledged. Anything in the way that the mirror did not write itself is moved
+ * under diverged/ first. I/O is synchronous except the fsyncs, which run in parallel on the
+ * thread pool, and syncfs, which runs in a helper process (see fs-sync.ts).
  */
 
 export class ResyncNeeded extends Error {
@@ -552,7 +553,7 @@ export class Applier {
   }
 
   /**
-   * Makes every pending file durable and visible: fsync all, rename all, fsync their folders.
+   * Makes every pending file durable and visible: sync all, rename all, sync their folders.
    * `record` runs in the same transaction as the manifest rows of the files (or alone when
    * none is pending): the caller's note of what is now applied.
    */
