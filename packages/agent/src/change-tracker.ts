@@ -123,11 +123,21 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     }
   }
 
-  /** Walks the whole tree and marks whatever differs from the manifest, and what vanished. */
-  async scan(): Promise<void> {
+  /**
+   * Walks the whole tree and marks whatever differs from the manifest, and what vanished.
+   * `watchedSince`: when the watcher began covering every folder. A file read after that needs
+   * no new look (any later change has an event of its own): the scan that follows the watcher's
+   * start skips their lstat. Periodic rescans, there for missed events, pass nothing.
+   */
+  async scan(watchedSince?: number): Promise<void> {
     const seen = new Set<string>();
-    for await (const { rel, entry } of walk(this.#root, this.#skip)) {
+    const known =
+      watchedSince === undefined
+        ? undefined
+        : (rel: string) => (this.#readAt.get(rel) ?? 0) > watchedSince && this.manifest.has(rel);
+    for await (const { rel, entry } of walk(this.#root, this.#skip, known)) {
       seen.add(rel);
+      if (!entry) continue;
       const old = this.manifest.get(rel);
       if (
         !old ||

@@ -1,5 +1,6 @@
 import {
   closeSync,
+  type Dirent,
   fstatSync,
   lstatSync,
   openSync,
@@ -147,24 +148,30 @@ export async function readFileVersion(abs: string, keepBytes = 0): Promise<FileV
 
 /**
  * Walks the tree below `root`, parents before children, yielding relative POSIX paths.
- * `skip(rel, isDir)` prunes excluded paths (a skipped directory is not entered).
+ * `skip(rel, isDir)` prunes excluded paths (a skipped directory is not entered). A regular file
+ * for which `known(rel)` holds is yielded without an lstat, with a null entry.
  */
 export async function* walk(
   root: string,
   skip: (rel: string, isDir: boolean) => boolean,
-): AsyncGenerator<{ rel: string; entry: DiskEntry }> {
+  known?: (rel: string) => boolean,
+): AsyncGenerator<{ rel: string; entry: DiskEntry | null }> {
   const queue: string[] = [''];
   let n = 0;
   while (queue.length > 0) {
     const dir = queue.shift()!;
-    let names: string[];
+    let names: Dirent[];
     try {
-      names = readdirSync(join(root, dir));
+      names = readdirSync(join(root, dir), { withFileTypes: true });
     } catch {
       continue; // vanished or unreadable: the watcher or the next scan will tell
     }
-    for (const name of names) {
-      const rel = dir === '' ? name : `${dir}/${name}`;
+    for (const d of names) {
+      const rel = dir === '' ? d.name : `${dir}/${d.name}`;
+      if (known && d.isFile() && known(rel)) {
+        yield { rel, entry: null };
+        continue;
+      }
       const entry = await statEntry(join(root, rel));
       if (!entry || skip(rel, entry.kind === 'dir')) continue;
       yield { rel, entry };

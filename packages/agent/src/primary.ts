@@ -195,7 +195,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const watcher = this.#watch(stateRel);
     await this.#tracker.scan();
     await watcher.ready;
-    await this.#tracker.scan();
+    await this.#tracker.scan(watcher.readyAt);
     await this.#tracker.settled();
     log('ready', { root, seq: this.#tracker.lastSeq, files: this.#tracker.manifest.size });
     if (this.options.rescanIntervalMs > 0) {

@@ -22,6 +22,8 @@ export interface TreeWatcherHandlers {
 export class TreeWatcher {
   readonly #worker: Worker;
   readonly ready: Promise<void>;
+  /** When `ready` resolved (Date.now()): every folder was watched by then. */
+  readyAt = 0;
   #closed = false;
 
   constructor(data: WatcherData, handlers: TreeWatcherHandlers) {
@@ -29,7 +31,10 @@ export class TreeWatcher {
     this.ready = new Promise<void>((resolve, reject) => {
       this.#worker.on('message', (msg: WatcherMessage) => {
         if (msg.type === 'marks') for (const [rel, forced] of msg.marks) handlers.mark(rel, forced);
-        else if (msg.type === 'ready') resolve();
+        else if (msg.type === 'ready') {
+          this.readyAt = Date.now();
+          resolve();
+        }
         else handlers.error(msg);
       });
       this.#worker.once('error', (err) => {
