@@ -191,6 +191,34 @@ describe.concurrent('every change kind replicates exactly', () => {
     expect(st.mtime.toISOString()).toBe(past.toISOString());
   });
 
+  test('new files arrive with their modes: ones a umask would strip, and setuid', async ({
+    cluster: c,
+    expect,
+  }) => {
+    const pair = await c.pair();
+    const f = (rel: string) => join(pair.primaryDir, rel);
+    const modes: [name: string, mode: number][] = [
+      ['world-writable.txt', 0o666],
+      ['group-read.txt', 0o640],
+      ['setuid.bin', 0o4750],
+      ['read-only.txt', 0o444],
+    ];
+    await runSteps(c, pair, [
+      [
+        'new files with modes',
+        async () => {
+          for (const [name, mode] of modes) {
+            await writeFile(f(name), `${name}\n`);
+            await chmod(f(name), mode);
+          }
+        },
+      ],
+    ]);
+    for (const [name, mode] of modes) {
+      expect((await stat(join(pair.mirrorDir, name))).mode & 0o7777, name).toBe(mode);
+    }
+  });
+
   test('metadata only: chmod of a folder', async ({ cluster: c }) => {
     const pair = await c.pair({ prepare: (dir) => mkdir(join(dir, 'd'), { mode: 0o755 }) });
     await c.converged(pair.primaryDir, pair.mirrorDir);

@@ -620,7 +620,13 @@ export class Applier {
         }
         renameSync(p.tmp, abs);
         dirs.add(dirname(abs));
-        const now = statEntrySync(abs);
+        let now = statEntrySync(abs);
+        // Created with its mode under the umask `init` saw; a program embedding the mirror may
+        // have changed the umask since.
+        if (now?.kind === 'file' && now.mode !== p.rec.mode) {
+          chmodSync(abs, p.rec.mode);
+          now = statEntrySync(abs);
+        }
         if (now) recs.push({ ...p.rec, ino: now.ino, ctimeMs: now.ctimeMs, mtimeMs: now.mtimeMs });
       } catch (err) {
         for (const q of batch.slice(i)) {

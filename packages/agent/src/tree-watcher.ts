@@ -34,8 +34,7 @@ export class TreeWatcher {
         else if (msg.type === 'ready') {
           this.readyAt = Date.now();
           resolve();
-        }
-        else handlers.error(msg);
+        } else handlers.error(msg);
       });
       this.#worker.once('error', (err) => {
         handlers.error({ code: (err as NodeJS.ErrnoException).code ?? null, message: err.message });
