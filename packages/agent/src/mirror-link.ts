@@ -63,6 +63,14 @@ const SIGN_SLICE_MS = 20;
 const MAX_TO_SIGN_BYTES = 64 * 1024 * 1024;
 /** Most versions waiting to be signed; past it, a file's next change travels whole. */
 const MAX_TO_SIGN = 200_000;
+/**
+ * Small ops leave together in one `ops` message of at most this many ops and bytes of content:
+ * one message per file cost each side as much as the file itself, for a tree of small files.
+ */
+const BATCH_OPS = 256;
+const BATCH_BYTES = 1024 * 1024;
+/** Whole files up to this size join a batch; larger ones go alone, their content not copied. */
+const BATCH_FILE_BYTES = 64 * 1024;
 
 /** In `#held`: the mirror's copy is not known (its next version travels whole). */
 const UNKNOWN = '';
@@ -99,6 +107,8 @@ export class MirrorLink {
   #toSign = new Map<string, Uint8Array | string>();
   #toSignBytes = 0;
   #sentAt = 0;
+  /** Ops waiting to leave in one message (see #sendOp); sent before anything else is. */
+  #batch: { seqs: number[]; ops: Op[]; bytes: number } = { seqs: [], ops: [], bytes: 0 };
 
   constructor(ws: WebSocket, ctx: LinkContext, remote: string, transport: Corkable | null = null) {
     this.#ctx = ctx;
@@ -284,6 +294,7 @@ export class MirrorLink {
       const need = this.#needs.shift();
       if (need) {
         await this.#serveNeed(need);
+        if (this.#needs.length === 0) await this.#flush();
         continue;
       }
       if (this.state === 'streaming' && this.#cursor <= tracker.lastSeq) {
@@ -297,6 +308,7 @@ export class MirrorLink {
           this.#cursor = row.seq + 1;
           if (!this.connected || this.#needs.length > 0) break;
         }
+        if (this.#needs.length === 0) await this.#flush();
         continue;
       }
       if (this.#toSign.size > 0 && this.#quiet()) {
@@ -366,10 +378,32 @@ export class MirrorLink {
     }
   }
 
+  /** Sends one op, or adds it to the batch (small ops); anything else sends the batch first. */
   async #sendOp(seq: number, op: Op): Promise<void> {
     this.#sentAt = Date.now();
+    const small = op.kind !== 'write' || (op.part === 0 && op.last && op.data.length <= BATCH_FILE_BYTES);
+    if (small) {
+      const b = this.#batch;
+      b.seqs.push(seq);
+      b.ops.push(op);
+      b.bytes += op.kind === 'write' ? op.data.length : 0;
+      if (b.ops.length >= BATCH_OPS || b.bytes >= BATCH_BYTES) await this.#flush();
+      return;
+    }
+    await this.#flush();
     // Built from the journal and manifest, whose paths were checked on the way in.
     await this.socket.send({ type: 'op', epoch: this.#ctx.epoch(), seq, op }, { trusted: true });
+  }
+
+  /** Sends the batched ops. */
+  async #flush(): Promise<void> {
+    const { seqs, ops } = this.#batch;
+    if (ops.length === 0) return;
+    this.#batch = { seqs: [], ops: [], bytes: 0 };
+    const epoch = this.#ctx.epoch();
+    if (ops.length === 1)
+      await this.socket.send({ type: 'op', epoch, seq: seqs[0]!, op: ops[0]! }, { trusted: true });
+    else await this.socket.send({ type: 'ops', epoch, seqs, ops }, { trusted: true });
   }
 
   async #sendRow(row: JournalRow): Promise<void> {

@@ -309,9 +309,17 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   #enqueue(msg: Message, sock: PeerSocket): void {
     if (sock !== this.#socket) return;
     this.#bytesReceived = sock.bytesReceived;
-    const size = msg.type === 'op' && msg.op.kind === 'write' ? msg.op.data.length : 64;
-    this.#queue.push(msg);
-    this.#queueBytes += size;
+    if (msg.type === 'ops') {
+      // Each op as if it had come alone, in order.
+      for (let i = 0; i < msg.ops.length; i++) {
+        const op = msg.ops[i]!;
+        this.#queue.push({ type: 'op', epoch: msg.epoch, seq: msg.seqs[i]!, op });
+        this.#queueBytes += op.kind === 'write' ? op.data.length : 64;
+      }
+    } else {
+      this.#queue.push(msg);
+      this.#queueBytes += msg.type === 'op' && msg.op.kind === 'write' ? msg.op.data.length : 64;
+    }
     if (this.#queueBytes > QUEUE_HIGH) sock.ws.pause();
     if (!this.#draining) void this.#drain();
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decode, encode } from './codec.js';
 import { WireError } from './errors.js';
 import { authProof, checkHello, makeHello, verifyProof } from './handshake.js';
-import type { HelloMessage, Message } from './messages.js';
+import { type HelloMessage, type Message, PROTOCOL_VERSION } from './messages.js';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -25,7 +25,12 @@ describe('makeHello', () => {
   it('builds a valid hello with a fresh 32-byte nonce', () => {
     const a = helloOf('primary', 'primary');
     const b = helloOf('primary', 'primary');
-    expect(a).toMatchObject({ type: 'hello', protocol: 'mimic', version: 1, nodeId: 'primary' });
+    expect(a).toMatchObject({
+      type: 'hello',
+      protocol: 'mimic',
+      version: PROTOCOL_VERSION,
+      nodeId: 'primary',
+    });
     expect(a.nonce.length).toBe(32);
     expect(a.nonce).not.toEqual(b.nonce);
     expect(decode(encode(a))).toEqual(a);
@@ -59,8 +64,8 @@ describe('checkHello', () => {
   });
 
   it('refuses another version or protocol with ERR_PROTOCOL_VERSION', () => {
-    const v2 = { ...hello, version: 2 };
-    expect(codeOf(() => checkHello(v2))).toBe('ERR_PROTOCOL_VERSION');
+    const next = { ...hello, version: PROTOCOL_VERSION + 1 };
+    expect(codeOf(() => checkHello(next))).toBe('ERR_PROTOCOL_VERSION');
     const other = { ...hello, protocol: 'other' } as unknown as Message;
     expect(codeOf(() => checkHello(other))).toBe('ERR_PROTOCOL_VERSION');
   });

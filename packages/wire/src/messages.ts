@@ -13,7 +13,10 @@
 export const PROTOCOL_NAME = 'mimic';
 
 /** The one protocol version this package speaks; a hello with another one is refused. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
+
+/** Most ops one `ops` message carries. */
+export const MAX_OPS_PER_MESSAGE = 1024;
 
 /** Length in bytes of the hello nonce and of the auth proof (an HMAC-SHA256). */
 export const NONCE_BYTES = 32;
@@ -143,6 +146,18 @@ export interface OpMessage {
   op: Op;
 }
 
+/**
+ * Several ops in one message, applied as if each had come in an `op` message of its own, in
+ * order: a primary sends small files and tree changes this way (one message, not one per file).
+ */
+export interface OpsMessage {
+  type: 'ops';
+  epoch: Epoch;
+  /** The sequence number of each op, in order (never decreasing). */
+  seqs: number[];
+  ops: Op[];
+}
+
 export interface AckMessage {
   type: 'ack';
   epoch: Epoch;
@@ -196,6 +211,7 @@ export type Message =
   | AuthMessage
   | WelcomeMessage
   | OpMessage
+  | OpsMessage
   | AckMessage
   | ManifestMessage
   | NeedMessage
@@ -212,6 +228,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'auth',
   'welcome',
   'op',
+  'ops',
   'ack',
   'manifest',
   'need',

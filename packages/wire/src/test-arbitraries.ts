@@ -17,10 +17,12 @@ import type {
   NeedMessage,
   Op,
   OpMessage,
+  OpsMessage,
   ReconciledMessage,
   WelcomeMessage,
   WriteOp,
 } from './messages.js';
+import { PROTOCOL_VERSION } from './messages.js';
 
 const utf8Length = (s: string): number => Buffer.byteLength(s, 'utf8');
 
@@ -113,7 +115,7 @@ export const MESSAGE_ARBITRARIES: { readonly [T in MessageType]: fc.Arbitrary<Me
     {
       type: fc.constant('hello' as const),
       protocol: fc.constant('mimic' as const),
-      version: fc.constant(1),
+      version: fc.constant(PROTOCOL_VERSION),
       nodeId: nodeIdArb,
       role: fc.constantFrom('primary' as const, 'mirror' as const, 'fenced' as const),
       epoch: epochArb,
@@ -139,6 +141,14 @@ export const MESSAGE_ARBITRARIES: { readonly [T in MessageType]: fc.Arbitrary<Me
     seq: seqArb,
     op: opArb,
   }) satisfies fc.Arbitrary<OpMessage>,
+  ops: fc.array(fc.tuple(seqArb, opArb), { minLength: 1, maxLength: 6 }).chain((items) =>
+    fc.record({
+      type: fc.constant('ops' as const),
+      epoch: epochArb,
+      seqs: fc.constant(items.map(([seq]) => seq).sort((a, b) => a - b)),
+      ops: fc.constant(items.map(([, op]) => op)),
+    }),
+  ) satisfies fc.Arbitrary<OpsMessage>,
   ack: fc.record({
     type: fc.constant('ack' as const),
     epoch: epochArb,

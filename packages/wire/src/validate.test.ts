@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WireError } from './errors.js';
 import { resolveLimits } from './limits.js';
-import type { Message, MessageType } from './messages.js';
+import { MAX_OPS_PER_MESSAGE, type Message, type MessageType, PROTOCOL_VERSION } from './messages.js';
 import { messageArb } from './test-arbitraries.js';
 import { validateMessage } from './validate.js';
 
@@ -23,7 +23,7 @@ const VALID: { readonly [T in MessageType]: Message } = {
   hello: {
     type: 'hello',
     protocol: 'mimic',
-    version: 1,
+    version: PROTOCOL_VERSION,
     nodeId: 'node-a',
     role: 'mirror',
     epoch,
@@ -50,6 +50,27 @@ const VALID: { readonly [T in MessageType]: Message } = {
       last: true,
       data: Uint8Array.of(1, 2, 3),
     },
+  },
+  ops: {
+    type: 'ops',
+    epoch,
+    seqs: [12, 12, 13],
+    ops: [
+      { kind: 'mkdir', path: 'd', mode: 0o755, mtimeMs: 0 },
+      { kind: 'delete', path: 'old' },
+      {
+        kind: 'write',
+        path: 'd/b.txt',
+        mode: 0o644,
+        mtimeMs: 2,
+        size: 2,
+        hash,
+        encoding: 'full',
+        part: 0,
+        last: true,
+        data: Uint8Array.of(4, 5),
+      },
+    ],
   },
   ack: { type: 'ack', epoch, seq: 11 },
   manifest: {
@@ -88,7 +109,7 @@ describe('validateMessage', () => {
   });
 
   it.each([
-    ['hello', 'version', 2, 'ERR_PROTOCOL_VERSION'],
+    ['hello', 'version', PROTOCOL_VERSION + 1, 'ERR_PROTOCOL_VERSION'],
     ['hello', 'protocol', 'rsync', 'ERR_PROTOCOL_VERSION'],
     ['hello', 'protocol', REMOVE, 'ERR_BAD_MESSAGE'],
     ['hello', 'version', '1', 'ERR_BAD_MESSAGE'],
@@ -115,6 +136,13 @@ describe('validateMessage', () => {
     ['auth', 'proof', 'a'.repeat(32), 'ERR_BAD_MESSAGE'],
     ['welcome', 'mode', 'rewind', 'ERR_BAD_MESSAGE'],
     ['welcome', 'seq', REMOVE, 'ERR_BAD_MESSAGE'],
+    ['ops', 'seqs', [12, 13], 'ERR_BAD_MESSAGE'],
+    ['ops', 'seqs', [12, 11, 13], 'ERR_BAD_MESSAGE'],
+    ['ops', 'seqs', [12, -1, 13], 'ERR_BAD_MESSAGE'],
+    ['ops', 'ops', [], 'ERR_BAD_MESSAGE'],
+    ['ops', 'ops', 'mkdir', 'ERR_BAD_MESSAGE'],
+    ['ops', 'ops.1.path', '../escape', 'ERR_BAD_PATH'],
+    ['ops', 'ops.0.kind', 'chmod', 'ERR_UNKNOWN_TYPE'],
     ['op', 'seq', -1, 'ERR_BAD_MESSAGE'],
     ['op', 'op', null, 'ERR_BAD_MESSAGE'],
     ['op', 'op.kind', 'chmod', 'ERR_UNKNOWN_TYPE'],
@@ -172,8 +200,15 @@ describe('validateMessage', () => {
     expect(codeOf(() => validateMessage(full))).toBe('no error');
   });
 
+  it('caps the ops of one ops message', () => {
+    const op = { kind: 'delete', path: 'x' };
+    const ops = (n: number) => ({ type: 'ops', epoch, seqs: Array(n).fill(1), ops: Array(n).fill(op) });
+    expect(codeOf(() => validateMessage(ops(MAX_OPS_PER_MESSAGE)))).toBe('no error');
+    expect(codeOf(() => validateMessage(ops(MAX_OPS_PER_MESSAGE + 1)))).toBe('ERR_TOO_LARGE');
+  });
+
   it('reports another version even when the rest of the hello is unknown', () => {
-    const future = { type: 'hello', protocol: 'mimic', version: 2, capabilities: ['x'] };
+    const future = { type: 'hello', protocol: 'mimic', version: PROTOCOL_VERSION + 1, capabilities: ['x'] };
     expect(codeOf(() => validateMessage(future))).toBe('ERR_PROTOCOL_VERSION');
   });
 

@@ -24,6 +24,7 @@ import {
 } from './field-checks.js';
 import { resolveLimits, type WireLimitsOptions } from './limits.js';
 import {
+  MAX_OPS_PER_MESSAGE,
   type Message,
   type MessageType,
   NONCE_BYTES,
@@ -141,6 +142,22 @@ const manifestEntries: Check = (v, field, limits) => {
   for (let i = 0; i < v.length; i++) manifestEntry(v[i], `${field}[${i}]`, limits);
 };
 
+const opList: Check = (v, field, limits) => {
+  if (!Array.isArray(v)) fail(field, 'an array', v);
+  if (v.length === 0 || v.length > MAX_OPS_PER_MESSAGE) {
+    fail(field, `1 to ${MAX_OPS_PER_MESSAGE} ops`, v, v.length === 0 ? undefined : 'ERR_TOO_LARGE');
+  }
+  for (let i = 0; i < v.length; i++) op(v[i], `${field}[${i}]`, limits);
+};
+
+const seqList: Check = (v, field, limits) => {
+  if (!Array.isArray(v)) fail(field, 'an array', v);
+  for (let i = 0; i < v.length; i++) {
+    safeUint(v[i], `${field}[${i}]`, limits);
+    if (i > 0 && v[i] < v[i - 1]) fail(`${field}[${i}]`, `at least ${v[i - 1]} (never decreasing)`, v[i]);
+  }
+};
+
 const helloVersion: Check = (v, field, limits) => {
   safeUint(v, field, limits);
   if (v !== PROTOCOL_VERSION) fail(field, `version ${PROTOCOL_VERSION}`, v, 'ERR_PROTOCOL_VERSION');
@@ -181,6 +198,17 @@ const MESSAGE_SHAPES: ReadonlyMap<MessageType, Shape> = new Map<MessageType, Sha
     },
   ],
   ['op', { fields: { type: req(literal('op')), epoch: req(epoch), seq: req(safeUint), op: req(op) } }],
+  [
+    'ops',
+    {
+      fields: { type: req(literal('ops')), epoch: req(epoch), seqs: req(seqList), ops: req(opList) },
+      refine: (v, field) => {
+        const seqs = v.seqs as unknown[];
+        const ops = v.ops as unknown[];
+        if (seqs.length !== ops.length) fail(`${field}.seqs`, `one per op (${ops.length})`, seqs.length);
+      },
+    },
+  ],
   ['ack', { fields: { type: req(literal('ack')), epoch: req(epoch), seq: req(safeUint) } }],
   [
     'manifest',
