@@ -60,7 +60,7 @@ const JOURNAL_BATCH = 256;
 const QUIET_MS = 100;
 const SIGN_SLICE_MS = 20;
 /** Most content held for signing later; past it, versions waiting are re-read when signed. */
-const MAX_TO_SIGN_BYTES = 64 * 1024 * 1024;
+const MAX_TO_SIGN_BYTES = 32 * 1024 * 1024;
 /** Most versions waiting to be signed; past it, a file's next change travels whole. */
 const MAX_TO_SIGN = 200_000;
 /**

@@ -62,10 +62,11 @@ const watcher = watch(root, {
   followSymlinks: false,
   atomic: false,
   ignored: (abs: string, stats?: { isDirectory(): boolean }) => {
+    // Known not to be a folder: a file or link, seen through its folder's events below. (Asked
+    // first: chokidar asks for every entry of every folder.)
+    if (stats && !stats.isDirectory()) return true;
     const rel = relOf(abs);
     if (rel === '') return false;
-    // Known not to be a folder: a file or link, seen through its folder's events below.
-    if (stats && !stats.isDirectory()) return true;
     return skip(rel, stats?.isDirectory() ?? false);
   },
 });
