@@ -298,7 +298,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         }
         // Read into a buffer of its own only when it will be kept for the sender.
         const keep = entry.size <= PART_BYTES && this.recent.fits(entry.size) ? PART_BYTES : 0;
-        const version = await readFileVersion(join(this.#root, rel), keep);
+        const version = await readFileVersion(join(this.#root, rel), keep, entry);
         if (!version) {
           // Changing under us, or gone: look again shortly.
           this.#later(rel, true, RETRY_UNSTABLE_MS);

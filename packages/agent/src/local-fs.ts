@@ -77,8 +77,15 @@ export interface FileVersion {
   content?: Uint8Array;
 }
 
-function sameVersion(a: Stats, b: Stats): boolean {
-  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+function sameVersion(a: DiskEntry, b: DiskEntry | null): boolean {
+  return (
+    b !== null &&
+    a.kind === b.kind &&
+    a.size === b.size &&
+    a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs &&
+    a.ino === b.ino
+  );
 }
 
 const shared = Buffer.allocUnsafe(IO_CHUNK);
@@ -88,8 +95,14 @@ const BYTES_PER_TURN = 8 * 1024 * 1024;
  * Reads a file once and hashes it. Returns null if the file changed while it was read (the
  * caller reads it again later) or vanished: a torn read is never reported as a version.
  * A file of at most `keepBytes` is read into a buffer of its own, returned as `content`.
+ * `known`: what an lstat of the path found a moment ago; the read is then of that version or
+ * null (a change since, or a link put in its place, shows in the stat after the read).
  */
-export async function readFileVersion(abs: string, keepBytes = 0): Promise<FileVersion | null> {
+export async function readFileVersion(
+  abs: string,
+  keepBytes = 0,
+  known?: DiskEntry,
+): Promise<FileVersion | null> {
   const readStartMs = Date.now();
   let fd: number;
   try {
@@ -100,8 +113,8 @@ export async function readFileVersion(abs: string, keepBytes = 0): Promise<FileV
     throw err;
   }
   try {
-    const before = fstatSync(fd);
-    if (!before.isFile()) return null;
+    const before = known ?? entryOf(fstatSync(fd));
+    if (before?.kind !== 'file') return null;
     const hasher = createHasher();
     if (before.size <= keepBytes) {
       // One byte to spare shows a file that grew since the stat. A regular file's read comes
@@ -115,11 +128,11 @@ export async function readFileVersion(abs: string, keepBytes = 0): Promise<FileV
         if (length > before.size) return null;
         if (n < want) break;
       }
-      const after = fstatSync(fd);
+      const after = entryOf(fstatSync(fd));
       if (length !== before.size || !sameVersion(before, after)) return null;
       const data = content.subarray(0, length);
       hasher.update(data);
-      return { entry: entryOf(after)!, hash: hashToHex(hasher.digest()), readStartMs, content: data };
+      return { entry: after!, hash: hashToHex(hasher.digest()), readStartMs, content: data };
     }
     // Small files (read without a pause) share one buffer; a large one gets its own.
     const buf = before.size < BYTES_PER_TURN ? shared : Buffer.allocUnsafe(IO_CHUNK);
@@ -138,9 +151,9 @@ export async function readFileVersion(abs: string, keepBytes = 0): Promise<FileV
         await yieldToLoop();
       }
     }
-    const after = fstatSync(fd);
+    const after = entryOf(fstatSync(fd));
     if (length !== before.size || !sameVersion(before, after)) return null;
-    return { entry: entryOf(after)!, hash: hashToHex(hasher.digest()), readStartMs };
+    return { entry: after!, hash: hashToHex(hasher.digest()), readStartMs };
   } finally {
     closeSync(fd);
   }

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, type Stats } from 'node:fs';
 import {
   createHasher,
   decodeSignature,
@@ -52,10 +52,10 @@ interface ReadResult {
 /** The file's content in chunks, hashed on the way, checked for tearing at the end. */
 async function* contentOf(
   fd: number,
+  before: Stats,
   progress: { read: number },
   done: (r: ReadResult) => void,
 ): AsyncGenerator<Uint8Array> {
-  const before = fstatSync(fd);
   const hasher = createHasher();
   let length = 0;
   for await (const chunk of readChunks({ fd }, true, 0, before.size + 1)) {
@@ -119,10 +119,11 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
   }
   const fd = openSync(src.abs, 'r');
   try {
-    const { size } = fstatSync(fd);
+    const opened = fstatSync(fd);
+    const size = opened.size;
     let result: ReadResult = { torn: true, length: 0, hash: src.hash };
     const progress = { read: 0 };
-    const chunks = contentOf(fd, progress, (r) => {
+    const chunks = contentOf(fd, opened, progress, (r) => {
       result = r;
     });
     const base = src.base;
