@@ -92,6 +92,50 @@ const shared = Buffer.allocUnsafe(IO_CHUNK);
 const BYTES_PER_TURN = 8 * 1024 * 1024;
 
 /**
+ * Reads a file of `size` bytes whole into a buffer of its own. One byte to spare shows a file
+ * that grew since its stat (the result is then longer than `size`). A regular file's read comes
+ * back short only at its end, so that needs no second read to find.
+ */
+function readWhole(fd: number, size: number): Buffer {
+  const content = Buffer.allocUnsafe(size + 1);
+  let length = 0;
+  for (;;) {
+    const want = content.length - length;
+    const n = readSync(fd, content, length, want, length);
+    length += n;
+    if (n < want || length > size) return content.subarray(0, length);
+  }
+}
+
+/**
+ * Reads a file of `size` bytes through `hasher` in IO_CHUNK pieces; resolves with the bytes read,
+ * stopping as soon as they are more than `size`. Small files (read without a pause) share one
+ * buffer; a large one gets its own.
+ */
+async function readHashing(
+  fd: number,
+  size: number,
+  hasher: ReturnType<typeof createHasher>,
+): Promise<number> {
+  const buf = size < BYTES_PER_TURN ? shared : Buffer.allocUnsafe(IO_CHUNK);
+  let length = 0;
+  let sinceTurn = 0;
+  for (;;) {
+    const n = readSync(fd, buf, 0, IO_CHUNK, length);
+    if (n === 0) return length;
+    length += n;
+    if (length > size) return length;
+    hasher.update(buf.subarray(0, n));
+    if (n < IO_CHUNK) return length;
+    sinceTurn += n;
+    if (sinceTurn >= BYTES_PER_TURN) {
+      sinceTurn = 0;
+      await yieldToLoop();
+    }
+  }
+}
+
+/**
  * Reads a file once and hashes it. Returns null if the file changed while it was read (the
  * caller reads it again later) or vanished: a torn read is never reported as a version.
  * A file of at most `keepBytes` is read into a buffer of its own, returned as `content`.
@@ -116,44 +160,13 @@ export async function readFileVersion(
     const before = known ?? entryOf(fstatSync(fd));
     if (before?.kind !== 'file') return null;
     const hasher = createHasher();
-    if (before.size <= keepBytes) {
-      // One byte to spare shows a file that grew since the stat. A regular file's read comes
-      // back short only at its end, so that needs no second read to find.
-      const content = Buffer.allocUnsafe(before.size + 1);
-      let length = 0;
-      for (;;) {
-        const want = content.length - length;
-        const n = readSync(fd, content, length, want, length);
-        length += n;
-        if (length > before.size) return null;
-        if (n < want) break;
-      }
-      const after = entryOf(fstatSync(fd));
-      if (length !== before.size || !sameVersion(before, after)) return null;
-      const data = content.subarray(0, length);
-      hasher.update(data);
-      return { entry: after!, hash: hashToHex(hasher.digest()), readStartMs, content: data };
-    }
-    // Small files (read without a pause) share one buffer; a large one gets its own.
-    const buf = before.size < BYTES_PER_TURN ? shared : Buffer.allocUnsafe(IO_CHUNK);
-    let length = 0;
-    let sinceTurn = 0;
-    for (;;) {
-      const n = readSync(fd, buf, 0, IO_CHUNK, length);
-      if (n === 0) break;
-      length += n;
-      if (length > before.size) return null;
-      hasher.update(buf.subarray(0, n));
-      if (n < IO_CHUNK) break;
-      sinceTurn += n;
-      if (sinceTurn >= BYTES_PER_TURN) {
-        sinceTurn = 0;
-        await yieldToLoop();
-      }
-    }
+    const content = before.size <= keepBytes ? readWhole(fd, before.size) : null;
+    const length = content ? content.length : await readHashing(fd, before.size, hasher);
     const after = entryOf(fstatSync(fd));
     if (length !== before.size || !sameVersion(before, after)) return null;
-    return { entry: after!, hash: hashToHex(hasher.digest()), readStartMs };
+    if (content) hasher.update(content);
+    const version = { entry: after!, hash: hashToHex(hasher.digest()), readStartMs };
+    return content ? { ...version, content } : version;
   } finally {
     closeSync(fd);
   }
