@@ -43,6 +43,15 @@ function tooLarge(length: number, limits: WireLimits): WireError {
   );
 }
 
+/** `packr.pack`, failing as ERR_BAD_MESSAGE. */
+function pack(value: unknown): Uint8Array {
+  try {
+    return packr.pack(value);
+  } catch (err) {
+    throw new WireError('ERR_BAD_MESSAGE', `message: cannot be encoded (${errorText(err)})`, { cause: err });
+  }
+}
+
 export interface EncodeOptions {
   /**
    * Skip `validateMessage`: for messages a sender built from state it has already checked (a
@@ -65,12 +74,7 @@ export function encode(msg: Message, limits?: WireLimitsOptions, options?: Encod
   if (msg.type === 'op' && msg.op.kind === 'write' && msg.op.data.length > resolved.maxMessageBytes) {
     throw tooLarge(msg.op.data.length, resolved);
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = packr.pack(msg);
-  } catch (err) {
-    throw new WireError('ERR_BAD_MESSAGE', `message: cannot be encoded (${errorText(err)})`, { cause: err });
-  }
+  const bytes = pack(msg);
   if (bytes.length > resolved.maxMessageBytes) throw tooLarge(bytes.length, resolved);
   return plainView(bytes);
 }
@@ -99,12 +103,7 @@ export function encodePieces(
   // Key order is kept: `op` last in the message and `data` last in `op`, so the packed value
   // ends with the empty bin (0xc4 0x00) that stands in for the content.
   const { op: _op, ...head } = msg;
-  let prefix: Uint8Array;
-  try {
-    prefix = packr.pack({ ...head, op: { ...rest, data: EMPTY } });
-  } catch (err) {
-    throw new WireError('ERR_BAD_MESSAGE', `message: cannot be encoded (${errorText(err)})`, { cause: err });
-  }
+  const prefix = pack({ ...head, op: { ...rest, data: EMPTY } });
   const total = prefix.length - 2 + 5 + data.length;
   if (total > resolved.maxMessageBytes) throw tooLarge(total, resolved);
   const out = Buffer.allocUnsafe(prefix.length + 3);
