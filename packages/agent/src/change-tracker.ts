@@ -112,10 +112,14 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     this.#closed = true;
   }
 
-  /** Marks a path for a look; `forced` re-reads a file's content even if its stat is unchanged. */
-  mark(rel: string, forced = true): void {
+  /**
+   * Marks a path for a look; `forced` re-reads a file's content even if its stat is unchanged.
+   * `seen`: what the caller's lstat just found there (the look then needs no lstat of its own).
+   */
+  mark(rel: string, forced = true, seen?: DiskEntry): void {
     if (this.#closed || this.#skip(rel, false)) return;
-    this.#scanned.delete(rel);
+    if (seen) this.#scanned.set(rel, seen);
+    else this.#scanned.delete(rel);
     this.#dirty.set(rel, (this.#dirty.get(rel) ?? false) || forced);
     if (!this.#running) {
       this.#running = true;
@@ -148,8 +152,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         old.ino !== entry.ino ||
         old.ctimeMs !== entry.ctimeMs
       ) {
-        this.mark(rel, false);
-        if (this.#dirty.has(rel)) this.#scanned.set(rel, entry);
+        this.mark(rel, false, entry);
       }
     }
     for (const rel of this.manifest.keys()) if (!seen.has(rel)) this.mark(rel, false);
