@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { watch } from 'chokidar';
+import { FSWatcher } from 'chokidar';
 import { makeExcluder } from './excludes.js';
 import type { WatcherData, WatcherMessage } from './tree-watcher.js';
 
@@ -57,7 +57,39 @@ function markEntries(dir: string): void {
   for (const name of names) mark(join(dir, name), false);
 }
 
-const watcher = watch(root, {
+/** One entry of a folder listing, as chokidar's lister hands it to the filters below. */
+type ListedEntry = { stats?: unknown; dirent?: unknown };
+type EntryFilter = (entry: ListedEntry) => boolean;
+type ListingOptions = { fileFilter: EntryFilter; directoryFilter: EntryFilter };
+type Lister = (dir: string, options: ListingOptions) => unknown;
+
+/**
+ * chokidar lists a folder with an lstat of every entry in it, only to ask each whether it is a
+ * folder or a link, which the listing's own entry types already answer: for 20,000 files that
+ * was half a second of CPU. Its lister takes options that override `alwaysStat`, so the
+ * listing here asks for entry types instead and hands them on where chokidar reads `stats`.
+ * A chokidar without that lister keeps its own.
+ */
+function listByEntryType(w: FSWatcher): void {
+  const inner = w as unknown as { _readdirp?: Lister };
+  const list = inner._readdirp;
+  if (typeof list !== 'function') return;
+  const typed =
+    (filter: EntryFilter): EntryFilter =>
+    (entry) => {
+      entry.stats ??= entry.dirent;
+      return filter(entry);
+    };
+  inner._readdirp = (dir, options) =>
+    list.call(w, dir, {
+      ...options,
+      alwaysStat: false,
+      fileFilter: typed(options.fileFilter),
+      directoryFilter: typed(options.directoryFilter),
+    } as ListingOptions);
+}
+
+const watcher = new FSWatcher({
   ignoreInitial: true,
   followSymlinks: false,
   atomic: false,
@@ -70,6 +102,8 @@ const watcher = watch(root, {
     return skip(rel, stats?.isDirectory() ?? false);
   },
 });
+listByEntryType(watcher);
+watcher.add(root);
 watcher.on('unlinkDir', (abs: string) => mark(abs, true));
 watcher.on('addDir', (abs: string) => {
   mark(abs, true);
