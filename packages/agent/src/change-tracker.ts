@@ -50,6 +50,8 @@ const FIRST_BATCH = 256;
 const MAX_BATCH = 4096;
 /** Content of files just read (each at most one part), kept for the sender. */
 const RECENT_BYTES = 32 * 1024 * 1024;
+/** The longest the tracker waits for the sender to take kept content before reading on. */
+const ROOM_WAIT_MS = 50;
 
 function depth(rel: string): number {
   let d = 0;
@@ -217,19 +219,34 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         present.push({ rel, entry, old, forced });
       }
     }
-    const ops: JournalOp[] = [];
-    const puts: FileRecord[] = [];
-    const dels: string[] = [];
+    let ops: JournalOp[] = [];
+    let puts: FileRecord[] = [];
+    let dels: string[] = [];
     await this.#renames(gone, present, ops);
-    const deletes: JournalOp[] = [];
+    let deletes: JournalOp[] = [];
     for (const g of this.#holdBack(gone)) {
       deletes.push({ kind: 'delete', path: g.path });
       this.#dropTree(g.path, dels);
     }
-    const mkdirs: JournalOp[] = [];
-    const links: JournalOp[] = [];
-    const writes: JournalOp[] = [];
-    const metas: JournalOp[] = [];
+    let mkdirs: JournalOp[] = [];
+    let links: JournalOp[] = [];
+    let writes: JournalOp[] = [];
+    let metas: JournalOp[] = [];
+    // Journals what the batch has found so far; the rest of it follows in later rows. Ops
+    // keep their order (deletes, folders, links, writes, metadata) within each commit, and
+    // the batch is in depth order, so a folder's mkdir never trails a write into it.
+    const commit = () => {
+      ops.push(...deletes, ...mkdirs, ...links, ...writes, ...metas);
+      this.#commit(ops, puts, dels);
+      ops = [];
+      puts = [];
+      dels = [];
+      deletes = [];
+      mkdirs = [];
+      links = [];
+      writes = [];
+      metas = [];
+    };
     let turnAt = Date.now();
     for (const p of present) {
       // Hashing thousands of small files never blocks sockets and timers for long.
@@ -299,6 +316,12 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           this.#later(rel, true, RECHECK_LATER_MS);
           continue;
         }
+        // Content kept for the sender fills up while the sender waits for the batch's rows:
+        // journal what was read so far, and give the sender time to take it.
+        if (entry.size <= PART_BYTES && !this.recent.fits(entry.size)) {
+          if (writes.length > 0) commit();
+          await this.recent.room(entry.size, ROOM_WAIT_MS);
+        }
         // Read into a buffer of its own only when it will be kept for the sender.
         const keep = entry.size <= PART_BYTES && this.recent.fits(entry.size) ? PART_BYTES : 0;
         const version = await readFileVersion(join(this.#root, rel), keep, entry);
@@ -349,8 +372,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         puts.push(rec);
       }
     }
-    ops.push(...deletes, ...mkdirs, ...links, ...writes, ...metas);
-    this.#commit(ops, puts, dels);
+    commit();
   }
 
   /**

@@ -43,4 +43,31 @@ describe('RecentContent', () => {
       ),
     );
   });
+
+  it('makes the reader wait for room only while content is being taken', async () => {
+    const c = new RecentContent(10);
+    c.put('a', 'h', new Uint8Array(6));
+    c.put('b', 'h', new Uint8Array(4));
+    // Nothing taken yet: no one to wait for.
+    let t = performance.now();
+    await c.room(5, 5000);
+    expect(performance.now() - t).toBeLessThan(1000);
+    // A sender is taking: the wait ends when it makes room.
+    expect(c.take('b', 'h')).toBeDefined();
+    let woke = false;
+    const waiting = c.room(5, 5000).then(() => {
+      woke = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(woke).toBe(false); // 6 held + 5 > 10
+    expect(c.take('a', 'h')).toBeDefined();
+    await waiting;
+    expect(c.fits(5)).toBe(true);
+    // A sender that stops taking holds the reader up for at most the wait given.
+    c.put('a', 'h', new Uint8Array(10));
+    t = performance.now();
+    await c.room(1, 30);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(25);
+    expect(c.fits(1)).toBe(false);
+  });
 });

@@ -4,11 +4,19 @@
  * hashing it a second time was a third of the primary's work in an initial sync. Bounded in
  * bytes; when full, new content is not kept (the sender, behind the tracker, reaches the oldest
  * first and takes it, which makes room). An entry is only used for the version (hash) it holds.
+ *
+ * While a sender is taking content, the tracker can wait for room (`room`) rather than read
+ * past what is kept, which would make the sender read those files a second time.
  */
+
+/** A sender that took content this recently is still taking it: room is worth waiting for. */
+const TAKING_MS = 100;
 export class RecentContent {
   readonly #maxBytes: number;
   #bytes = 0;
   #map = new Map<string, { hash: string; data: Uint8Array }>();
+  #takenAt = Number.NEGATIVE_INFINITY;
+  #roomWaiter: { bytes: number; wake: () => void } | null = null;
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
@@ -31,6 +39,7 @@ export class RecentContent {
     const e = this.#map.get(path);
     if (e?.hash !== hash) return undefined;
     this.delete(path);
+    this.#takenAt = Date.now();
     return e.data;
   }
 
@@ -39,6 +48,30 @@ export class RecentContent {
     if (!e) return;
     this.#map.delete(path);
     this.#bytes -= e.data.length;
+    const w = this.#roomWaiter;
+    if (w && this.fits(w.bytes)) w.wake();
+  }
+
+  /**
+   * Resolves once content of `bytes` would be kept, or at once if no sender is taking content,
+   * or after `maxWaitMs`: a slow sender slows the reader to its pace, never stops it. One
+   * waiter at a time (the tracker).
+   */
+  room(bytes: number, maxWaitMs: number): Promise<void> {
+    if (this.fits(bytes) || Date.now() - this.#takenAt > TAKING_MS) return Promise.resolve();
+    this.#roomWaiter?.wake();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => waiter.wake(), maxWaitMs);
+      const waiter = {
+        bytes,
+        wake: () => {
+          clearTimeout(timer);
+          if (this.#roomWaiter === waiter) this.#roomWaiter = null;
+          resolve();
+        },
+      };
+      this.#roomWaiter = waiter;
+    });
   }
 
   get bytes(): number {
