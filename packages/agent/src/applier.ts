@@ -25,7 +25,7 @@ import { checkWirePath, type Op, type WriteOp } from '@mimic/wire';
 import { AsyncQueue } from './async-queue.js';
 import { mkdirsNoFollow, safePath } from './confine.js';
 import { FileSystemSync } from './fs-sync.js';
-import { type DiskEntry, readFileVersion, statEntrySync } from './local-fs.js';
+import { type DiskEntry, entryOf, readFileVersion, statEntrySync } from './local-fs.js';
 import type { Logger } from './log.js';
 import { preserve } from './preserve.js';
 import type { FileRecord, Store } from './store.js';
@@ -602,7 +602,6 @@ export class Applier {
       for (const p of batch) this.#discard(p);
       throw err;
     }
-    for (const p of batch) closeSync(p.fd);
     const dirs = new Set<string>();
     /** Parent folders already found or made in this group. */
     const parents = new Set<string>();
@@ -620,7 +619,10 @@ export class Applier {
         }
         renameSync(p.tmp, abs);
         dirs.add(dirname(abs));
-        let now = statEntrySync(abs);
+        // Its identity after the rename (which changes its ctime), from the descriptor still open.
+        let now = entryOf(fstatSync(p.fd));
+        closeSync(p.fd);
+        p.fd = -1;
         // Created with its mode under the umask `init` saw; a program embedding the mirror may
         // have changed the umask since.
         if (now?.kind === 'file' && now.mode !== p.rec.mode) {
@@ -630,9 +632,12 @@ export class Applier {
         if (now) recs.push({ ...p.rec, ino: now.ino, ctimeMs: now.ctimeMs, mtimeMs: now.mtimeMs });
       } catch (err) {
         for (const q of batch.slice(i)) {
-          try {
-            unlinkSync(q.tmp);
-          } catch {}
+          if (q.fd >= 0) this.#discard(q);
+          else {
+            try {
+              unlinkSync(q.tmp);
+            } catch {}
+          }
         }
         throw err;
       }
