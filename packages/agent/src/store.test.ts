@@ -70,3 +70,59 @@ describe('Store.tx', () => {
     }
   });
 });
+
+describe('Store.readJournal', () => {
+  test('reads the same rows from what it kept as from the database, through rollbacks and prunes', () => {
+    // Each step: append a transaction of n rows (committed or rolled back), prune, or read.
+    const step = fc.oneof(
+      fc.record({
+        kind: fc.constant('append' as const),
+        n: fc.integer({ min: 1, max: 3000 }),
+        fail: fc.boolean(),
+      }),
+      fc.record({ kind: fc.constant('prune' as const), back: fc.integer({ min: 0, max: 5000 }) }),
+      fc.record({
+        kind: fc.constant('read' as const),
+        back: fc.integer({ min: 0, max: 10000 }),
+        limit: fc.integer({ min: 1, max: 600 }),
+      }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 12 }), (steps) => {
+        const store = openStore();
+        const epoch = { term: 1, node: 'n' };
+        let seq = 0;
+        try {
+          for (const s of steps) {
+            if (s.kind === 'append') {
+              const first = seq;
+              try {
+                store.tx(() => {
+                  for (let i = 0; i < s.n; i++)
+                    store.append(++seq, epoch, { kind: 'delete', path: `p${seq}` });
+                  if (s.fail) throw new Error('rolled back');
+                });
+              } catch {
+                seq = first;
+              }
+            } else if (s.kind === 'prune') {
+              store.pruneJournal(Math.max(1, seq - s.back));
+            } else {
+              const from = Math.max(1, seq - s.back);
+              const got = store.readJournal(from, s.limit);
+              const fresh = new Store(store.db.name);
+              try {
+                expect(got).toEqual(fresh.readJournal(from, s.limit));
+              } finally {
+                fresh.close();
+              }
+            }
+          }
+        } finally {
+          store.close();
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+});

@@ -69,6 +69,11 @@ function toRecord(r: FileRow): FileRecord {
 const LAZY_DELAY_MS = 200;
 const LAZY_MAX_SIGS = 512;
 const LAZY_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * Journal rows kept as appended, for senders that read right behind the writer (an initial
+ * sync reads back every row it journals); older rows are read from the database.
+ */
+const TAIL_ROWS = 8192;
 
 /**
  * The durable state of a node, in one SQLite database (WAL): meta values, the manifest of
@@ -90,6 +95,9 @@ export class Store {
   #lazySigBytes = 0;
   readonly #lazyAcks = new Map<string, number>();
   #lazyTimer: NodeJS.Timeout | null = null;
+  /** The newest journal rows, consecutive; rows of a transaction join at its commit. */
+  #tail: JournalRow[] = [];
+  #uncommitted: JournalRow[] = [];
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -98,7 +106,7 @@ export class Store {
     this.db.exec(SCHEMA);
     this.#putFile = this.db.prepare(
       `INSERT OR REPLACE INTO files (path, kind, size, mtime_ms, mode, hash, target, ino, ctime_ms)
-       VALUES (@path, @kind, @size, @mtimeMs, @mode, @hash, @target, @ino, @ctimeMs)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#delFile = this.db.prepare('DELETE FROM files WHERE path = ?');
     this.#append = this.db.prepare('INSERT INTO journal (seq, term, node, op) VALUES (?, ?, ?, ?)');
@@ -161,8 +169,10 @@ export class Store {
     try {
       const result = fn();
       this.#q('COMMIT').run();
+      this.#keepTail();
       return result;
     } catch (err) {
+      this.#uncommitted = [];
       if (this.db.inTransaction) this.#q('ROLLBACK').run();
       throw err;
     }
@@ -174,7 +184,9 @@ export class Store {
   }
 
   putFile(rec: FileRecord): void {
-    this.#putFile.run({ ...rec, hash: rec.hash ?? null, target: rec.target ?? null });
+    // Bound by position: binding by name looks up every field of an object on each run.
+    const { path, kind, size, mtimeMs, mode, ino, ctimeMs } = rec;
+    this.#putFile.run(path, kind, size, mtimeMs, mode, rec.hash ?? null, rec.target ?? null, ino, ctimeMs);
   }
 
   deleteFile(path: string): void {
@@ -200,9 +212,26 @@ export class Store {
 
   append(seq: number, epoch: Epoch, op: JournalOp): void {
     this.#append.run(seq, epoch.term, epoch.node, JSON.stringify(op));
+    this.#uncommitted.push({ seq, epoch, op });
+    if (!this.db.inTransaction) this.#keepTail();
   }
 
+  #keepTail(): void {
+    const rows = this.#uncommitted;
+    if (rows.length === 0) return;
+    this.#uncommitted = [];
+    const last = this.#tail.at(-1);
+    if (last && rows[0]!.seq !== last.seq + 1) this.#tail = [];
+    for (const r of rows) this.#tail.push(r);
+    if (this.#tail.length > TAIL_ROWS) this.#tail = this.#tail.slice(-TAIL_ROWS / 2);
+  }
+
+  /** Up to `limit` journal rows from `fromSeq` on, in order. Callers must not change them. */
   readJournal(fromSeq: number, limit: number): JournalRow[] {
+    const tail = this.#tail;
+    const first = tail[0]?.seq ?? Number.POSITIVE_INFINITY;
+    if (fromSeq >= first && fromSeq <= first + tail.length - 1)
+      return tail.slice(fromSeq - first, fromSeq - first + limit);
     const rows = this.#readFrom.all(fromSeq, limit) as {
       seq: number;
       term: number;
@@ -221,6 +250,7 @@ export class Store {
     this.tx(() => {
       const last = this.lastSeq();
       this.#q('DELETE FROM journal WHERE seq < ?').run(belowSeq);
+      this.#tail = this.#tail.filter((r) => r.seq >= belowSeq);
       this.setMeta('journalBase', Math.min(last, belowSeq - 1));
     });
   }
