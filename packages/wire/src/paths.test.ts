@@ -81,6 +81,45 @@ describe('checkWirePath', () => {
   });
 });
 
+describe('isWirePath against the rules written out plainly', () => {
+  // The rules, one by one, as the module documents them.
+  function byTheRules(p: string, maxBytes: number): boolean {
+    if (p === '' || p.includes('\0') || /\p{Cs}/u.test(p)) return false;
+    if (Buffer.byteLength(p) > maxBytes) return false;
+    const segments = p.split('/');
+    if (segments[0] === '.mimic') return false;
+    return segments.every((s) => s !== '' && s !== '.' && s !== '..' && Buffer.byteLength(s) <= 255);
+  }
+  const piece = fc.constantFrom(
+    'a',
+    '.',
+    '..',
+    '/',
+    '\0',
+    '\uD800',
+    '\uDC00',
+    '😀',
+    'é',
+    '.mimic',
+    'x'.repeat(84),
+    'y'.repeat(90),
+  );
+
+  it('agrees on every string made of awkward pieces, under any byte limit', () => {
+    fc.assert(
+      fc.property(
+        fc.array(piece, { maxLength: 12 }),
+        fc.integer({ min: 1, max: 600 }),
+        (pieces, maxBytes) => {
+          const p = pieces.join('');
+          expect(isWirePath(p, maxBytes)).toBe(byTheRules(p, maxBytes));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('checkSymlinkTarget', () => {
   it.each([
     ['a relative target', '../other/file'],

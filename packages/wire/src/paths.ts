@@ -32,11 +32,38 @@ function stringProblem(s: unknown, maxBytes: number): string | undefined {
   return undefined;
 }
 
+const SLASH = 0x2f;
+const DOT = 0x2e;
+
+/**
+ * True when `p` is surely acceptable, found in one pass over it: short enough that no byte count
+ * is needed, no NUL, no surrogate at all, no empty, '.' or '..' segment, not reserved. False
+ * means only that the full check must decide (every path of a large tree passes through here).
+ */
+function plainPath(p: string, maxBytes: number): boolean {
+  const n = p.length;
+  if (n === 0 || n * 3 > maxBytes) return false;
+  let start = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? p.charCodeAt(i) : SLASH;
+    if (c === SLASH) {
+      const len = i - start;
+      if (len === 0 || len * 3 > MAX_SEGMENT_BYTES) return false;
+      if (p.charCodeAt(start) === DOT && (len === 1 || (len === 2 && p.charCodeAt(start + 1) === DOT)))
+        return false;
+      start = i + 1;
+    } else if (c === 0 || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  const r = RESERVED_SEGMENT.length;
+  return !(p.startsWith(RESERVED_SEGMENT) && (n === r || p.charCodeAt(r) === SLASH));
+}
+
 /**
  * Why `p` is not an acceptable wire path, or undefined when it is. Used by the validators to build
  * field-qualified messages; most callers want {@link checkWirePath}.
  */
 export function wirePathProblem(p: unknown, maxBytes: number = MAX_PATH_BYTES): string | undefined {
+  if (typeof p === 'string' && plainPath(p, maxBytes)) return undefined;
   const problem = stringProblem(p, maxBytes);
   if (problem !== undefined) return problem;
   const path = p as string;
