@@ -16,7 +16,7 @@ import { readFileVersion } from './local-fs.js';
 import { PeerAuth } from './peer-auth.js';
 import { type Corkable, PeerSocket } from './peer-socket.js';
 import type { FileRecord, JournalOp, JournalRow, Store } from './store.js';
-import { PART_BYTES, type WriteSource, writeParts } from './write-parts.js';
+import { PART_BYTES, type WriteSource, wholePart, writeParts } from './write-parts.js';
 
 /*
  * The primary's side of one mirror connection.
@@ -476,6 +476,12 @@ export class MirrorLink {
     else {
       const content = this.#ctx.tracker.recent.take(rec.path, rec.hash!);
       if (content) src.content = content;
+    }
+    const whole = wholePart(src);
+    if (whole) {
+      await this.#sendOp(seq, whole);
+      if (this.connected) this.#held.set(rec.path, whole.hash);
+      return;
     }
     try {
       for await (const part of writeParts(src)) {

@@ -105,16 +105,27 @@ function headOf(src: WriteSource, sig: Signature | null) {
 }
 
 /**
+ * The one part of a file whose content was read already and goes whole (no delta wanted, at
+ * most one part), handed to `sign.later`; null when the file must be read, or sent as a delta.
+ * Most files of a large tree leave this way, without a read or a generator of their own.
+ */
+export function wholePart(src: WriteSource): WriteOp | null {
+  const data = src.content;
+  if (!data || src.base || data.length > PART_BYTES) return null;
+  if (src.sign && data.length >= SIGNATURE_MIN_BYTES) src.sign.later(src.hash, data);
+  return { ...headOf(src, null), size: data.length, part: 0, last: true, data };
+}
+
+/**
  * The write op's parts for one file, read now: whole content, or a delta against the base the
  * mirror holds. Parts carry at most PART_BYTES. The last part carries the size and hash of
  * what was actually read (it may be newer than the journal's), or `abort` when the file
  * changed while it was read: the mirror then keeps its copy and a later op brings the new one.
  */
 export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
-  if (src.content && !src.base && src.content.length <= PART_BYTES) {
-    const data = src.content;
-    yield { ...headOf(src, null), size: data.length, part: 0, last: true, data };
-    if (src.sign && data.length >= SIGNATURE_MIN_BYTES) src.sign.later(src.hash, data);
+  const whole = wholePart(src);
+  if (whole) {
+    yield whole;
     return;
   }
   const fd = openSync(src.abs, 'r');
