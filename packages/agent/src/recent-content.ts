@@ -49,13 +49,14 @@ export class RecentContent {
     this.#map.delete(path);
     this.#bytes -= e.data.length;
     const w = this.#roomWaiter;
-    if (w && this.fits(w.bytes)) w.wake();
+    if (w && this.fits(w.bytes) && this.#bytes <= this.#maxBytes / 2) w.wake();
   }
 
   /**
-   * Resolves once content of `bytes` would be kept, or at once if no sender is taking content,
-   * or after `maxWaitMs`: a slow sender slows the reader to its pace, never stops it. One
-   * waiter at a time (the tracker).
+   * Resolves at once if content of `bytes` would be kept now or no sender is taking content;
+   * otherwise once the sender has taken half of what is held (the reader then journals and
+   * the sender takes in large steps, not file by file), or after `maxWaitMs`: a slow sender
+   * slows the reader to its pace, never stops it. One waiter at a time (the tracker).
    */
   room(bytes: number, maxWaitMs: number): Promise<void> {
     if (this.fits(bytes) || Date.now() - this.#takenAt > TAKING_MS) return Promise.resolve();
