@@ -13,8 +13,8 @@ export function makeExcluder(
 ): (rel: string, isDir: boolean) => boolean {
   const ig = ignore().add([...globs]);
   return (rel, isDir) => {
-    const top = rel.split('/', 1)[0]!;
-    if (RESERVED_ROOT_NAMES.includes(top)) return true;
+    // Every reserved name starts with a dot: other paths need no look at their first segment.
+    if (rel.startsWith('.') && RESERVED_ROOT_NAMES.includes(rel.split('/', 1)[0]!)) return true;
     if (stateRel && (rel === stateRel || rel.startsWith(`${stateRel}/`))) return true;
     return globs.length > 0 && ig.ignores(isDir ? `${rel}/` : rel);
   };
