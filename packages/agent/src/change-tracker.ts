@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
-import { type DiskEntry, readFileVersion, readLinkTarget, statEntry, walk } from './local-fs.js';
+import { type DiskEntry, readFileVersion, readLinkTarget, statEntry, walkFolders } from './local-fs.js';
 import { RecentContent } from './recent-content.js';
 import type { FileRecord, JournalOp, Store } from './store.js';
 import { PART_BYTES } from './write-parts.js';
@@ -141,20 +141,22 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       watchedSince === undefined
         ? undefined
         : (rel: string) => (this.#readAt.get(rel) ?? 0) > watchedSince && this.manifest.has(rel);
-    for await (const { rel, entry } of walk(this.#root, this.#skip, known)) {
-      seen.add(rel);
-      if (!entry) continue;
-      const old = this.manifest.get(rel);
-      if (
-        !old ||
-        old.kind !== entry.kind ||
-        old.size !== entry.size ||
-        old.mtimeMs !== entry.mtimeMs ||
-        old.mode !== entry.mode ||
-        old.ino !== entry.ino ||
-        old.ctimeMs !== entry.ctimeMs
-      ) {
-        this.mark(rel, false, entry);
+    for await (const found of walkFolders(this.#root, this.#skip, known)) {
+      for (const { rel, entry } of found) {
+        seen.add(rel);
+        if (!entry) continue;
+        const old = this.manifest.get(rel);
+        if (
+          !old ||
+          old.kind !== entry.kind ||
+          old.size !== entry.size ||
+          old.mtimeMs !== entry.mtimeMs ||
+          old.mode !== entry.mode ||
+          old.ino !== entry.ino ||
+          old.ctimeMs !== entry.ctimeMs
+        ) {
+          this.mark(rel, false, entry);
+        }
       }
     }
     for (const rel of this.manifest.keys()) if (!seen.has(rel)) this.mark(rel, false);

@@ -48,13 +48,18 @@ export function statEntrySync(abs: string): DiskEntry | null {
   return st ? entryOf(st) : null;
 }
 
-export async function statEntry(abs: string): Promise<DiskEntry | null> {
+/** `statEntrySync`, also null when a parent is no longer a folder. */
+function lookSync(abs: string): DiskEntry | null {
   try {
     return statEntrySync(abs);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
     throw err;
   }
+}
+
+export async function statEntry(abs: string): Promise<DiskEntry | null> {
+  return lookSync(abs);
 }
 
 export async function readLinkTarget(abs: string): Promise<string | null> {
@@ -172,16 +177,22 @@ export async function readFileVersion(
   }
 }
 
+/** One entry found by a walk: a null entry is a regular file the caller said it knows. */
+export interface WalkEntry {
+  rel: string;
+  entry: DiskEntry | null;
+}
+
 /**
- * Walks the tree below `root`, parents before children, yielding relative POSIX paths.
- * `skip(rel, isDir)` prunes excluded paths (a skipped directory is not entered). A regular file
- * for which `known(rel)` holds is yielded without an lstat, with a null entry.
+ * Walks the tree below `root`, parents before children, a folder's entries at a time, as
+ * relative POSIX paths. `skip(rel, isDir)` prunes excluded paths (a skipped directory is not
+ * entered). A regular file for which `known(rel)` holds comes without an lstat, with a null entry.
  */
-export async function* walk(
+export async function* walkFolders(
   root: string,
   skip: (rel: string, isDir: boolean) => boolean,
   known?: (rel: string) => boolean,
-): AsyncGenerator<{ rel: string; entry: DiskEntry | null }> {
+): AsyncGenerator<WalkEntry[]> {
   const queue: string[] = [''];
   let n = 0;
   while (queue.length > 0) {
@@ -192,17 +203,28 @@ export async function* walk(
     } catch {
       continue; // vanished or unreadable: the watcher or the next scan will tell
     }
+    const found: WalkEntry[] = [];
     for (const d of names) {
       const rel = dir === '' ? d.name : `${dir}/${d.name}`;
       if (known && d.isFile() && known(rel)) {
-        yield { rel, entry: null };
+        found.push({ rel, entry: null });
         continue;
       }
-      const entry = await statEntry(join(root, rel));
+      const entry = lookSync(join(root, rel));
       if (!entry || skip(rel, entry.kind === 'dir')) continue;
-      yield { rel, entry };
+      found.push({ rel, entry });
       if (entry.kind === 'dir') queue.push(rel);
       if (++n % 512 === 0) await yieldToLoop();
     }
+    yield found;
   }
+}
+
+/** `walkFolders`, one entry at a time. */
+export async function* walk(
+  root: string,
+  skip: (rel: string, isDir: boolean) => boolean,
+  known?: (rel: string) => boolean,
+): AsyncGenerator<WalkEntry> {
+  for await (const found of walkFolders(root, skip, known)) yield* found;
 }
