@@ -161,7 +161,7 @@ export class Applier {
   #dirMeta = new Map<string, { mode: number; mtimeMs: number }>();
   #pendingBytes = 0;
   /** The commit running in the background (at most one), and the paths it is landing. */
-  #landing: { paths: Set<string>; done: Promise<void> } | null = null;
+  #landing: { paths: Set<string>; done: Promise<void>; over: boolean } | null = null;
   #landingError: Error | null = null;
   #current: InFlight | null = null;
   /** Temp names: unique in this process by the counter, across processes by the prefix. */
@@ -571,15 +571,25 @@ export class Applier {
   async commitSoon(record?: () => void, done?: (err?: Error) => void): Promise<void> {
     await this.#landed();
     const batch = this.#takePending();
-    const landing = this.#land(batch, record).then(
-      () => done?.(),
+    const landing = { paths: new Set(batch.map((p) => p.rel)), done: Promise.resolve(), over: false };
+    landing.done = this.#land(batch, record).then(
+      () => {
+        landing.over = true;
+        done?.();
+      },
       (cause: Error) => {
+        landing.over = true;
         const err = new LandingError(`files did not land: ${cause.message}`, { cause });
         this.#landingError = err;
         done?.(err);
       },
     );
-    this.#landing = { paths: new Set(batch.map((p) => p.rel)), done: landing };
+    this.#landing = landing;
+  }
+
+  /** A background commit is still on its way (its syncs, renames or record). */
+  get landing(): boolean {
+    return this.#landing !== null && !this.#landing.over;
   }
 
   #takePending(): Pending[] {

@@ -479,7 +479,10 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       await this.#applier.apply(msg.op);
       if (msg.op.kind !== 'write' || msg.op.last) {
         this.#appliedSeq = Math.max(this.#appliedSeq, msg.seq);
-        if (this.#applier.hasPending && Date.now() - this.#ackAt > ACK_EVERY_MS) await this.#checkpoint();
+        // While the previous group is still landing, the files rebuilt meanwhile wait for the
+        // next checkpoint (after it, or when the queue runs dry) rather than hold up the stream.
+        if (this.#applier.hasPending && !this.#applier.landing && Date.now() - this.#ackAt > ACK_EVERY_MS)
+          await this.#checkpoint();
       }
       return;
     }
