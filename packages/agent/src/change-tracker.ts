@@ -333,7 +333,6 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           continue;
         }
         this.#readAt.set(rel, version.readStartMs);
-        if (version.content) this.recent.put(rel, version.hash, version.content);
         const v = version.entry;
         const rec: FileRecord = {
           ...base,
@@ -356,6 +355,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
             size: v.size,
             hash: version.hash,
           });
+          // Content is kept only for a write row: the sender takes (or drops) it at the row.
+          if (version.content) this.recent.put(rel, version.hash, version.content);
         } else if (old?.hash === version.hash) {
           if (old.mode !== v.mode || old.mtimeMs !== v.mtimeMs)
             metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs });
@@ -370,6 +371,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           };
           if (old?.hash) write.prevHash = old.hash;
           writes.push(write);
+          if (version.content) this.recent.put(rel, version.hash, version.content);
         }
         puts.push(rec);
       }

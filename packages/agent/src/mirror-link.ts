@@ -422,6 +422,7 @@ export class MirrorLink {
       if (!rec) return this.#sendOp(row.seq, { kind: 'delete', path: op.path });
     }
     if (rec.kind !== 'file' || this.#held.get(op.path) === rec.hash) {
+      if (rec.hash) this.#ctx.tracker.recent.discard(op.path, rec.hash);
       return this.#sendOp(row.seq, { kind: 'meta', path: op.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
     }
     const held = this.#held.get(op.path);
@@ -472,8 +473,10 @@ export class MirrorLink {
         keep: (hash, signature) => store.putSignature(hash, signature),
       },
     };
-    if (base) src.base = base;
-    else {
+    if (base) {
+      src.base = base;
+      this.#ctx.tracker.recent.discard(rec.path, rec.hash!);
+    } else {
       const content = this.#ctx.tracker.recent.take(rec.path, rec.hash!);
       if (content) src.content = content;
     }

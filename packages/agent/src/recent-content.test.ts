@@ -63,11 +63,23 @@ describe('RecentContent', () => {
     expect(c.take('a', 'h')).toBeDefined();
     await waiting;
     expect(c.fits(5)).toBe(true);
-    // A sender that stops taking holds the reader up for at most the wait given.
+    // A sender that stops taking holds the reader up for at most the wait given, once: what
+    // it left behind is dropped, so the next reads do not wait for it too.
     c.put('a', 'h', new Uint8Array(10));
     t = performance.now();
     await c.room(1, 30);
     expect(performance.now() - t).toBeGreaterThanOrEqual(25);
-    expect(c.fits(1)).toBe(false);
+    expect(c.bytes).toBe(0);
+    expect(c.take('a', 'h')).toBeUndefined();
+  });
+
+  it('drops content a sender had no use for, only in the version it names', () => {
+    const c = new RecentContent(100);
+    c.put('a', 'h1', new Uint8Array(5));
+    c.discard('a', 'h0');
+    expect(c.bytes).toBe(5);
+    c.discard('a', 'h1');
+    expect(c.bytes).toBe(0);
+    expect(c.take('a', 'h1')).toBeUndefined();
   });
 });

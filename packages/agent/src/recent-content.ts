@@ -52,17 +52,29 @@ export class RecentContent {
     if (w && this.fits(w.bytes) && this.#bytes <= this.#maxBytes / 2) w.wake();
   }
 
+  /** Drops the content of `path` if it is the version `hash` (a sender that had no use for it). */
+  discard(path: string, hash: string): void {
+    if (this.#map.get(path)?.hash === hash) this.delete(path);
+  }
+
   /**
    * Resolves at once if content of `bytes` would be kept now or no sender is taking content;
    * otherwise once the sender has taken half of what is held (the reader then journals and
    * the sender takes in large steps, not file by file), or after `maxWaitMs`: a slow sender
-   * slows the reader to its pace, never stops it. One waiter at a time (the tracker).
+   * slows the reader to its pace, never stops it. One waiter at a time (the tracker). A wait
+   * that runs out empties what is held: content no sender took in that time is unlikely to be
+   * taken soon (its mirror went away, or the content was never needed), and it would make
+   * every later read wait too.
    */
   room(bytes: number, maxWaitMs: number): Promise<void> {
     if (this.fits(bytes) || Date.now() - this.#takenAt > TAKING_MS) return Promise.resolve();
     this.#roomWaiter?.wake();
     return new Promise((resolve) => {
-      const timer = setTimeout(() => waiter.wake(), maxWaitMs);
+      const timer = setTimeout(() => {
+        this.#map.clear();
+        this.#bytes = 0;
+        waiter.wake();
+      }, maxWaitMs);
       const waiter = {
         bytes,
         wake: () => {
