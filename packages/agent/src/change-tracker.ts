@@ -49,7 +49,7 @@ const TURN_MS = 20;
 const FIRST_BATCH = 256;
 const MAX_BATCH = 4096;
 /** Content of files just read (each at most one part), kept for the sender. */
-const RECENT_BYTES = 32 * 1024 * 1024;
+const RECENT_BYTES = 64 * 1024 * 1024;
 /** The longest the tracker waits for the sender to take kept content before reading on. */
 const ROOM_WAIT_MS = 50;
 

@@ -71,6 +71,17 @@ describe('RecentContent', () => {
     expect(performance.now() - t).toBeGreaterThanOrEqual(25);
     expect(c.bytes).toBe(0);
     expect(c.take('a', 'h')).toBeUndefined();
+    // A slow sender, still taking during the wait, keeps what is held for it.
+    c.put('p', 'h', new Uint8Array(1));
+    c.put('q', 'h', new Uint8Array(1));
+    c.put('r', 'h', new Uint8Array(8));
+    expect(c.take('p', 'h')).toBeDefined();
+    const slow = c.room(2, 40);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(c.take('q', 'h')).toBeDefined(); // 8 held: not yet room enough to resume
+    await slow;
+    expect(c.bytes).toBe(8);
+    expect(c.take('r', 'h')).toBeDefined();
   });
 
   it('drops content a sender had no use for, only in the version it names', () => {

@@ -11,11 +11,18 @@
 
 /** A sender that took content this recently is still taking it: room is worth waiting for. */
 const TAKING_MS = 100;
+/**
+ * A waiting reader resumes once this fraction of the bound is free: it then journals and the
+ * sender takes in steps of some hundreds of small files, not file by file.
+ */
+const ROOM_STEP = 8;
 export class RecentContent {
   readonly #maxBytes: number;
   #bytes = 0;
   #map = new Map<string, { hash: string; data: Uint8Array }>();
   #takenAt = Number.NEGATIVE_INFINITY;
+  /** Content taken so far (a count): tells whether a sender took any during a wait. */
+  #takes = 0;
   #roomWaiter: { bytes: number; wake: () => void } | null = null;
 
   constructor(maxBytes: number) {
@@ -40,6 +47,7 @@ export class RecentContent {
     if (e?.hash !== hash) return undefined;
     this.delete(path);
     this.#takenAt = Date.now();
+    this.#takes++;
     return e.data;
   }
 
@@ -49,7 +57,7 @@ export class RecentContent {
     this.#map.delete(path);
     this.#bytes -= e.data.length;
     const w = this.#roomWaiter;
-    if (w && this.fits(w.bytes) && this.#bytes <= this.#maxBytes / 2) w.wake();
+    if (w && this.fits(w.bytes) && this.#bytes <= this.#maxBytes - this.#maxBytes / ROOM_STEP) w.wake();
   }
 
   /** Drops the content of `path` if it is the version `hash` (a sender that had no use for it). */
@@ -59,20 +67,22 @@ export class RecentContent {
 
   /**
    * Resolves at once if content of `bytes` would be kept now or no sender is taking content;
-   * otherwise once the sender has taken half of what is held (the reader then journals and
-   * the sender takes in large steps, not file by file), or after `maxWaitMs`: a slow sender
-   * slows the reader to its pace, never stops it. One waiter at a time (the tracker). A wait
-   * that runs out empties what is held: content no sender took in that time is unlikely to be
-   * taken soon (its mirror went away, or the content was never needed), and it would make
-   * every later read wait too.
+   * otherwise once the sender has made room (see ROOM_STEP), or after `maxWaitMs`: a slow
+   * sender slows the reader to its pace, never stops it. One waiter at a time (the tracker).
+   * A wait in which nothing at all was taken empties what is held: that content is not going
+   * to be taken soon (its mirror went away, or it was never needed), and it would make every
+   * later read wait too.
    */
   room(bytes: number, maxWaitMs: number): Promise<void> {
     if (this.fits(bytes) || Date.now() - this.#takenAt > TAKING_MS) return Promise.resolve();
     this.#roomWaiter?.wake();
+    const takes = this.#takes;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.#map.clear();
-        this.#bytes = 0;
+        if (this.#takes === takes) {
+          this.#map.clear();
+          this.#bytes = 0;
+        }
         waiter.wake();
       }, maxWaitMs);
       const waiter = {
