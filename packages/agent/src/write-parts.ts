@@ -29,7 +29,7 @@ export interface WriteSource {
   hash: string;
   /** Signature of the version the mirror holds, and that version's hash: send a delta. */
   base?: { hash: string; signature: Uint8Array | Signature };
-  /** The content of version `hash`, already read: sent as it is when no delta is wanted. */
+  /** The content of version `hash`, already read: `wholePart` sends it as it is. */
   content?: Uint8Array;
   /**
    * Where the block signature of the version sent goes, for the delta of its next change (files
@@ -117,17 +117,13 @@ export function wholePart(src: WriteSource): WriteOp | null {
 }
 
 /**
- * The write op's parts for one file, read now: whole content, or a delta against the base the
- * mirror holds. Parts carry at most PART_BYTES. The last part carries the size and hash of
- * what was actually read (it may be newer than the journal's), or `abort` when the file
- * changed while it was read: the mirror then keeps its copy and a later op brings the new one.
+ * The write op's parts for one file, read now (callers try `wholePart` first): whole content,
+ * or a delta against the base the mirror holds. Parts carry at most PART_BYTES. The last part
+ * carries the size and hash of what was actually read (it may be newer than the journal's), or
+ * `abort` when the file changed while it was read: the mirror then keeps its copy and a later
+ * op brings the new one.
  */
 export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
-  const whole = wholePart(src);
-  if (whole) {
-    yield whole;
-    return;
-  }
   const fd = openSync(src.abs, 'r');
   try {
     const opened = fstatSync(fd);
