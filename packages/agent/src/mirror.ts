@@ -119,6 +119,11 @@ function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
   });
 }
 
+/** What a queued message counts for against QUEUE_HIGH: a write's content, else a token 64. */
+function queuedBytes(msg: Message): number {
+  return msg.type === 'op' && msg.op.kind === 'write' ? msg.op.data.length : 64;
+}
+
 /** A read-only copy of a primary's folder, kept current and durable. */
 export class Mirror extends EventEmitter<MirrorEvents> {
   readonly options: ResolvedMirrorOptions;
@@ -312,13 +317,13 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (msg.type === 'ops') {
       // Each op as if it had come alone, in order.
       for (let i = 0; i < msg.ops.length; i++) {
-        const op = msg.ops[i]!;
-        this.#queue.push({ type: 'op', epoch: msg.epoch, seq: msg.seqs[i]!, op });
-        this.#queueBytes += op.kind === 'write' ? op.data.length : 64;
+        const one: Message = { type: 'op', epoch: msg.epoch, seq: msg.seqs[i]!, op: msg.ops[i]! };
+        this.#queue.push(one);
+        this.#queueBytes += queuedBytes(one);
       }
     } else {
       this.#queue.push(msg);
-      this.#queueBytes += msg.type === 'op' && msg.op.kind === 'write' ? msg.op.data.length : 64;
+      this.#queueBytes += queuedBytes(msg);
     }
     if (this.#queueBytes > QUEUE_HIGH) sock.ws.pause();
     if (!this.#draining) void this.#drain();
@@ -334,7 +339,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
         for (;;) {
           const msg = this.#queue.shift();
           if (!msg) break;
-          this.#queueBytes -= msg.type === 'op' && msg.op.kind === 'write' ? msg.op.data.length : 64;
+          this.#queueBytes -= queuedBytes(msg);
           if (sock && this.#queueBytes < QUEUE_LOW) sock.ws.resume();
           await this.#handle(msg);
         }
