@@ -93,15 +93,33 @@ export const expectEdit = ({ changed, removed }) => [
  * becomes the first one that passes, flagged `late`).
  * `check()` runs each poll (e.g. to throw when a replicator process has died). `stallMs` gives up
  * early when no pending path has arrived for that long (a replicator that stopped short).
+ * `byCtime` (for trees of many files that each land by a rename): the arrival time is instead the
+ * newest status-change time (ctime) among the expected files, read once the trees compare equal;
+ * the kernel stamps it when a file takes its final name (and again at any later change, so it is
+ * never early). That moment does not depend on how often the poller looks, so it looks with at
+ * most a twentieth of a core and leaves the rest to the replicator.
  * Resolves { ms (from t0), late, polls }; throws on timeout or stall with what is left.
  */
+/** With `byCtime`, the poller never sleeps longer than this (the time it reports does not depend on it). */
+const MAX_CTIME_PAUSE_MS = 250;
+
 export async function waitForMirror(
   src,
   dst,
   expected,
-  { t0 = now(), timeoutMs, intervalMs = 10, budget = 256, stallMs = Number.POSITIVE_INFINITY, check } = {},
+  {
+    t0 = now(),
+    timeoutMs,
+    intervalMs = 10,
+    budget = 256,
+    stallMs = Number.POSITIVE_INFINITY,
+    byCtime = false,
+    check,
+  } = {},
 ) {
   const pending = expected.map((e) => ({ ...e, size: undefined }));
+  // ctime is wall-clock time; t0 is on the monotonic clock.
+  const wallAtT0 = Date.now() - (now() - t0);
   const deadline = t0 + timeoutMs;
   let progressAt = now();
   let cursor = 0;
@@ -130,13 +148,22 @@ export async function waitForMirror(
       const left = `${pending.length} pending, e.g. ${pending[0].rel}`;
       throw new Error(`mirror stalled: nothing arrived for ${(stallMs / 1000).toFixed(0)} s; ${left}`);
     }
-    await sleep(Math.max(intervalMs, 4 * (now() - start)));
+    const cost = now() - start;
+    await sleep(
+      byCtime
+        ? Math.min(MAX_CTIME_PAUSE_MS, Math.max(intervalMs, 19 * cost))
+        : Math.max(intervalMs, 4 * cost),
+    );
   }
   // The last path was complete when it was looked at, before its contents were compared.
   const arrivedAt = progressAt;
   let late = false;
   for (;;) {
     const cmp = compareTrees(src, dst);
+    if (cmp.equal && byCtime) {
+      // Stamped by the kernel as each file took its final name (or later, never earlier).
+      return { ms: newestCtime(dst, expected) - wallAtT0, late: false, polls };
+    }
     if (cmp.equal) return { ms: (late ? now() : arrivedAt) - t0, late, polls };
     late = true;
     if (now() > deadline) throw new Error(`trees differ after ${timeoutMs} ms: ${cmp.diffs.join('; ')}`);
@@ -152,4 +179,14 @@ function arrived(src, dst, e) {
   if (e.size === undefined) e.size = statSync(join(src, e.rel)).size;
   if (d.size !== e.size) return false;
   return e.check !== 'content' || filesEqual(join(src, e.rel), join(dst, e.rel));
+}
+
+/** The newest ctime (wall clock, ms) among the expected files that exist under `dst`. */
+function newestCtime(dst, expected) {
+  let newest = Number.NEGATIVE_INFINITY;
+  for (const e of expected) {
+    const d = lstatSync(join(dst, e.rel), { throwIfNoEntry: false });
+    if (d) newest = Math.max(newest, d.ctimeMs);
+  }
+  return newest;
 }

@@ -36,6 +36,9 @@ export async function runW2(ctx) {
           t0,
           timeoutMs,
           stallMs: STALL_MS,
+          // Timed by the files' ctimes, not by when the poller saw them: it can look seldom.
+          byCtime: true,
+          intervalMs: 100,
           check: () => pair.assertRunning(),
         });
         const bytes = await pair.waitAcked(timeoutMs);
