@@ -53,6 +53,29 @@ const RECENT_BYTES = 64 * 1024 * 1024;
 /** The longest the tracker waits for the sender to take kept content before reading on. */
 const ROOM_WAIT_MS = 50;
 
+/** What one batch journals, held by kind until they go to the journal in order. */
+class BatchRows {
+  ops: JournalOp[] = [];
+  puts: FileRecord[] = [];
+  dels: string[] = [];
+  deletes: JournalOp[] = [];
+  mkdirs: JournalOp[] = [];
+  links: JournalOp[] = [];
+  writes: JournalOp[] = [];
+  metas: JournalOp[] = [];
+
+  clear(): void {
+    this.ops = [];
+    this.puts = [];
+    this.dels = [];
+    this.deletes = [];
+    this.mkdirs = [];
+    this.links = [];
+    this.writes = [];
+    this.metas = [];
+  }
+}
+
 function depth(rel: string): number {
   let d = 0;
   for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) d++;
@@ -221,34 +244,12 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         present.push({ rel, entry, old, forced });
       }
     }
-    let ops: JournalOp[] = [];
-    let puts: FileRecord[] = [];
-    let dels: string[] = [];
-    await this.#renames(gone, present, ops);
-    let deletes: JournalOp[] = [];
+    const rows = new BatchRows();
+    await this.#renames(gone, present, rows.ops);
     for (const g of this.#holdBack(gone)) {
-      deletes.push({ kind: 'delete', path: g.path });
-      this.#dropTree(g.path, dels);
+      rows.deletes.push({ kind: 'delete', path: g.path });
+      this.#dropTree(g.path, rows.dels);
     }
-    let mkdirs: JournalOp[] = [];
-    let links: JournalOp[] = [];
-    let writes: JournalOp[] = [];
-    let metas: JournalOp[] = [];
-    // Journals what the batch has found so far; the rest of it follows in later rows. Ops
-    // keep their order (deletes, folders, links, writes, metadata) within each commit, and
-    // the batch is in depth order, so a folder's mkdir never trails a write into it.
-    const commit = () => {
-      ops.push(...deletes, ...mkdirs, ...links, ...writes, ...metas);
-      this.#commit(ops, puts, dels);
-      ops = [];
-      puts = [];
-      dels = [];
-      deletes = [];
-      mkdirs = [];
-      links = [];
-      writes = [];
-      metas = [];
-    };
     let turnAt = Date.now();
     for (const p of present) {
       // Hashing thousands of small files never blocks sockets and timers for long.
@@ -256,127 +257,133 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         await yieldToLoop();
         turnAt = Date.now();
       }
-      const { rel, entry } = p;
-      let old = this.manifest.get(rel);
-      if (old && old.kind !== entry.kind) {
-        deletes.push({ kind: 'delete', path: rel });
-        this.#dropTree(rel, dels);
-        old = undefined;
-      }
-      const base = {
-        path: rel,
-        kind: entry.kind,
-        size: entry.size,
-        mtimeMs: entry.mtimeMs,
-        mode: entry.mode,
-        ino: entry.ino,
-        ctimeMs: entry.ctimeMs,
-      };
-      if (entry.kind === 'dir') {
-        if (!old) {
-          mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
-          // Whatever was made inside before the watcher watched the new folder (mkdir -p a/b/c
-          // and a file in it, at once) is found here rather than at the next rescan.
-          this.#markNew(rel);
-        } else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
-          metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
-        puts.push(base);
-      } else if (entry.kind === 'symlink') {
-        const target = await readLinkTarget(join(this.#root, rel));
-        if (target === null || target === '') continue;
-        if (!old || old.target !== target)
-          links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs });
-        puts.push({ ...base, target });
-      } else {
-        if (
-          old &&
-          !p.forced &&
-          old.size === entry.size &&
-          old.mtimeMs === entry.mtimeMs &&
-          old.ino === entry.ino &&
-          old.ctimeMs === entry.ctimeMs &&
-          old.mode === entry.mode
-        )
-          continue;
-        // A watcher event can trail the read that already saw its write. If the file is
-        // unchanged since and that read began well after the file's last change, skip it.
-        const readAt = this.#readAt.get(rel);
-        const unchanged =
-          old !== undefined &&
-          old.size === entry.size &&
-          old.mtimeMs === entry.mtimeMs &&
-          old.ino === entry.ino &&
-          old.ctimeMs === entry.ctimeMs &&
-          old.mode === entry.mode;
-        if (unchanged && p.forced && readAt !== undefined && readAt > entry.ctimeMs + CTIME_SLACK_MS)
-          continue;
-        // Otherwise a write in the same clock tick as the last change could hide behind equal
-        // stats, so the file is read again. For a large file that read waits a little: right
-        // now it would compete with sending the version just read.
-        if (unchanged && p.forced && entry.size >= RECHECK_LATER_BYTES && !this.#recheckDue.delete(rel)) {
-          this.#recheckDue.add(rel);
-          this.#later(rel, true, RECHECK_LATER_MS);
-          continue;
-        }
-        // Content kept for the sender fills up while the sender waits for the batch's rows:
-        // journal what was read so far, and give the sender time to take it.
-        if (entry.size <= PART_BYTES && !this.recent.fits(entry.size)) {
-          if (writes.length > 0) commit();
-          await this.recent.room(entry.size, ROOM_WAIT_MS);
-        }
-        // Read into a buffer of its own only when it will be kept for the sender.
-        const keep = entry.size <= PART_BYTES && this.recent.fits(entry.size) ? PART_BYTES : 0;
-        const version = await readFileVersion(join(this.#root, rel), keep, entry);
-        if (!version) {
-          // Changing under us, or gone: look again shortly.
-          this.#later(rel, true, RETRY_UNSTABLE_MS);
-          continue;
-        }
-        this.#readAt.set(rel, version.readStartMs);
-        const v = version.entry;
-        const rec: FileRecord = {
-          ...base,
-          size: v.size,
-          mtimeMs: v.mtimeMs,
-          mode: v.mode,
-          ino: v.ino,
-          ctimeMs: v.ctimeMs,
-          hash: version.hash,
-        };
-        if (old?.hash === version.hash && p.renamed) {
-          // A write of the old name may still be on its way to a mirror, or have been voided
-          // (the rename made it look torn): this row lets the sender check what the mirror holds
-          // under the new name. Usually it leaves as metadata only.
-          writes.push({
-            kind: 'write',
-            path: rel,
-            mode: v.mode,
-            mtimeMs: v.mtimeMs,
-            size: v.size,
-            hash: version.hash,
-          });
-          // Content is kept only for a write row: the sender takes (or drops) it at the row.
-          if (version.content) this.recent.put(rel, version.hash, version.content);
-        } else if (old?.hash === version.hash) {
-          if (old.mode !== v.mode || old.mtimeMs !== v.mtimeMs)
-            metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs });
-        } else {
-          const write: JournalOp = {
-            kind: 'write',
-            path: rel,
-            mode: v.mode,
-            mtimeMs: v.mtimeMs,
-            size: v.size,
-            hash: version.hash,
-          };
-          if (old?.hash) write.prevHash = old.hash;
-          writes.push(write);
-          if (version.content) this.recent.put(rel, version.hash, version.content);
-        }
-        puts.push(rec);
+      await this.#look(p, rows);
+    }
+    this.#commitRows(rows);
+  }
+
+  /** Adds what `p` became since the manifest's record of it to the batch's rows. */
+  async #look(p: Present, rows: BatchRows): Promise<void> {
+    const { rel, entry } = p;
+    let old = this.manifest.get(rel);
+    if (old && old.kind !== entry.kind) {
+      rows.deletes.push({ kind: 'delete', path: rel });
+      this.#dropTree(rel, rows.dels);
+      old = undefined;
+    }
+    const base: FileRecord = {
+      path: rel,
+      kind: entry.kind,
+      size: entry.size,
+      mtimeMs: entry.mtimeMs,
+      mode: entry.mode,
+      ino: entry.ino,
+      ctimeMs: entry.ctimeMs,
+    };
+    if (entry.kind === 'dir') {
+      if (!old) {
+        rows.mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
+        // Whatever was made inside before the watcher watched the new folder (mkdir -p a/b/c
+        // and a file in it, at once) is found here rather than at the next rescan.
+        this.#markNew(rel);
+      } else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
+        rows.metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
+      rows.puts.push(base);
+    } else if (entry.kind === 'symlink') {
+      const target = await readLinkTarget(join(this.#root, rel));
+      if (target === null || target === '') return;
+      if (!old || old.target !== target)
+        rows.links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs });
+      rows.puts.push({ ...base, target });
+    } else {
+      await this.#lookFile(p, old, rows);
+    }
+  }
+
+  /** `#look` for a regular file: reads it unless its stat shows it unchanged. */
+  async #lookFile(p: Present, old: FileRecord | undefined, rows: BatchRows): Promise<void> {
+    const { rel, entry } = p;
+    const unchanged =
+      old !== undefined &&
+      old.size === entry.size &&
+      old.mtimeMs === entry.mtimeMs &&
+      old.ino === entry.ino &&
+      old.ctimeMs === entry.ctimeMs &&
+      old.mode === entry.mode;
+    if (unchanged && !p.forced) return;
+    if (unchanged) {
+      // A watcher event can trail the read that already saw its write. If the file is
+      // unchanged since and that read began well after the file's last change, skip it.
+      const readAt = this.#readAt.get(rel);
+      if (readAt !== undefined && readAt > entry.ctimeMs + CTIME_SLACK_MS) return;
+      // Otherwise a write in the same clock tick as the last change could hide behind equal
+      // stats, so the file is read again. For a large file that read waits a little: right
+      // now it would compete with sending the version just read.
+      if (entry.size >= RECHECK_LATER_BYTES && !this.#recheckDue.delete(rel)) {
+        this.#recheckDue.add(rel);
+        this.#later(rel, true, RECHECK_LATER_MS);
+        return;
       }
     }
-    commit();
+    // Content kept for the sender fills up while the sender waits for the batch's rows:
+    // journal what was read so far, and give the sender time to take it.
+    if (entry.size <= PART_BYTES && !this.recent.fits(entry.size)) {
+      if (rows.writes.length > 0) this.#commitRows(rows);
+      await this.recent.room(entry.size, ROOM_WAIT_MS);
+    }
+    // Read into a buffer of its own only when it will be kept for the sender.
+    const keep = entry.size <= PART_BYTES && this.recent.fits(entry.size) ? PART_BYTES : 0;
+    const version = await readFileVersion(join(this.#root, rel), keep, entry);
+    if (!version) {
+      // Changing under us, or gone: look again shortly.
+      this.#later(rel, true, RETRY_UNSTABLE_MS);
+      return;
+    }
+    this.#readAt.set(rel, version.readStartMs);
+    const v = version.entry;
+    const rec: FileRecord = {
+      path: rel,
+      kind: 'file',
+      size: v.size,
+      mtimeMs: v.mtimeMs,
+      mode: v.mode,
+      ino: v.ino,
+      ctimeMs: v.ctimeMs,
+      hash: version.hash,
+    };
+    rows.puts.push(rec);
+    if (old?.hash === version.hash && !p.renamed) {
+      if (old.mode !== v.mode || old.mtimeMs !== v.mtimeMs)
+        rows.metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs });
+      return;
+    }
+    // Same content under a new name: a write of the old name may still be on its way to a
+    // mirror, or have been voided (the rename made it look torn). This row lets the sender
+    // check what the mirror holds under the new name; usually it leaves as metadata only.
+    const write: JournalOp = {
+      kind: 'write',
+      path: rel,
+      mode: v.mode,
+      mtimeMs: v.mtimeMs,
+      size: v.size,
+      hash: version.hash,
+    };
+    if (old?.hash && old.hash !== version.hash) write.prevHash = old.hash;
+    rows.writes.push(write);
+    // Content is kept only for a write row: the sender takes (or drops) it at the row.
+    if (version.content) this.recent.put(rel, version.hash, version.content);
+  }
+
+  /**
+   * Journals what the batch has found so far; the rest of it follows in later rows. Ops keep
+   * their order (deletes, folders, links, writes, metadata) within each commit, and the batch
+   * is in depth order, so a folder's mkdir never trails a write into it.
+   */
+  #commitRows(rows: BatchRows): void {
+    const ops = rows.ops;
+    ops.push(...rows.deletes, ...rows.mkdirs, ...rows.links, ...rows.writes, ...rows.metas);
+    this.#commit(ops, rows.puts, rows.dels);
+    rows.clear();
   }
 
   /**

@@ -367,6 +367,12 @@ export class MirrorLink {
     return sig;
   }
 
+  /** Where write-parts hands the signatures (or the content to sign later) of what it sent. */
+  readonly #signer: NonNullable<WriteSource['sign']> = {
+    later: (path, hash, content) => this.#signLater(path, hash, content),
+    keep: (hash, signature) => this.#ctx.store.putSignature(hash, signature),
+  };
+
   /** Remembers a version sent whole for signing later: its content while that fits, else its path. */
   #signLater(path: string, hash: string, content: Uint8Array): void {
     if (this.#toSign.has(hash) || this.#toSign.size >= MAX_TO_SIGN) return;
@@ -460,7 +466,6 @@ export class MirrorLink {
     rec: FileRecord,
     base?: { hash: string; signature: Uint8Array },
   ): Promise<void> {
-    const store = this.#ctx.store;
     const src: WriteSource = {
       abs: join(this.#ctx.root, rec.path),
       path: rec.path,
@@ -468,10 +473,7 @@ export class MirrorLink {
       mtimeMs: rec.mtimeMs,
       size: rec.size,
       hash: rec.hash!,
-      sign: {
-        later: (hash, content) => this.#signLater(rec.path, hash, content),
-        keep: (hash, signature) => store.putSignature(hash, signature),
-      },
+      sign: this.#signer,
     };
     if (base) {
       src.base = base;
@@ -481,25 +483,27 @@ export class MirrorLink {
       if (content) src.content = content;
     }
     const whole = wholePart(src);
-    if (whole) {
-      await this.#sendOp(seq, whole);
-      if (this.connected) this.#held.set(rec.path, whole.hash);
-      return;
-    }
+    if (!whole) return this.#sendParts(seq, src);
+    await this.#sendOp(seq, whole);
+    if (this.connected) this.#held.set(rec.path, whole.hash);
+  }
+
+  /** A file read now, in one part or several: whole, or as a delta against `src.base`. */
+  async #sendParts(seq: number, src: WriteSource): Promise<void> {
     try {
       for await (const part of writeParts(src)) {
         await this.#sendOp(seq, part);
         if (!this.connected) return;
-        if (part.last && !part.abort) this.#held.set(rec.path, part.hash);
+        if (part.last && !part.abort) this.#held.set(src.path, part.hash);
         // Torn: the mirror kept what it had, which the journal's previous version may not be.
-        else if (part.last && !this.#held.has(rec.path)) this.#held.set(rec.path, UNKNOWN);
+        else if (part.last && !this.#held.has(src.path)) this.#held.set(src.path, UNKNOWN);
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
       // Gone since: the journal has (or will have) its delete; tell the mirror now.
-      this.#held.delete(rec.path);
-      await this.#sendOp(seq, { kind: 'delete', path: rec.path });
+      this.#held.delete(src.path);
+      await this.#sendOp(seq, { kind: 'delete', path: src.path });
     }
   }
 

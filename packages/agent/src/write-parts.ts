@@ -37,7 +37,7 @@ export interface WriteSource {
    */
   sign?: {
     /** A file sent whole in one part: its hash and content, to be signed when there is time. */
-    later: (hash: string, content: Uint8Array) => void;
+    later: (path: string, hash: string, content: Uint8Array) => void;
     /** Any other file: its signature, from a second read once its last part is out. */
     keep: (hash: string, signature: Uint8Array) => void;
   };
@@ -112,7 +112,7 @@ function headOf(src: WriteSource, sig: Signature | null) {
 export function wholePart(src: WriteSource): WriteOp | null {
   const data = src.content;
   if (!data || src.base || data.length > PART_BYTES) return null;
-  if (src.sign && data.length >= SIGNATURE_MIN_BYTES) src.sign.later(src.hash, data);
+  if (src.sign && data.length >= SIGNATURE_MIN_BYTES) src.sign.later(src.path, src.hash, data);
   return { ...headOf(src, null), size: data.length, part: 0, last: true, data };
 }
 
@@ -182,7 +182,7 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
     if (result.torn || !src.sign || result.length < SIGNATURE_MIN_BYTES) return;
     if (!sig && part === 0) {
       // The whole file is this one part's data (a delta's data is not the file).
-      src.sign.later(result.hash, last.data);
+      src.sign.later(src.path, result.hash, last.data);
       return;
     }
     // Signed after its last part has gone: the mirror finishes the file meanwhile.
