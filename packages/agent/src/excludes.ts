@@ -1,4 +1,7 @@
-import ignore from 'ignore';
+import type ignoreFn from 'ignore';
+import { requireCjs } from './require-cjs.js';
+
+const ignore: typeof ignoreFn = requireCjs('ignore');
 
 /** Names at the root that are never replicated: the state folder and the mirror's temp folder. */
 export const RESERVED_ROOT_NAMES = ['.mimic', '.mimic-tmp'];

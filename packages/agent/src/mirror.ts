@@ -11,7 +11,7 @@ import {
   type Message,
   makeHello,
 } from '@mimic/wire';
-import WebSocket from 'ws';
+import type WebSocketClass from 'ws';
 import { AgentError } from './agent-errors.js';
 import { Applier } from './applier.js';
 import { isLoopbackHost } from './auth.js';
@@ -24,7 +24,10 @@ import { type ProbeResult, probePeer } from './peer-probe.js';
 import { PeerSocket } from './peer-socket.js';
 import { Primary } from './primary.js';
 import { Reconciler } from './reconciler.js';
+import { requireCjs } from './require-cjs.js';
 import { Store } from './store.js';
+
+const WebSocket: typeof WebSocketClass = requireCjs('ws');
 
 export interface MirrorOptions {
   root: string;

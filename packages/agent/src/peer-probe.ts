@@ -1,6 +1,9 @@
 import { checkHello, compareEpoch, decode, encode, type HelloMessage } from '@mimic/wire';
-import WebSocket from 'ws';
+import type WebSocketClass from 'ws';
 import { PeerAuth } from './peer-auth.js';
+import { requireCjs } from './require-cjs.js';
+
+const WebSocket: typeof WebSocketClass = requireCjs('ws');
 
 export interface ProbeResult {
   url: string;

@@ -5,7 +5,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Server } from 'node:net';
 import { join, relative, sep } from 'node:path';
 import { compareEpoch, type Epoch, type HelloMessage, makeHello } from '@mimic/wire';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer as WebSocketServerClass } from 'ws';
 import { AgentError } from './agent-errors.js';
 import { isLoopbackHost, RefusalLimiter } from './auth.js';
 import { ChangeTracker } from './change-tracker.js';
@@ -17,8 +17,11 @@ import { MirrorLink } from './mirror-link.js';
 import { nodeIdOf } from './node-id.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
 import { probePeer } from './peer-probe.js';
+import { requireCjs } from './require-cjs.js';
 import { Store } from './store.js';
 import { TreeWatcher } from './tree-watcher.js';
+
+const { WebSocketServer }: { WebSocketServer: typeof WebSocketServerClass } = requireCjs('ws');
 
 export interface PrimaryOptions {
   /** The replicated folder. */
@@ -132,7 +135,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #tracker!: ChangeTracker;
   #nodeId = '';
   #epoch: Epoch = { term: 1, node: '' };
-  #wss: WebSocketServer | null = null;
+  #wss: WebSocketServerClass | null = null;
   #watcher: TreeWatcher | null = null;
   #control: Server | null = null;
   #rescan: NodeJS.Timeout | null = null;

@@ -1,5 +1,8 @@
 import type { Epoch, ManifestEntry, Op } from '@mimic/wire';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { requireCjs } from './require-cjs.js';
+
+const SqliteDatabase: typeof Database = requireCjs('better-sqlite3');
 
 /** What the manifest knows of one path: the wire entry plus the local identity used to spot changes. */
 export interface FileRecord extends ManifestEntry {
@@ -100,7 +103,7 @@ export class Store {
   #uncommitted: JournalRow[] = [];
 
   constructor(path: string) {
-    this.db = new Database(path);
+    this.db = new SqliteDatabase(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);

@@ -1,7 +1,12 @@
-import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import type * as commander from 'commander';
 import { addAgentCommands } from './agent-commands.js';
 import { addDeltaCommands } from './delta-commands.js';
 import { formatError, toCliError } from './fail.js';
+
+// Required, not imported: as an ES module import, Node would first scan commander's source for
+// its export names, a cost every run of the command pays.
+const { Command, CommanderError }: typeof commander = createRequire(import.meta.url)('commander');
 
 export { CliError } from './fail.js';
 
