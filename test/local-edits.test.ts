@@ -96,5 +96,7 @@ describe('local changes on a mirror', () => {
     expect((await stat(m('sub/same.bin'))).ino).toBe(inodes.bin);
     const st = await mirror.status<MirrorStatus>();
     expect(st.diverged).toBe(2);
+    // A folder holding files of its own is compared by manifest, never streamed over.
+    expect(mirror.events('connected')[0]?.mode).toBe('reconcile');
   });
 });

@@ -407,3 +407,36 @@ describe.concurrent('--exclude', () => {
     expect(st.files).toBe((await treeOf(pair.primaryDir, { ignore: excluded })).size);
   });
 });
+
+describe.concurrent('a new mirror', () => {
+  test('on an empty folder it takes the whole journal, history and all, instead of reconciling', async ({
+    cluster: c,
+    expect,
+  }) => {
+    const primaryDir = await c.tempDir('primary');
+    const p = (rel: string) => join(primaryDir, rel);
+    await mkdir(p('a/b'), { recursive: true });
+    await writeFile(p('a/one.txt'), 'one');
+    await writeRandomFile(p('a/b/big.bin'), 300_000);
+    await symlink('one.txt', p('a/link'));
+    const primary = await c.primary(primaryDir);
+    // History the replay has to end right: a rename, a folder deleted and a file in its place.
+    await rename(p('a/one.txt'), p('a/renamed.txt'));
+    await rm(p('a/b'), { recursive: true });
+    await writeFile(p('a/b'), 'a file where a folder was');
+    await writeFile(p('late.txt'), 'written last');
+    await waitFor(
+      async () => (await primary.status<PrimaryStatus>()).files === 5 || undefined,
+      10_000,
+      'the primary to journal the history',
+    );
+    const mirrorDir = await c.tempDir('mirror');
+    const mirror = await c.mirror(mirrorDir, primary.url);
+    await c.converged(primaryDir, mirrorDir);
+    expect(mirror.events('connected')[0]?.mode).toBe('resume');
+    expect(primary.events('mirror-connected')[0]).toMatchObject({ mode: 'resume', from: 1 });
+    // And it goes on following like any other.
+    await writeFile(p('after.txt'), 'after');
+    await c.converged(primaryDir, mirrorDir);
+  });
+});

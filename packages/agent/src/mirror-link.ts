@@ -231,9 +231,12 @@ export class MirrorLink {
     this.id = hello.nodeId;
     const { tracker, store } = this.#ctx;
     const last = tracker.lastSeq;
+    // A fresh mirror (nothing applied, an empty folder) takes the whole journal when it still
+    // starts at its first row: the same files as a reconcile, without the manifest and a
+    // `need` for each of them.
+    const fromStart = hello.fresh === true && hello.appliedSeq === 0 && store.firstSeq() <= 1;
     const canResume =
-      compareEpoch(hello.epoch, ctx.epoch()) === 0 &&
-      hello.appliedSeq > 0 &&
+      (fromStart || (compareEpoch(hello.epoch, ctx.epoch()) === 0 && hello.appliedSeq > 0)) &&
       hello.appliedSeq <= last &&
       hello.appliedSeq >= store.firstSeq() - 1 &&
       last - hello.appliedSeq <= Math.max(10_000, tracker.manifest.size * 2);

@@ -16,6 +16,7 @@ import { AgentError } from './agent-errors.js';
 import { Applier } from './applier.js';
 import { isLoopbackHost } from './auth.js';
 import { serveControl } from './control-socket.js';
+import { RESERVED_ROOT_NAMES } from './excludes.js';
 import { type Logger, silentLogger } from './log.js';
 import { nodeIdOf } from './node-id.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
@@ -147,6 +148,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   #reconnect: NodeJS.Timeout | null = null;
   #bytesReceived = 0;
   #forceReconcile = false;
+  /** What the last dial found (see #isFresh): told to the primary in our hello. */
+  #fresh = false;
   #reconciler: Reconciler | null = null;
   #lastError: string | null = null;
   #control: Server | null = null;
@@ -220,6 +223,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       role: 'mirror',
       epoch: this.#epoch,
       appliedSeq: this.#forceReconcile ? 0 : this.#appliedSeq,
+      fresh: this.#fresh,
       nonce: randomBytes(32),
     });
   }
@@ -251,6 +255,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (this.#closed || this.#promoting) return;
     const url = best?.url ?? this.options.primaries[0]!;
     this.#url = url;
+    this.#fresh = await this.#isFresh();
     this.#state = 'hello';
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
@@ -277,6 +282,13 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       }, HANDSHAKE_TIMEOUT_MS);
       timer.unref();
     });
+  }
+
+  /** Nothing applied, nothing recorded, and nothing in the folder but mimic's own. */
+  async #isFresh(): Promise<boolean> {
+    if (this.#appliedSeq !== 0 || this.#forceReconcile || this.#applier.manifest.size > 0) return false;
+    const names = await readdir(this.options.root).catch(() => null);
+    return names?.every((n) => RESERVED_ROOT_NAMES.includes(n)) ?? false;
   }
 
   /** While following, look for a newer primary among the other configured nodes. */

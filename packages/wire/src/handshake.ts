@@ -41,6 +41,8 @@ export interface MakeHelloOptions {
   epoch: Epoch;
   appliedSeq: number;
   listenUrl?: string;
+  /** A mirror with nothing applied and an empty folder (see `HelloMessage.fresh`). */
+  fresh?: boolean;
   /** 32 bytes; a fresh random nonce when left out. Keep it to verify the peer's proof. */
   nonce?: Uint8Array;
 }
@@ -61,6 +63,7 @@ export function makeHello(options: MakeHelloOptions): HelloMessage {
     nonce: options.nonce ?? new Uint8Array(randomBytes(NONCE_BYTES)),
   };
   if (options.listenUrl !== undefined) hello.listenUrl = options.listenUrl;
+  if (options.fresh) hello.fresh = true;
   validateMessage(hello);
   return hello;
 }

@@ -59,6 +59,11 @@ export interface HelloMessage {
   nonce: Uint8Array;
   /** Where the sender accepts connections, if it does (`ws:` or `wss:`). */
   listenUrl?: string;
+  /**
+   * A mirror that has never applied anything and whose folder is empty: a primary whose journal
+   * reaches back to its first row can stream it all instead of comparing manifests.
+   */
+  fresh?: boolean;
 }
 
 export interface AuthMessage {

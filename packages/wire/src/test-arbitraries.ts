@@ -122,6 +122,7 @@ export const MESSAGE_ARBITRARIES: { readonly [T in MessageType]: fc.Arbitrary<Me
       appliedSeq: seqArb,
       nonce: fc.uint8Array({ minLength: 32, maxLength: 32 }),
       listenUrl: listenUrlArb,
+      fresh: fc.boolean(),
     },
     { requiredKeys: ['type', 'protocol', 'version', 'nodeId', 'role', 'epoch', 'appliedSeq', 'nonce'] },
   ) satisfies fc.Arbitrary<HelloMessage>,

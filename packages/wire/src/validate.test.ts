@@ -120,6 +120,7 @@ describe('validateMessage', () => {
     ['hello', 'nonce', new Uint8Array(31), 'ERR_BAD_MESSAGE'],
     ['hello', 'nonce', Array.from({ length: 32 }, () => 0), 'ERR_BAD_MESSAGE'],
     ['hello', 'listenUrl', 'http://127.0.0.1:7070', 'ERR_BAD_MESSAGE'],
+    ['hello', 'fresh', 'yes', 'ERR_BAD_MESSAGE'],
     ['hello', 'listenUrl', 'not a url', 'ERR_BAD_MESSAGE'],
     ['hello', 'listenUrl', '', 'ERR_BAD_MESSAGE'],
     ['hello', 'appliedSeq', -1, 'ERR_BAD_MESSAGE'],

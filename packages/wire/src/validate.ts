@@ -181,6 +181,7 @@ const MESSAGE_SHAPES: ReadonlyMap<MessageType, Shape> = new Map<MessageType, Sha
         appliedSeq: req(safeUint),
         nonce: req(bytes(NONCE_BYTES)),
         listenUrl: opt(wsUrl),
+        fresh: opt(bool),
       },
     },
   ],
