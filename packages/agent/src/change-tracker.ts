@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
 import { type DiskEntry, readFileVersion, readLinkTarget, statEntry, walkFolders } from './local-fs.js';
@@ -82,11 +82,20 @@ function depth(rel: string): number {
   return d;
 }
 
+/** The batch, parents before children (stable within a depth); each depth counted once. */
+function byDepth(batch: [string, boolean][]): [string, boolean][] {
+  const keyed = batch.map((b) => ({ b, d: depth(b[0]) }));
+  keyed.sort((x, y) => x.d - y.d);
+  return keyed.map((k) => k.b);
+}
+
 export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   readonly manifest: Map<string, FileRecord>;
   /** What small files just read hold, for their first send (see RecentContent). */
   readonly recent = new RecentContent(RECENT_BYTES);
   readonly #root: string;
+  /** The root with one trailing slash: a relative path appended makes its absolute path. */
+  readonly #rootSlash: string;
   readonly #store: Store;
   readonly #skip: (rel: string, isDir: boolean) => boolean;
   #epoch: () => Epoch;
@@ -115,13 +124,19 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     epoch: () => Epoch,
   ) {
     super();
-    this.#root = root;
+    this.#root = resolve(root);
+    this.#rootSlash = this.#root === '/' ? '/' : `${this.#root}/`;
     this.#store = store;
     this.#skip = skip;
     this.#epoch = epoch;
     this.manifest = store.loadFiles();
     for (const rec of this.manifest.values()) this.#byIno.set(rec.ino, rec);
     this.#seq = store.lastSeq();
+  }
+
+  /** Where `rel` (a normalized relative path, as the manifest keeps them) is on disk. */
+  #abs(rel: string): string {
+    return this.#rootSlash + rel;
   }
 
   /** A batch is being read and journaled (or paths wait for one). */
@@ -212,7 +227,11 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     try {
       let size = FIRST_BATCH;
       while (this.#dirty.size > 0 && !this.#closed) {
-        const batch = [...this.#dirty].slice(0, size);
+        const batch: [string, boolean][] = [];
+        for (const entry of this.#dirty) {
+          batch.push(entry);
+          if (batch.length === size) break;
+        }
         size = Math.min(MAX_BATCH, size * 2);
         for (const [rel] of batch) this.#dirty.delete(rel);
         await this.#process(batch);
@@ -227,12 +246,12 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     }
   }
 
-  async #process(batch: [string, boolean][]): Promise<void> {
-    batch.sort((a, b) => depth(a[0]) - depth(b[0]));
+  async #process(unsorted: [string, boolean][]): Promise<void> {
+    const batch = byDepth(unsorted);
     const gone: FileRecord[] = [];
     const present: Present[] = [];
     for (const [rel, forced] of batch) {
-      let entry = this.#scanned.get(rel) ?? (await statEntry(join(this.#root, rel)));
+      let entry = this.#scanned.get(rel) ?? (await statEntry(this.#abs(rel)));
       this.#scanned.delete(rel);
       // Folder-only patterns (`build/`) can only be checked once the path is known to be a folder.
       if (entry?.kind === 'dir' && this.#skip(rel, true)) entry = null;
@@ -271,6 +290,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       this.#dropTree(rel, rows.dels);
       old = undefined;
     }
+    if (entry.kind === 'file') return this.#lookFile(p, old, rows);
     const base: FileRecord = {
       path: rel,
       kind: entry.kind,
@@ -289,14 +309,12 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       } else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
         rows.metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
       rows.puts.push(base);
-    } else if (entry.kind === 'symlink') {
-      const target = await readLinkTarget(join(this.#root, rel));
+    } else {
+      const target = await readLinkTarget(this.#abs(rel));
       if (target === null || target === '') return;
       if (!old || old.target !== target)
         rows.links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs });
       rows.puts.push({ ...base, target });
-    } else {
-      await this.#lookFile(p, old, rows);
     }
   }
 
@@ -333,7 +351,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     }
     // Read into a buffer of its own only when it will be kept for the sender.
     const keep = entry.size <= PART_BYTES && this.recent.fits(entry.size) ? PART_BYTES : 0;
-    const version = await readFileVersion(join(this.#root, rel), keep, entry);
+    const version = await readFileVersion(this.#abs(rel), keep, entry);
     if (!version) {
       // Changing under us, or gone: look again shortly.
       this.#later(rel, true, RETRY_UNSTABLE_MS);
@@ -400,7 +418,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       if (!g) {
         const cand = this.#byIno.get(p.entry.ino);
         if (!cand || cand.path === p.rel || this.manifest.get(cand.path) !== cand) continue;
-        const there = await statEntry(join(this.#root, cand.path));
+        const there = await statEntry(this.#abs(cand.path));
         if (there && there.ino === cand.ino) continue; // a hard link, not a rename
         g = cand;
       }
@@ -458,7 +476,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #markNew(dir: string): void {
     let names: string[];
     try {
-      names = readdirSync(dir === '' ? this.#root : join(this.#root, dir));
+      names = readdirSync(dir === '' ? this.#root : this.#abs(dir));
     } catch {
       return;
     }

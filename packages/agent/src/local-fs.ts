@@ -10,7 +10,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
-import { createHasher, hashToHex, IO_CHUNK, yieldToLoop } from '@mimic/delta';
+import { createHasher, hashToHex, IO_CHUNK, strongHash, yieldToLoop } from '@mimic/delta';
 
 /*
  * Local file system access for the agents. Calls are synchronous on purpose: a stat or a
@@ -164,14 +164,18 @@ export async function readFileVersion(
   try {
     const before = known ?? entryOf(fstatSync(fd));
     if (before?.kind !== 'file') return null;
+    if (before.size <= keepBytes) {
+      const content = readWhole(fd, before.size);
+      const after = entryOf(fstatSync(fd));
+      if (content.length !== before.size || !sameVersion(before, after)) return null;
+      // At most a part's worth: one call hashes it (xxh64, as the streaming hasher would).
+      return { entry: after!, hash: hashToHex(strongHash(content)), readStartMs, content };
+    }
     const hasher = createHasher();
-    const content = before.size <= keepBytes ? readWhole(fd, before.size) : null;
-    const length = content ? content.length : await readHashing(fd, before.size, hasher);
+    const length = await readHashing(fd, before.size, hasher);
     const after = entryOf(fstatSync(fd));
     if (length !== before.size || !sameVersion(before, after)) return null;
-    if (content) hasher.update(content);
-    const version = { entry: after!, hash: hashToHex(hasher.digest()), readStartMs };
-    return content ? { ...version, content } : version;
+    return { entry: after!, hash: hashToHex(hasher.digest()), readStartMs };
   } finally {
     closeSync(fd);
   }
