@@ -319,6 +319,20 @@ describe('a hostile primary', () => {
       expect(await readdir(join(sc.root, '.mimic', 'tmp'))).toEqual([]);
     });
 
+    test('a write marked torn (abort) leaves the copy the mirror holds, in one part or several', async ({
+      scene: sc,
+      expect,
+    }) => {
+      const s = await sc.evil.nextSession();
+      await s.handshake();
+      expect(await s.waitAck(s.write('kept.txt', 'the version the mirror holds\n'))).toBe(true);
+      expect(await s.waitAck(s.write('kept.txt', 'read while it changed\n', { abort: true }))).toBe(true);
+      const inParts = s.write('kept.txt', 'read while it changed, in parts\n', { abort: true, partSize: 8 });
+      expect(await s.waitAck(inParts)).toBe(true);
+      expect(await readFile(join(sc.root, 'kept.txt'), 'utf8')).toBe('the version the mirror holds\n');
+      expect(await readdir(join(sc.root, '.mimic', 'tmp'))).toEqual([]);
+    });
+
     test('after an op that fails, nothing more from that connection is applied, and the mirror reconciles next', async ({
       scene: sc,
       expect,

@@ -51,6 +51,8 @@ export type Outcome =
   | { kind: 'still-open' };
 
 export interface WriteOptions {
+  /** Marks the last part torn: the mirror must keep what it holds. */
+  abort?: boolean;
   mode?: number;
   mtimeMs?: number;
   /** Bytes per part (default: the whole content in one part). */
@@ -78,7 +80,14 @@ export function writeParts(path: string, content: string | Uint8Array, o: WriteO
   let part = 0;
   for (let at = 0; at < data.length || part === 0; at += partSize) {
     const end = Math.min(data.length, at + partSize);
-    parts.push({ ...head, part, last: end >= data.length, data: data.subarray(at, end) });
+    const last = end >= data.length;
+    parts.push({
+      ...head,
+      part,
+      last,
+      data: data.subarray(at, end),
+      ...(last && o.abort ? { abort: true } : {}),
+    });
     part++;
   }
   return parts;

@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { createHasher, hashToHex, patchInto, writeAllSync } from '@mimic/delta';
+import { createHasher, hashToHex, patchInto, strongHash, writeAllSync } from '@mimic/delta';
 import { checkWirePath, type Op, type WriteOp } from '@mimic/wire';
 import { AsyncQueue } from './async-queue.js';
 import { mkdirsNoFollow, safePath } from './confine.js';
@@ -435,6 +435,7 @@ export class Applier {
       if (op.encoding === 'delta' && (this.#pending.has(op.path) || this.#landing?.paths.has(op.path)))
         await this.commit();
       await this.#safe(op.path);
+      if (op.last && op.encoding === 'full') return this.#writeWhole(op);
       cur = await this.#begin(op);
       this.#current = cur;
     } else if (!cur || cur.op.path !== op.path || op.part !== cur.nextPart) {
@@ -469,11 +470,37 @@ export class Applier {
     } catch {}
   }
 
-  async #begin(op: WriteOp): Promise<InFlight> {
+  /**
+   * A file whose whole content came in one part (most files of a tree): checked against its
+   * hash before anything is written, then written to a temp file that waits to land.
+   */
+  async #writeWhole(op: WriteOp): Promise<void> {
+    if (op.abort) return; // changed while the primary read it: the copy here stays
+    const data = op.data;
+    const hash = hashToHex(strongHash(data));
+    if (hash !== op.hash || data.length !== op.size) {
+      throw new ApplyError(
+        `${op.path}: content hash ${hash}/${data.length} does not match ${op.hash}/${op.size}`,
+      );
+    }
+    const temp = await this.#createTemp(op.mode);
+    try {
+      writeAllSync(temp.fd, data);
+      await this.#ready(temp, op, data.length, hash);
+    } catch (err) {
+      this.#discard(temp);
+      throw err;
+    }
+  }
+
+  /**
+   * A new temp file for content of `mode`, created with its permission bits when the umask
+   * keeps them (`modeSet`; -1 when an fchmod must follow). The special bits (setuid, setgid,
+   * sticky) are only ever set by fchmod, once the content is verified.
+   */
+  async #createTemp(mode: number): Promise<{ fd: number; tmp: string; modeSet: number }> {
     const tmp = join(this.#tmpDir, `${this.#tmpPrefix}${(this.#tmpCount++).toString(36)}.part`);
-    // Created with its permission bits when the umask keeps them (no fchmod later); the special
-    // bits (setuid, setgid, sticky) are only ever set by fchmod, once the content is verified.
-    const createMode = op.mode & 0o777;
+    const createMode = mode & 0o777;
     let fd: number;
     try {
       fd = openSync(tmp, 'wx', createMode);
@@ -482,7 +509,11 @@ export class Applier {
       await this.commit(); // out of descriptors: the pending files give theirs back
       fd = openSync(tmp, 'wx', createMode);
     }
-    const modeSet = (createMode & ~this.#umask) === op.mode ? op.mode : -1;
+    return { fd, tmp, modeSet: (createMode & ~this.#umask) === mode ? mode : -1 };
+  }
+
+  async #begin(op: WriteOp): Promise<InFlight> {
+    const { fd, tmp, modeSet } = await this.#createTemp(op.mode);
     const base = { op, fd, tmp, nextPart: 0, written: 0, flusher: new EarlyWriteBack(fd), modeSet };
     if (op.encoding !== 'delta') {
       return { ...base, basisFd: null, queue: null, patching: null, hasher: createHasher() };
@@ -529,13 +560,23 @@ export class Applier {
         `${last.path}: content hash ${hash}/${size} does not match ${last.hash}/${last.size}`,
       );
     }
-    if (cur.modeSet !== last.mode) fchmodSync(cur.fd, last.mode);
-    futimesSync(cur.fd, utimeOf(last.mtimeMs), utimeOf(last.mtimeMs));
+    await this.#ready(cur, last, size, hash);
+  }
+
+  /** A verified temp file gets its mode and mtime, and waits to land with the next group. */
+  async #ready(
+    temp: { fd: number; tmp: string; modeSet: number },
+    last: WriteOp,
+    size: number,
+    hash: string,
+  ): Promise<void> {
+    if (temp.modeSet !== last.mode) fchmodSync(temp.fd, last.mode);
+    futimesSync(temp.fd, utimeOf(last.mtimeMs), utimeOf(last.mtimeMs));
     const prev = this.#pending.get(last.path);
     if (prev) this.#discard(prev);
     this.#pending.set(last.path, {
-      fd: cur.fd,
-      tmp: cur.tmp,
+      fd: temp.fd,
+      tmp: temp.tmp,
       rel: last.path,
       rec: {
         path: last.path,
