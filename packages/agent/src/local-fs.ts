@@ -9,7 +9,7 @@ import {
   readSync,
   type Stats,
 } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { createHasher, hashToHex, IO_CHUNK, strongHash, yieldToLoop } from '@mimic/delta';
 
 /*
@@ -198,12 +198,14 @@ export async function* walkFolders(
   known?: (rel: string) => boolean,
 ): AsyncGenerator<WalkEntry[]> {
   const queue: string[] = [''];
+  const top = resolve(root);
+  const prefix = top === '/' ? top : `${top}/`;
   let n = 0;
   while (queue.length > 0) {
     const dir = queue.shift()!;
     let names: Dirent[];
     try {
-      names = readdirSync(join(root, dir), { withFileTypes: true });
+      names = readdirSync(prefix + dir, { withFileTypes: true });
     } catch {
       continue; // vanished or unreadable: the watcher or the next scan will tell
     }
@@ -214,7 +216,7 @@ export async function* walkFolders(
         found.push({ rel, entry: null });
         continue;
       }
-      const entry = lookSync(join(root, rel));
+      const entry = lookSync(prefix + rel);
       if (!entry || skip(rel, entry.kind === 'dir')) continue;
       found.push({ rel, entry });
       if (entry.kind === 'dir') queue.push(rel);

@@ -469,7 +469,18 @@ export class MirrorLink {
     rec: FileRecord,
     base?: { hash: string; signature: Uint8Array },
   ): Promise<void> {
-    const src: WriteSource = {
+    const recent = this.#ctx.tracker.recent;
+    if (base) recent.discard(rec.path, rec.hash!);
+    else {
+      const content = recent.take(rec.path, rec.hash!);
+      if (content) {
+        const whole = wholePart(rec, rec.hash!, content, this.#signer);
+        await this.#sendOp(seq, whole);
+        if (this.connected) this.#held.set(rec.path, whole.hash);
+        return;
+      }
+    }
+    return this.#sendParts(seq, {
       abs: join(this.#ctx.root, rec.path),
       path: rec.path,
       mode: rec.mode,
@@ -477,18 +488,8 @@ export class MirrorLink {
       size: rec.size,
       hash: rec.hash!,
       sign: this.#signer,
-    };
-    if (base) {
-      src.base = base;
-      this.#ctx.tracker.recent.discard(rec.path, rec.hash!);
-    } else {
-      const content = this.#ctx.tracker.recent.take(rec.path, rec.hash!);
-      if (content) src.content = content;
-    }
-    const whole = wholePart(src);
-    if (!whole) return this.#sendParts(seq, src);
-    await this.#sendOp(seq, whole);
-    if (this.connected) this.#held.set(rec.path, whole.hash);
+      ...(base ? { base } : {}),
+    });
   }
 
   /** A file read now, in one part or several: whole, or as a delta against `src.base`. */

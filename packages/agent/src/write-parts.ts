@@ -29,8 +29,6 @@ export interface WriteSource {
   hash: string;
   /** Signature of the version the mirror holds, and that version's hash: send a delta. */
   base?: { hash: string; signature: Uint8Array | Signature };
-  /** The content of version `hash`, already read: `wholePart` sends it as it is. */
-  content?: Uint8Array;
   /**
    * Where the block signature of the version sent goes, for the delta of its next change (files
    * of at least SIGNATURE_MIN_BYTES; none is made without this). Signing never holds up a part.
@@ -105,23 +103,38 @@ function headOf(src: WriteSource, sig: Signature | null) {
 }
 
 /**
- * The one part of a file whose content was read already and goes whole (no delta wanted, at
- * most one part), handed to `sign.later`; null when the file must be read, or sent as a delta.
- * Most files of a large tree leave this way, without a read or a generator of their own.
+ * The one part of a file whose content (at most PART_BYTES) was read already and goes whole,
+ * handed to `sign.later` when it is large enough to be sent as a delta next time. Most files of
+ * a large tree leave this way, without a read or a generator of their own.
  */
-export function wholePart(src: WriteSource): WriteOp | null {
-  const data = src.content;
-  if (!data || src.base || data.length > PART_BYTES) return null;
-  if (src.sign && data.length >= SIGNATURE_MIN_BYTES) src.sign.later(src.path, src.hash, data);
-  return { ...headOf(src, null), size: data.length, part: 0, last: true, data };
+export function wholePart(
+  file: { path: string; mode: number; mtimeMs: number },
+  hash: string,
+  data: Uint8Array,
+  sign?: WriteSource['sign'],
+): WriteOp {
+  if (sign && data.length >= SIGNATURE_MIN_BYTES) sign.later(file.path, hash, data);
+  // The fields in the order `headOf` gives them, so that every write op has one shape.
+  return {
+    kind: 'write',
+    path: file.path,
+    mode: file.mode,
+    mtimeMs: file.mtimeMs,
+    size: data.length,
+    hash,
+    encoding: 'full',
+    part: 0,
+    last: true,
+    data,
+  };
 }
 
 /**
- * The write op's parts for one file, read now (callers try `wholePart` first): whole content,
- * or a delta against the base the mirror holds. Parts carry at most PART_BYTES. The last part
- * carries the size and hash of what was actually read (it may be newer than the journal's), or
- * `abort` when the file changed while it was read: the mirror then keeps its copy and a later
- * op brings the new one.
+ * The write op's parts for one file, read now (a file whose content is at hand goes by
+ * `wholePart`): whole content, or a delta against the base the mirror holds. Parts carry at
+ * most PART_BYTES. The last part carries the size and hash of what was actually read (it may be
+ * newer than the journal's), or `abort` when the file changed while it was read: the mirror
+ * then keeps its copy and a later op brings the new one.
  */
 export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
   const fd = openSync(src.abs, 'r');
