@@ -344,8 +344,9 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       }
     }
     // Content kept for the sender fills up while the sender waits for the batch's rows:
-    // journal what was read so far, and give the sender time to take it.
-    if (entry.size <= PART_BYTES && !this.recent.fits(entry.size)) {
+    // journal what was read so far, and give the sender time to take it. (With no sender
+    // taking any, the batch goes on unjournaled: a commit per file would be all it gained.)
+    if (entry.size <= PART_BYTES && this.recent.full(entry.size)) {
       if (rows.writes.length > 0) this.#commitRows(rows);
       await this.recent.room(entry.size, ROOM_WAIT_MS);
     }
@@ -482,7 +483,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     }
     for (const name of names) {
       const rel = dir === '' ? name : `${dir}/${name}`;
-      if (!this.manifest.has(rel) && !this.#skip(rel, false)) this.mark(rel, false);
+      // Already marked (a scan found it): marking again would only drop the scan's lstat.
+      if (!this.manifest.has(rel) && !this.#dirty.has(rel)) this.mark(rel, false);
     }
   }
 

@@ -49,11 +49,14 @@ describe('RecentContent', () => {
     c.put('a', 'h', new Uint8Array(6));
     c.put('b', 'h', new Uint8Array(4));
     // Nothing taken yet: no one to wait for.
+    expect(c.full(5)).toBe(false);
     let t = performance.now();
     await c.room(5, 5000);
     expect(performance.now() - t).toBeLessThan(1000);
     // A sender is taking: the wait ends when it makes room.
     expect(c.take('b', 'h')).toBeDefined();
+    expect(c.full(5)).toBe(true);
+    expect(c.full(4)).toBe(false);
     let woke = false;
     const waiting = c.room(5, 5000).then(() => {
       woke = true;

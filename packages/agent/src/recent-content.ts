@@ -65,6 +65,11 @@ export class RecentContent {
     if (this.#map.get(path)?.hash === hash) this.delete(path);
   }
 
+  /** Content of `bytes` would not be kept now, and a sender is taking content: `room` waits. */
+  full(bytes: number): boolean {
+    return !this.fits(bytes) && Date.now() - this.#takenAt <= TAKING_MS;
+  }
+
   /**
    * Resolves at once if content of `bytes` would be kept now or no sender is taking content;
    * otherwise once the sender has made room (see ROOM_STEP), or after `maxWaitMs`: a slow
@@ -74,7 +79,7 @@ export class RecentContent {
    * later read wait too.
    */
   room(bytes: number, maxWaitMs: number): Promise<void> {
-    if (this.fits(bytes) || Date.now() - this.#takenAt > TAKING_MS) return Promise.resolve();
+    if (!this.full(bytes)) return Promise.resolve();
     this.#roomWaiter?.wake();
     const takes = this.#takes;
     return new Promise((resolve) => {

@@ -1,0 +1,37 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, test } from 'vitest';
+import { ChangeTracker } from './change-tracker.js';
+import { Store } from './store.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+test('a tracker with no sender taking content journals a large tree in a few commits', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mimic-tracker-'));
+  dirs.push(dir);
+  const root = join(dir, 'root');
+  mkdirSync(root);
+  // 80 MiB of files: more than the content kept for a sender, which no one takes here.
+  const mib = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < 80; i++) writeFileSync(join(root, `f${i}`), mib.fill(i));
+  const store = new Store(join(dir, 'mimic.db'));
+  const tracker = new ChangeTracker(
+    root,
+    store,
+    () => false,
+    () => ({ term: 1, node: 'n' }),
+  );
+  let commits = 0;
+  tracker.on('appended', () => commits++);
+  await tracker.scan();
+  expect(tracker.manifest.size).toBe(80);
+  expect(tracker.lastSeq).toBe(80);
+  // One batch, one commit (a commit per file once the kept content filled up, before).
+  expect(commits).toBe(1);
+  tracker.close();
+  store.close();
+});
