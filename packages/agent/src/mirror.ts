@@ -256,6 +256,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const url = best?.url ?? this.options.primaries[0]!;
     this.#url = url;
     this.#fresh = await this.#isFresh();
+    if (this.#closed || this.#promoting) return;
     this.#state = 'hello';
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
