@@ -82,6 +82,9 @@ export const expectEdit = ({ changed, removed }) => [
   ...changed.map((rel) => ({ rel, check: 'content' })),
 ];
 
+/** With `byCtime`, the poller never sleeps longer than this (the time it reports does not depend on it). */
+const MAX_CTIME_PAUSE_MS = 250;
+
 /**
  * Wait until `dst` mirrors `src`. Cheap checks first: each poll looks at no more than `budget` of
  * the paths still pending, in rotation (stat for size, then contents for 'content' paths, absence
@@ -100,9 +103,6 @@ export const expectEdit = ({ changed, removed }) => [
  * most a twentieth of a core and leaves the rest to the replicator.
  * Resolves { ms (from t0), late, polls }; throws on timeout or stall with what is left.
  */
-/** With `byCtime`, the poller never sleeps longer than this (the time it reports does not depend on it). */
-const MAX_CTIME_PAUSE_MS = 250;
-
 export async function waitForMirror(
   src,
   dst,
@@ -162,7 +162,7 @@ export async function waitForMirror(
     const cmp = compareTrees(src, dst);
     if (cmp.equal && byCtime) {
       // Stamped by the kernel as each file took its final name (or later, never earlier).
-      return { ms: newestCtime(dst, expected) - wallAtT0, late: false, polls };
+      return { ms: newestCtime(dst, expected) - wallAtT0, late, polls };
     }
     if (cmp.equal) return { ms: (late ? now() : arrivedAt) - t0, late, polls };
     late = true;
