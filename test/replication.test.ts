@@ -425,8 +425,13 @@ describe.concurrent('a new mirror', () => {
     await rm(p('a/b'), { recursive: true });
     await writeFile(p('a/b'), 'a file where a folder was');
     await writeFile(p('late.txt'), 'written last');
+    // Five rows at the start; the history adds at least four (the rename, the folder's delete,
+    // the file in its place, late.txt), and leaves five paths.
     await waitFor(
-      async () => (await primary.status<PrimaryStatus>()).files === 5 || undefined,
+      async () => {
+        const st = await primary.status<PrimaryStatus>();
+        return (st.seq >= 9 && st.files === 5) || undefined;
+      },
       10_000,
       'the primary to journal the history',
     );
