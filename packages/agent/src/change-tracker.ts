@@ -24,8 +24,6 @@ interface Present {
   entry: DiskEntry;
   old: FileRecord | undefined;
   forced: boolean;
-  /** Found by a scan's walk, which lists every folder it finds itself. */
-  scanned: boolean;
   /** Arrived here by a rename in this batch. */
   renamed?: boolean;
 }
@@ -253,8 +251,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     const gone: FileRecord[] = [];
     const present: Present[] = [];
     for (const [rel, forced] of batch) {
-      const seen = this.#scanned.get(rel);
-      let entry = seen ?? (await statEntry(this.#abs(rel)));
+      let entry = this.#scanned.get(rel) ?? (await statEntry(this.#abs(rel)));
       this.#scanned.delete(rel);
       // Folder-only patterns (`build/`) can only be checked once the path is known to be a folder.
       if (entry?.kind === 'dir' && this.#skip(rel, true)) entry = null;
@@ -263,7 +260,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         this.#recheckDue.delete(rel);
         if (old) gone.push(old);
       } else {
-        present.push({ rel, entry, old, forced, scanned: seen !== undefined });
+        present.push({ rel, entry, old, forced });
       }
     }
     const rows = new BatchRows();
@@ -307,10 +304,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       if (!old) {
         rows.mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
         // Whatever was made inside before the watcher watched the new folder (mkdir -p a/b/c
-        // and a file in it, at once) is found here rather than at the next rescan. A folder a
-        // scan found is listed by that scan (and start-up scans twice, the second time once
-        // the watcher covers every folder).
-        if (!p.scanned) this.#markNew(rel);
+        // and a file in it, at once) is found here rather than at the next rescan.
+        this.#markNew(rel);
       } else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
         rows.metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
       rows.puts.push(base);
