@@ -35,3 +35,27 @@ test('a tracker with no sender taking content journals a large tree in a few com
   tracker.close();
   store.close();
 });
+
+test('a new folder is listed again a moment later: what was made in it after its first listing is found', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mimic-tracker-'));
+  dirs.push(dir);
+  const root = join(dir, 'root');
+  mkdirSync(join(root, 'a'), { recursive: true });
+  const store = new Store(join(dir, 'mimic.db'));
+  const tracker = new ChangeTracker(
+    root,
+    store,
+    () => false,
+    () => ({ term: 1, node: 'n' }),
+  );
+  // As a watcher would: the folder is reported, and nothing inside it ever is.
+  tracker.mark('a');
+  await tracker.idle();
+  expect(tracker.manifest.has('a')).toBe(true);
+  mkdirSync(join(root, 'a/b'));
+  writeFileSync(join(root, 'a/b/late.txt'), 'made after the folder was first listed');
+  await tracker.settled();
+  expect([...tracker.manifest.keys()].sort()).toEqual(['a', 'a/b', 'a/b/late.txt']);
+  tracker.close();
+  store.close();
+});

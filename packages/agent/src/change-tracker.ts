@@ -34,6 +34,12 @@ export interface ChangeTrackerEvents {
 }
 
 const RETRY_UNSTABLE_MS = 20;
+/**
+ * A new folder is listed when found and once more this much later: a folder being filled as it
+ * was found (mkdir -p of a deep path on a busy machine) can have its first listing come before
+ * its contents, and the watcher's own watch on it come after them.
+ */
+const NEW_FOLDER_RELOOK_MS = 100;
 const HOLD_GONE_MS = 30;
 /** Kernel timestamps advance in ticks of a few ms; a read this long after a change saw it. */
 const CTIME_SLACK_MS = 20;
@@ -223,6 +229,15 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     }, ms).unref();
   }
 
+  /** `#markNew(dir)` again after NEW_FOLDER_RELOOK_MS; `settled()` waits for it. */
+  #markNewLater(dir: string): void {
+    this.#lookLater++;
+    setTimeout(() => {
+      this.#lookLater--;
+      if (!this.#closed) this.#markNew(dir);
+    }, NEW_FOLDER_RELOOK_MS).unref();
+  }
+
   async #run(): Promise<void> {
     try {
       let size = FIRST_BATCH;
@@ -304,8 +319,10 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       if (!old) {
         rows.mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
         // Whatever was made inside before the watcher watched the new folder (mkdir -p a/b/c
-        // and a file in it, at once) is found here rather than at the next rescan.
+        // and a file in it, at once) is found here rather than at the next rescan. Listed
+        // twice: the writer may still be making what goes in it as it is listed now.
         this.#markNew(rel);
+        this.#markNewLater(rel);
       } else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
         rows.metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
       rows.puts.push(base);
