@@ -5,19 +5,17 @@ import { afterEach, expect, test } from 'vitest';
 import { ChangeTracker } from './change-tracker.js';
 import { Store } from './store.js';
 
-const dirs: string[] = [];
+const cleanups: (() => void)[] = [];
 afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const c of cleanups.splice(0).reverse()) c();
 });
 
-test('a tracker with no sender taking content journals a large tree in a few commits', async () => {
+/** A tracker (with its store) of a new folder `root`, all removed after the test. */
+function newTracker(): { root: string; tracker: ChangeTracker } {
   const dir = mkdtempSync(join(tmpdir(), 'mimic-tracker-'));
-  dirs.push(dir);
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const root = join(dir, 'root');
   mkdirSync(root);
-  // 80 MiB of files: more than the content kept for a sender, which no one takes here.
-  const mib = Buffer.alloc(1024 * 1024);
-  for (let i = 0; i < 80; i++) writeFileSync(join(root, `f${i}`), mib.fill(i));
   const store = new Store(join(dir, 'mimic.db'));
   const tracker = new ChangeTracker(
     root,
@@ -25,6 +23,18 @@ test('a tracker with no sender taking content journals a large tree in a few com
     () => false,
     () => ({ term: 1, node: 'n' }),
   );
+  cleanups.push(() => {
+    tracker.close();
+    store.close();
+  });
+  return { root, tracker };
+}
+
+test('a tracker with no sender taking content journals a large tree in a few commits', async () => {
+  const { root, tracker } = newTracker();
+  // 80 MiB of files: more than the content kept for a sender, which no one takes here.
+  const mib = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < 80; i++) writeFileSync(join(root, `f${i}`), mib.fill(i));
   let commits = 0;
   tracker.on('appended', () => commits++);
   await tracker.scan();
@@ -32,22 +42,11 @@ test('a tracker with no sender taking content journals a large tree in a few com
   expect(tracker.lastSeq).toBe(80);
   // One batch, one commit (a commit per file once the kept content filled up, before).
   expect(commits).toBe(1);
-  tracker.close();
-  store.close();
 });
 
 test('a new folder is listed again a moment later: what was made in it after its first listing is found', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mimic-tracker-'));
-  dirs.push(dir);
-  const root = join(dir, 'root');
-  mkdirSync(join(root, 'a'), { recursive: true });
-  const store = new Store(join(dir, 'mimic.db'));
-  const tracker = new ChangeTracker(
-    root,
-    store,
-    () => false,
-    () => ({ term: 1, node: 'n' }),
-  );
+  const { root, tracker } = newTracker();
+  mkdirSync(join(root, 'a'));
   // As a watcher would: the folder is reported, and nothing inside it ever is.
   tracker.mark('a');
   await tracker.idle();
@@ -56,6 +55,4 @@ test('a new folder is listed again a moment later: what was made in it after its
   writeFileSync(join(root, 'a/b/late.txt'), 'made after the folder was first listed');
   await tracker.settled();
   expect([...tracker.manifest.keys()].sort()).toEqual(['a', 'a/b', 'a/b/late.txt']);
-  tracker.close();
-  store.close();
 });
