@@ -88,6 +88,19 @@ function depth(rel: string): number {
   return d;
 }
 
+/** What the manifest knows of a path and what an lstat finds there agree: it is unchanged. */
+function statsMatch(old: FileRecord | undefined, entry: DiskEntry): boolean {
+  return (
+    old !== undefined &&
+    old.kind === entry.kind &&
+    old.size === entry.size &&
+    old.mtimeMs === entry.mtimeMs &&
+    old.mode === entry.mode &&
+    old.ino === entry.ino &&
+    old.ctimeMs === entry.ctimeMs
+  );
+}
+
 /** The batch, parents before children (stable within a depth); each depth counted once. */
 function byDepth(batch: [string, boolean][]): [string, boolean][] {
   const keyed = batch.map((b) => ({ b, d: depth(b[0]) }));
@@ -189,18 +202,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       for (const { rel, entry } of found) {
         seen.add(rel);
         if (!entry) continue;
-        const old = this.manifest.get(rel);
-        if (
-          !old ||
-          old.kind !== entry.kind ||
-          old.size !== entry.size ||
-          old.mtimeMs !== entry.mtimeMs ||
-          old.mode !== entry.mode ||
-          old.ino !== entry.ino ||
-          old.ctimeMs !== entry.ctimeMs
-        ) {
-          this.mark(rel, false, entry);
-        }
+        if (!statsMatch(this.manifest.get(rel), entry)) this.mark(rel, false, entry);
       }
     }
     for (const rel of this.manifest.keys()) if (!seen.has(rel)) this.mark(rel, false);
@@ -222,20 +224,16 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
 
   /** Looks at `rel` again after `ms`; `settled()` waits for it. */
   #later(rel: string, forced: boolean, ms: number): void {
-    this.#lookLater++;
-    setTimeout(() => {
-      this.#lookLater--;
-      this.mark(rel, forced);
-    }, ms).unref();
+    this.#after(ms, () => this.mark(rel, forced));
   }
 
-  /** `#markNew(dir)` again after NEW_FOLDER_RELOOK_MS; `settled()` waits for it. */
-  #markNewLater(dir: string): void {
+  /** Runs `look` after `ms`; `settled()` waits for it. */
+  #after(ms: number, look: () => void): void {
     this.#lookLater++;
     setTimeout(() => {
       this.#lookLater--;
-      if (!this.#closed) this.#markNew(dir);
-    }, NEW_FOLDER_RELOOK_MS).unref();
+      look();
+    }, ms).unref();
   }
 
   async #run(): Promise<void> {
@@ -322,7 +320,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         // and a file in it, at once) is found here rather than at the next rescan. Listed
         // twice: the writer may still be making what goes in it as it is listed now.
         this.#markNew(rel);
-        this.#markNewLater(rel);
+        this.#after(NEW_FOLDER_RELOOK_MS, () => this.#markNew(rel));
       } else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
         rows.metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
       rows.puts.push(base);
@@ -338,13 +336,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   /** `#look` for a regular file: reads it unless its stat shows it unchanged. */
   async #lookFile(p: Present, old: FileRecord | undefined, rows: BatchRows): Promise<void> {
     const { rel, entry } = p;
-    const unchanged =
-      old !== undefined &&
-      old.size === entry.size &&
-      old.mtimeMs === entry.mtimeMs &&
-      old.ino === entry.ino &&
-      old.ctimeMs === entry.ctimeMs &&
-      old.mode === entry.mode;
+    const unchanged = statsMatch(old, entry);
     if (unchanged && !p.forced) return;
     if (unchanged) {
       // A watcher event can trail the read that already saw its write. If the file is
