@@ -147,6 +147,15 @@ function under(path: string, dir: string): boolean {
   return path === dir || path.startsWith(`${dir}/`);
 }
 
+/** Refuses a rebuilt file whose hash or size is not what the write's last part announced. */
+function checkContent(last: WriteOp, hash: string, size: number): void {
+  if (hash !== last.hash || size !== last.size) {
+    throw new ApplyError(
+      `${last.path}: content hash ${hash}/${size} does not match ${last.hash}/${last.size}`,
+    );
+  }
+}
+
 export class Applier {
   readonly manifest: Map<string, FileRecord>;
   readonly root: string;
@@ -478,11 +487,7 @@ export class Applier {
     if (op.abort) return; // changed while the primary read it: the copy here stays
     const data = op.data;
     const hash = hashToHex(strongHash(data));
-    if (hash !== op.hash || data.length !== op.size) {
-      throw new ApplyError(
-        `${op.path}: content hash ${hash}/${data.length} does not match ${op.hash}/${op.size}`,
-      );
-    }
+    checkContent(op, hash, data.length);
     const temp = await this.#createTemp(op.mode);
     try {
       writeAllSync(temp.fd, data);
@@ -555,11 +560,7 @@ export class Applier {
       this.#discard(cur);
       return;
     }
-    if (hash !== last.hash || size !== last.size) {
-      throw new ApplyError(
-        `${last.path}: content hash ${hash}/${size} does not match ${last.hash}/${last.size}`,
-      );
-    }
+    checkContent(last, hash, size);
     await this.#ready(cur, last, size, hash);
   }
 
