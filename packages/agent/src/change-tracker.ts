@@ -3,7 +3,14 @@ import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
-import { type DiskEntry, readFileVersion, readLinkTarget, statEntry, walkFolders } from './local-fs.js';
+import {
+  type DiskEntry,
+  readFileVersion,
+  readLinkTarget,
+  sameVersion,
+  statEntry,
+  walkFolders,
+} from './local-fs.js';
 import { RecentContent } from './recent-content.js';
 import type { FileRecord, JournalOp, Store } from './store.js';
 import { PART_BYTES } from './write-parts.js';
@@ -90,15 +97,7 @@ function depth(rel: string): number {
 
 /** What the manifest knows of a path and what an lstat finds there agree: it is unchanged. */
 function statsMatch(old: FileRecord | undefined, entry: DiskEntry): boolean {
-  return (
-    old !== undefined &&
-    old.kind === entry.kind &&
-    old.size === entry.size &&
-    old.mtimeMs === entry.mtimeMs &&
-    old.mode === entry.mode &&
-    old.ino === entry.ino &&
-    old.ctimeMs === entry.ctimeMs
-  );
+  return old !== undefined && sameVersion(old, entry) && old.mode === entry.mode;
 }
 
 /** The batch, parents before children (stable within a depth); each depth counted once. */

@@ -82,7 +82,8 @@ export interface FileVersion {
   content?: Uint8Array;
 }
 
-function sameVersion(a: DiskEntry, b: DiskEntry | null): boolean {
+/** Same inode, kind, size, mtime and ctime: nothing was written there since (a chmod changes the ctime too). */
+export function sameVersion(a: DiskEntry, b: DiskEntry | null): boolean {
   return (
     b !== null &&
     a.kind === b.kind &&
