@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
@@ -55,4 +56,31 @@ test('a new folder is listed again a moment later: what was made in it after its
   writeFileSync(join(root, 'a/b/late.txt'), 'made after the folder was first listed');
   await tracker.settled();
   expect([...tracker.manifest.keys()].sort()).toEqual(['a', 'a/b', 'a/b/late.txt']);
+});
+
+test('a first scan (files not stat-ed, opened first) records files, links and folders as a later scan would', async () => {
+  const { root, tracker } = newTracker();
+  mkdirSync(join(root, 'd'));
+  writeFileSync(join(root, 'd/f.txt'), 'content');
+  writeFileSync(join(root, 'empty'), '');
+  symlinkSync('d/f.txt', join(root, 'link'));
+  symlinkSync('nowhere', join(root, 'dangling'));
+  execFileSync('mkfifo', [join(root, 'pipe')]);
+  await tracker.scan();
+  await tracker.settled();
+  const m = tracker.manifest;
+  expect([...m.keys()].sort()).toEqual(['d', 'd/f.txt', 'dangling', 'empty', 'link']);
+  expect(m.get('link')).toMatchObject({ kind: 'symlink', target: 'd/f.txt' });
+  expect(m.get('d/f.txt')).toMatchObject({
+    kind: 'file',
+    size: 7,
+    ino: lstatSync(join(root, 'd/f.txt')).ino,
+  });
+  expect(m.get('empty')).toMatchObject({ kind: 'file', size: 0 });
+  // The second scan finds nothing new: the first recorded the same stats an lstat gives.
+  let appended = 0;
+  tracker.on('appended', () => appended++);
+  await tracker.scan();
+  await tracker.settled();
+  expect(appended).toBe(0);
 });

@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { readdirSync } from 'node:fs';
+import { closeSync, fstatSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
 import {
   type DiskEntry,
-  readFileVersion,
+  entryOf,
+  openToRead,
   readLinkTarget,
+  readOpenedVersion,
   sameVersion,
   statEntry,
   walkFolders,
@@ -34,6 +36,20 @@ interface Present {
   /** Arrived here by a rename in this batch. */
   renamed?: boolean;
 }
+
+/**
+ * A regular file by its folder's listing, not stat'ed: what a first scan (nothing in the
+ * manifest, so no rename to pair by inode) marks new files with. Its look opens it first and
+ * takes its stat from the descriptor, one path lookup where an lstat would make two.
+ */
+const UNSTATED: DiskEntry = Object.freeze({
+  kind: 'file',
+  size: -1,
+  mtimeMs: 0,
+  mode: 0,
+  ino: -1,
+  ctimeMs: 0,
+});
 
 export interface ChangeTrackerEvents {
   appended: [lastSeq: number];
@@ -193,14 +209,19 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
    */
   async scan(watchedSince?: number): Promise<void> {
     const seen = new Set<string>();
-    const known =
-      watchedSince === undefined
+    const first = this.manifest.size === 0;
+    const noStat = first
+      ? () => true
+      : watchedSince === undefined
         ? undefined
         : (rel: string) => (this.#readAt.get(rel) ?? 0) > watchedSince && this.manifest.has(rel);
-    for await (const found of walkFolders(this.#root, this.#skip, known)) {
+    for await (const found of walkFolders(this.#root, this.#skip, noStat)) {
       for (const { rel, entry } of found) {
         seen.add(rel);
-        if (!entry) continue;
+        if (!entry) {
+          if (first) this.mark(rel, false, UNSTATED);
+          continue;
+        }
         if (!statsMatch(this.manifest.get(rel), entry)) this.mark(rel, false, entry);
       }
     }
@@ -263,11 +284,13 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     const gone: FileRecord[] = [];
     const present: Present[] = [];
     for (const [rel, forced] of batch) {
-      let entry = this.#scanned.get(rel) ?? (await statEntry(this.#abs(rel)));
+      const old = this.manifest.get(rel);
+      let entry: DiskEntry | null | undefined = this.#scanned.get(rel);
       this.#scanned.delete(rel);
+      // Something is known of the path since it was listed: a plain lstat then.
+      if (!entry || (entry === UNSTATED && old)) entry = await statEntry(this.#abs(rel));
       // Folder-only patterns (`build/`) can only be checked once the path is known to be a folder.
       if (entry?.kind === 'dir' && this.#skip(rel, true)) entry = null;
-      const old = this.manifest.get(rel);
       if (!entry) {
         this.#recheckDue.delete(rel);
         if (old) gone.push(old);
@@ -334,7 +357,21 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
 
   /** `#look` for a regular file: reads it unless its stat shows it unchanged. */
   async #lookFile(p: Present, old: FileRecord | undefined, rows: BatchRows): Promise<void> {
-    const { rel, entry } = p;
+    const { rel } = p;
+    let readStartMs = Date.now();
+    let fd: number | null = null;
+    let entry = p.entry;
+    if (entry === UNSTATED) {
+      fd = openToRead(this.#abs(rel));
+      const found = fd === null ? null : entryOf(fstatSync(fd));
+      if (found?.kind !== 'file') {
+        // Gone, or no longer a regular file: looked at again, through an lstat.
+        if (fd !== null) closeSync(fd);
+        this.#later(rel, true, RETRY_UNSTABLE_MS);
+        return;
+      }
+      entry = found; // and `old` is undefined (see #process): nothing below returns before the read
+    }
     const unchanged = statsMatch(old, entry);
     if (unchanged && !p.forced) return;
     if (unchanged) {
@@ -360,7 +397,11 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     }
     // Read into a buffer of its own only when it will be kept for the sender.
     const keep = entry.size <= PART_BYTES && this.recent.fits(entry.size) ? PART_BYTES : 0;
-    const version = await readFileVersion(this.#abs(rel), keep, entry);
+    if (fd === null) {
+      readStartMs = Date.now();
+      fd = openToRead(this.#abs(rel));
+    }
+    const version = fd === null ? null : await readOpenedVersion(fd, readStartMs, keep, entry);
     if (!version) {
       // Changing under us, or gone: look again shortly.
       this.#later(rel, true, RETRY_UNSTABLE_MS);
@@ -422,7 +463,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     const goneByIno = new Map<number, FileRecord>();
     for (const g of gone) goneByIno.set(g.ino, g);
     for (const p of present) {
-      if (p.old && p.old.ino === p.entry.ino) continue;
+      if (p.entry === UNSTATED || (p.old && p.old.ino === p.entry.ino)) continue;
       let g = goneByIno.get(p.entry.ino);
       if (!g) {
         const cand = this.#byIno.get(p.entry.ino);

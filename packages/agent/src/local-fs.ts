@@ -1,5 +1,6 @@
 import {
   closeSync,
+  constants,
   type Dirent,
   fstatSync,
   lstatSync,
@@ -141,6 +142,20 @@ async function readHashing(
   }
 }
 
+/** Never through a link, never waiting on a fifo (no effect on a regular file's reads). */
+const OPEN_TO_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** Opens `abs` for reading; null when it is gone, a link, or below what is no longer a folder. */
+export function openToRead(abs: string): number | null {
+  try {
+    return openSync(abs, OPEN_TO_READ);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
+    throw err;
+  }
+}
+
 /**
  * Reads a file once and hashes it. Returns null if the file changed while it was read (the
  * caller reads it again later) or vanished: a torn read is never reported as a version.
@@ -154,14 +169,20 @@ export async function readFileVersion(
   known?: DiskEntry,
 ): Promise<FileVersion | null> {
   const readStartMs = Date.now();
-  let fd: number;
-  try {
-    fd = openSync(abs, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
-    throw err;
-  }
+  const fd = openToRead(abs);
+  return fd === null ? null : readOpenedVersion(fd, readStartMs, keepBytes, known);
+}
+
+/**
+ * `readFileVersion` of a file already open (by `openToRead`, at `readStartMs`); `known` is then
+ * what an fstat of `fd` found, or what an lstat found before it was opened. Closes `fd`.
+ */
+export async function readOpenedVersion(
+  fd: number,
+  readStartMs: number,
+  keepBytes: number,
+  known?: DiskEntry,
+): Promise<FileVersion | null> {
   try {
     const before = known ?? entryOf(fstatSync(fd));
     if (before?.kind !== 'file') return null;
@@ -182,7 +203,10 @@ export async function readFileVersion(
   }
 }
 
-/** One entry found by a walk: a null entry is a regular file the caller said it knows. */
+/**
+ * One entry found by a walk. A null entry is a regular file (by its folder's listing) that the
+ * caller's `noStat` let through without an lstat.
+ */
 export interface WalkEntry {
   rel: string;
   entry: DiskEntry | null;
@@ -191,12 +215,13 @@ export interface WalkEntry {
 /**
  * Walks the tree below `root`, parents before children, a folder's entries at a time, as
  * relative POSIX paths. `skip(rel, isDir)` prunes excluded paths (a skipped directory is not
- * entered). A regular file for which `known(rel)` holds comes without an lstat, with a null entry.
+ * entered). A regular file for which `noStat(rel)` holds comes without an lstat, with a null
+ * entry (and without a `skip` check: the caller has that to do).
  */
 export async function* walkFolders(
   root: string,
   skip: (rel: string, isDir: boolean) => boolean,
-  known?: (rel: string) => boolean,
+  noStat?: (rel: string) => boolean,
 ): AsyncGenerator<WalkEntry[]> {
   const queue: string[] = [''];
   const top = resolve(root);
@@ -213,7 +238,7 @@ export async function* walkFolders(
     const found: WalkEntry[] = [];
     for (const d of names) {
       const rel = dir === '' ? d.name : `${dir}/${d.name}`;
-      if (known && d.isFile() && known(rel)) {
+      if (noStat && d.isFile() && noStat(rel)) {
         found.push({ rel, entry: null });
         continue;
       }
@@ -231,7 +256,7 @@ export async function* walkFolders(
 export async function* walk(
   root: string,
   skip: (rel: string, isDir: boolean) => boolean,
-  known?: (rel: string) => boolean,
+  noStat?: (rel: string) => boolean,
 ): AsyncGenerator<WalkEntry> {
-  for await (const found of walkFolders(root, skip, known)) yield* found;
+  for await (const found of walkFolders(root, skip, noStat)) yield* found;
 }
