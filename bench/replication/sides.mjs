@@ -31,15 +31,20 @@ export class MimicPair {
     this.statusWarned = false;
   }
 
-  async start() {
+  /**
+   * Starts the primary, then the mirror once the primary listens. `together` starts both at
+   * once, as an operator starting the two agents does (the mirror dials until the primary
+   * listens); `port` is then the primary's, from `freePort()` (call it before the clock starts).
+   */
+  async start({ together = false, port } = {}) {
     mkdirSync(this.dst, { recursive: true });
-    const port = await freePort();
+    port ??= await freePort();
     this.primary = new Child(
       `${this.name} primary`,
       mimicArgv('primary', this.src, '--listen', `127.0.0.1:${port}`, '--state', this.primaryState),
       { logFile: join(this.logDir, `${this.name}-primary.log`) },
     );
-    await waitForPort(port, { child: this.primary, timeoutMs: 120_000 });
+    if (!together) await waitForPort(port, { child: this.primary, timeoutMs: 120_000 });
     this.mirror = new Child(
       `${this.name} mirror`,
       mimicArgv('mirror', this.dst, '--primary', `ws://127.0.0.1:${port}`),

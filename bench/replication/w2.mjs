@@ -1,11 +1,11 @@
 // W2: the whole tree (20,000 files, 300 MB) into an empty mirror.
-// mimic: from starting the primary (fresh state) on the full tree and a mirror on an empty folder
-// until the mirror holds the tree exactly. rsync: `rsync -a` into an empty folder of the daemon.
+// mimic: from starting the primary (fresh state) on the full tree and a mirror on an empty folder,
+// both at once, until the mirror holds the tree exactly. rsync: `rsync -a` into an empty folder of the daemon.
 // Every run writes into new folders; nothing is deleted until the end, so no run follows a big
 // delete (see the disk-settling note in the design).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { compareTrees, expectAll, now, runsFromEnv, settle, waitForMirror } from '../lib.mjs';
+import { compareTrees, expectAll, freePort, now, runsFromEnv, settle, waitForMirror } from '../lib.mjs';
 import { bytesRow, guarded, logSample, newSide, sideOrder, summary, timeRow } from './common.mjs';
 import { MimicPair, rsyncPush, STALL_MS } from './sides.mjs';
 
@@ -29,9 +29,12 @@ export async function runW2(ctx) {
         logDir: ctx.logDir,
       });
       await settle();
+      const port = await freePort();
       const t0 = now();
       try {
-        await pair.start();
+        // Both agents start at once, as an operator would start them (rsync's daemon, on the
+        // other side, is running before its clock starts).
+        await pair.start({ together: true, port });
         const res = await waitForMirror(base, pair.dst, expected, {
           t0,
           timeoutMs,
