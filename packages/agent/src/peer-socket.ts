@@ -94,7 +94,7 @@ export class PeerSocket {
   /** Sends one message; resolves when the connection's window has room for more. */
   async send(msg: Message, options?: EncodeOptions): Promise<void> {
     if (this.#closed) return;
-    // A file's content goes out as the second fragment of its message, without a copy.
+    // Files' contents go out as fragments of their message of their own, without a copy.
     const pieces = encodePieces(msg, undefined, options);
     let wire = 0;
     for (const p of pieces) wire += p.length + frameOverhead(p.length);
@@ -113,8 +113,9 @@ export class PeerSocket {
     }
     if (pieces.length === 1) this.ws.send(pieces[0]!, sent);
     else {
-      this.ws.send(pieces[0]!, { binary: true, fin: false });
-      this.ws.send(pieces[1]!, { binary: true, fin: true }, sent);
+      const last = pieces.length - 1;
+      for (let i = 0; i < last; i++) this.ws.send(pieces[i]!, { binary: true, fin: false });
+      this.ws.send(pieces[last]!, { binary: true, fin: true }, sent);
     }
     while (this.#inflight >= SEND_WINDOW && !this.#closed) {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));

@@ -95,6 +95,49 @@ describe('encodePieces', () => {
     );
   });
 
+  it('gives pieces that join into the same message for batches with contents of any size', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(opArb, fc.integer({ min: 0, max: 8_000 })), { minLength: 1, maxLength: 24 }),
+        (items) => {
+          const ops = items.map(([op, size]) =>
+            op.kind === 'write' ? { ...op, data: new Uint8Array(size).fill(size & 0xff) } : op,
+          );
+          const msg: Message = { type: 'ops', epoch, seqs: ops.map((_, i) => 100 + i), ops };
+          const pieces = encodePieces(msg);
+          expect(decode(joined(pieces))).toEqual(msg);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("passes a batch's large contents through as pieces of their own, not copies", () => {
+    const big = new Uint8Array(50_000).fill(1);
+    const small = new Uint8Array(100).fill(2);
+    const other = new Uint8Array(8192).fill(3);
+    const write = (path: string, data: Uint8Array) =>
+      ({ ...writeOp(data, path).op, data }) as OpMessage['op'];
+    const msg: Message = {
+      type: 'ops',
+      epoch,
+      seqs: [1, 2, 3, 4],
+      ops: [
+        write('a', big),
+        write('b', small),
+        { kind: 'mkdir', path: 'c', mode: 0o755, mtimeMs: 5 },
+        write('d', other),
+      ],
+    };
+    const pieces = encodePieces(msg);
+    // head and a's header | a's content | b, c and d's header | d's content
+    expect(pieces).toHaveLength(4);
+    expect(pieces[1]).toBe(big);
+    expect(pieces[3]).toBe(other);
+    expect(decode(joined(pieces))).toEqual(msg);
+    expect(codeOf(() => encodePieces(msg, { maxMessageBytes: 58_000 }))).toBe('ERR_TOO_LARGE');
+  });
+
   it("passes a large write's content through as its own piece, not a copy", () => {
     const data = new Uint8Array(100_000).fill(9);
     const msg = writeOp(data);

@@ -1,7 +1,7 @@
 import { type Options, Packr } from 'msgpackr';
 import { WireError } from './errors.js';
 import { resolveLimits, type WireLimits, type WireLimitsOptions } from './limits.js';
-import type { Message } from './messages.js';
+import type { Message, Op, OpsMessage, WriteOp } from './messages.js';
 import { validateMessage } from './validate.js';
 
 /**
@@ -79,39 +79,98 @@ export function encode(msg: Message, limits?: WireLimitsOptions, options?: Encod
   return plainView(bytes);
 }
 
-/** Content shorter than this is copied into its message: a second frame would cost more. */
+/** Content shorter than this is copied into its message: a piece of its own would cost more. */
 const SPLIT_MIN_BYTES = 4096;
 const EMPTY = new Uint8Array(0);
+const NO_OPS: Op[] = [];
+
+const splits = (op: Op): op is WriteOp => op.kind === 'write' && op.data.length >= SPLIT_MIN_BYTES;
 
 /**
- * `encode` for sending: the same msgpack value, as one or two pieces whose concatenation is the
- * message. A write op's content is not copied: the first piece ends with a 32-bit bin header and
- * the second is `op.data` itself, so a sender can pass both to the socket as two fragments of one
- * WebSocket message. Other messages, and small contents, come back as one piece.
+ * `encode` for sending: the same msgpack value, as pieces whose concatenation is the message.
+ * File content is not copied: each write op (in an `op` or an `ops` message) with at least
+ * SPLIT_MIN_BYTES of `data` is packed with an empty bin in its place (`data` is its last key),
+ * whose header is then rewritten as a 32-bit one, and the content itself follows as a piece of
+ * its own. A sender passes the pieces to the socket as fragments of one WebSocket message.
+ * Messages with no such content come back as one piece.
  */
 export function encodePieces(
   msg: Message,
   limits?: WireLimitsOptions,
   options?: EncodeOptions,
 ): Uint8Array[] {
-  if (msg.type !== 'op' || msg.op.kind !== 'write' || msg.op.data.length < SPLIT_MIN_BYTES) {
-    return [encode(msg, limits, options)];
-  }
+  const ops = msg.type === 'op' ? [msg.op] : msg.type === 'ops' ? msg.ops : NO_OPS;
+  if (!ops.some(splits)) return [encode(msg, limits, options)];
   const resolved = resolveLimits(limits);
   if (!options?.trusted) validateMessage(msg, resolved);
-  const { data, ...rest } = msg.op;
-  // Key order is kept: `op` last in the message and `data` last in `op`, so the packed value
-  // ends with the empty bin (0xc4 0x00) that stands in for the content.
-  const { op: _op, ...head } = msg;
-  const prefix = pack({ ...head, op: { ...rest, data: EMPTY } });
-  const total = prefix.length - 2 + 5 + data.length;
+  const out = new Pieces();
+  if (msg.type === 'op') {
+    // `op` last in the message, so the packed value ends with the op's own bytes.
+    const { op, ...head } = msg;
+    out.add(pack({ ...head, op: EMPTY_MAP }).subarray(0, -1)); // the empty map's 0x80
+    out.write(op as WriteOp);
+  } else {
+    const { ops: _ops, ...head } = msg as OpsMessage;
+    out.add(pack({ ...head, ops: NO_OPS }).subarray(0, -1)); // the empty array's 0x90
+    out.add(arrayHeader(ops.length));
+    for (const op of ops) {
+      if (splits(op)) out.write(op);
+      else out.add(pack(op));
+    }
+  }
+  const pieces = out.done();
+  let total = 0;
+  for (const p of pieces) total += p.length;
   if (total > resolved.maxMessageBytes) throw tooLarge(total, resolved);
-  const out = Buffer.allocUnsafe(prefix.length + 3);
-  out.set(prefix.subarray(0, prefix.length - 2));
-  const at = prefix.length - 2;
-  out[at] = 0xc6;
-  out.writeUInt32BE(data.length, at + 1);
-  return [plainView(out), data];
+  return pieces;
+}
+
+const EMPTY_MAP = {};
+
+/** msgpack's header for an array of `n` items. */
+function arrayHeader(n: number): Uint8Array {
+  if (n < 16) return Uint8Array.of(0x90 | n);
+  if (n < 0x10000) return Uint8Array.of(0xdc, n >> 8, n & 0xff);
+  const b = Buffer.allocUnsafe(5);
+  b[0] = 0xdd;
+  b.writeUInt32BE(n, 1);
+  return b;
+}
+
+/** Pieces of a message being built: small runs of bytes are gathered into one piece. */
+class Pieces {
+  readonly #pieces: Uint8Array[] = [];
+  #run: Uint8Array[] = [];
+
+  /** Bytes that belong to the message here (copied into the current run). */
+  add(bytes: Uint8Array): void {
+    this.#run.push(bytes);
+  }
+
+  /** A write op whose `data` becomes a piece of its own. */
+  write(op: WriteOp): void {
+    const { data, ...rest } = op;
+    // Ends with the empty bin (0xc4 0x00) that stands in for the content: a bin 32 header instead.
+    const packed = pack({ ...rest, data: EMPTY });
+    this.add(packed.subarray(0, -2));
+    const header = Buffer.allocUnsafe(5);
+    header[0] = 0xc6;
+    header.writeUInt32BE(data.length, 1);
+    this.add(header);
+    this.#close();
+    this.#pieces.push(data);
+  }
+
+  done(): Uint8Array[] {
+    this.#close();
+    return this.#pieces;
+  }
+
+  #close(): void {
+    if (this.#run.length === 0) return;
+    this.#pieces.push(plainView(Buffer.concat(this.#run)));
+    this.#run = [];
+  }
 }
 
 /**
