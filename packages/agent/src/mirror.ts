@@ -85,7 +85,7 @@ export interface MirrorEvents {
 
 /*
  * Connection states: idle → dialing → hello (both hellos exchanged) → reconcile | streaming.
- * Any failure closes the socket and dials again after a backoff (250 ms doubling to 5 s),
+ * Any failure closes the socket and dials again after a backoff (50 ms doubling to 5 s),
  * cycling through the configured primaries. Messages are applied strictly in arrival order
  * by one loop; the socket is paused while that loop is more than QUEUE_HIGH bytes behind.
  */
@@ -319,7 +319,9 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     }
     if (this.#closed) return;
     this.#attempt++;
-    const delay = Math.min(5000, 250 * 2 ** Math.min(5, this.#attempt - 1));
+    // Soon at first: a mirror started with its primary (or just after it restarted) would
+    // otherwise wait a quarter of a second for a port that opens a moment later.
+    const delay = Math.min(5000, 50 * 2 ** Math.min(7, this.#attempt - 1));
     if (!wasUp && this.#attempt % 10 === 1)
       this.options.log('retrying', { primary: this.#url, reason, delayMs: delay });
     this.#reconnect = setTimeout(() => {
