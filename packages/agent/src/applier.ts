@@ -159,6 +159,12 @@ function checkContent(last: WriteOp, hash: string, size: number): void {
 export class Applier {
   readonly manifest: Map<string, FileRecord>;
   readonly root: string;
+  /**
+   * The root (an absolute, resolved path) and the temp folder with one trailing slash: a checked
+   * wire path or a temp name appended makes a path without path.join's normalising pass.
+   */
+  readonly #rootSlash: string;
+  readonly #tmpSlash: string;
   readonly #store: Store;
   readonly #tmpDir: string;
   readonly #diverged: () => string;
@@ -184,6 +190,8 @@ export class Applier {
 
   constructor(root: string, store: Store, tmpDir: string, diverged: () => string, log: Logger) {
     this.root = root;
+    this.#rootSlash = root.endsWith('/') ? root : `${root}/`;
+    this.#tmpSlash = tmpDir.endsWith('/') ? tmpDir : `${tmpDir}/`;
     this.#store = store;
     this.#tmpDir = tmpDir;
     this.#diverged = diverged;
@@ -228,7 +236,7 @@ export class Applier {
     const parent = dirname(rel);
     if (this.#safeDirs.has(parent)) {
       checkWirePath(rel);
-      return join(this.root, rel);
+      return this.#rootSlash + rel;
     }
     const abs = await safePath(this.root, rel);
     if (parent !== '.' && statEntrySync(dirname(abs))?.kind === 'dir' && this.#safeDirs.size < 65536) {
@@ -504,7 +512,7 @@ export class Applier {
    * sticky) are only ever set by fchmod, once the content is verified.
    */
   async #createTemp(mode: number): Promise<{ fd: number; tmp: string; modeSet: number }> {
-    const tmp = join(this.#tmpDir, `${this.#tmpPrefix}${(this.#tmpCount++).toString(36)}.part`);
+    const tmp = `${this.#tmpSlash}${this.#tmpPrefix}${(this.#tmpCount++).toString(36)}.part`;
     const createMode = mode & 0o777;
     let fd: number;
     try {
