@@ -64,7 +64,7 @@ export async function runW2(ctx) {
       logSample(side.name, res.ms, res.bytes);
     });
 
-  const runs = runsFromEnv(2);
+  const runs = runsFromEnv(3);
   for (let run = 0; run < runs; run++) {
     console.log(`  W2 run ${run + 1}/${runs}`);
     const sides = {
