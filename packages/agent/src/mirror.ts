@@ -145,6 +145,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   #draining = false;
   #closed = false;
   #attempt = 0;
+  /** A background landing's failure, already logged: the op that next meets it logs nothing. */
+  #landingFailure: Error | null = null;
   #reconnect: NodeJS.Timeout | null = null;
   #bytesReceived = 0;
   #forceReconcile = false;
@@ -372,7 +374,10 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       this.#socket = null;
       this.#queue = [];
       this.#lastError = e.message;
-      this.options.log('apply-failed', { error: e.message, code: e.code ?? 'ERR_APPLY' });
+      // A batch that failed to land was logged as it failed; the next op only meets it again.
+      if (err !== this.#landingFailure)
+        this.options.log('apply-failed', { error: e.message, code: e.code ?? 'ERR_APPLY' });
+      this.#landingFailure = null;
       await this.#applier.abandon();
       // A batch that did not land is found again by comparing manifests.
       if (['ERR_BASE_MISMATCH', 'ERR_BAD_DELTA', 'ERR_LAND', undefined].includes(e.code))
@@ -399,6 +404,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
         this.#lastError = err.message;
         const code = (err as { code?: string }).code ?? 'ERR_APPLY';
         this.options.log('apply-failed', { error: err.message, code });
+        this.#landingFailure = err;
         sock?.close(1011, `${code}: ${err.message}`);
         return;
       }
