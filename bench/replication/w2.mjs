@@ -1,6 +1,7 @@
 // W2: the whole tree (20,000 files, 300 MB) into an empty mirror.
 // mimic: from starting the primary (fresh state) on the full tree and a mirror on an empty folder,
-// both at once, until the mirror holds the tree exactly. rsync: `rsync -a` into an empty folder of the daemon.
+// both at once, until the mirror holds the tree exactly. rsync: `rsync -a` into an empty folder
+// of the daemon.
 // Every run writes into new folders; nothing is deleted until the end, so no run follows a big
 // delete (see the disk-settling note in the design).
 import { mkdirSync } from 'node:fs';

@@ -94,7 +94,7 @@ export class PeerSocket {
   /** Sends one message; resolves when the connection's window has room for more. */
   async send(msg: Message, options?: EncodeOptions): Promise<void> {
     if (this.#closed) return;
-    // Files' contents go out as fragments of their message of their own, without a copy.
+    // Each file content of 4 KiB or more goes out as a fragment of its own, without a copy.
     const pieces = encodePieces(msg, undefined, options);
     let wire = 0;
     for (const p of pieces) wire += p.length + frameOverhead(p.length);
