@@ -201,6 +201,43 @@ export function vmHwmKiB(pid) {
   return m ? Number(m[1]) : null;
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux, asked once). */
+let clockTicks = null;
+function ticksPerSecond() {
+  if (clockTicks === null) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/**
+ * CPU time (user + system, in ms) that live process `pid` ('self' for this one) has used; with
+ * `children`, what its children that it has waited for used instead.
+ */
+export function cpuMs(pid, { children = false } = {}) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // After "pid (name) ", fields run from 3 (state): utime 14, stime 15, cutime 16, cstime 17.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const [user, sys] = children ? [f[13], f[14]] : [f[11], f[12]];
+  return ((Number(user) + Number(sys)) * 1000) / ticksPerSecond();
+}
+
+/** Resolves with `read()` once two readings `intervalMs` apart agree (at most `timeoutMs`). */
+export async function whenSteady(read, { intervalMs = 200, timeoutMs = 10_000 } = {}) {
+  const end = now() + timeoutMs;
+  let last = read();
+  for (;;) {
+    await sleep(intervalMs);
+    const cur = read();
+    if (cur === last || now() > end) return cur;
+    last = cur;
+  }
+}
+
 export function freePort() {
   return new Promise((done, fail) => {
     const srv = net.createServer();

@@ -26,8 +26,8 @@ export const during = (phase, promise) =>
     throw new Error(`${phase}: ${errorText(e)}`);
   });
 
-/** A side's samples: times in ms and wire bytes, plus the first error. */
-export const newSide = (name) => ({ name, times: [], bytes: [], error: null });
+/** A side's samples: times in ms, wire bytes and CPU ms, plus the first error. */
+export const newSide = (name) => ({ name, times: [], bytes: [], cpu: [], error: null });
 
 /**
  * Put `pristine` at `target` atomically: hard-link it beside, then rename over the target. The

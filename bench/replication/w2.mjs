@@ -6,7 +6,17 @@
 // delete (see the disk-settling note in the design).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { compareTrees, expectAll, freePort, now, runsFromEnv, settle, waitForMirror } from '../lib.mjs';
+import {
+  compareTrees,
+  cpuMs,
+  expectAll,
+  freePort,
+  now,
+  runsFromEnv,
+  settle,
+  waitForMirror,
+  whenSteady,
+} from '../lib.mjs';
 import { bytesRow, guarded, logSample, newSide, sideOrder, summary, timeRow } from './common.mjs';
 import { MimicPair, rsyncPush, STALL_MS } from './sides.mjs';
 
@@ -46,6 +56,9 @@ export async function runW2(ctx) {
           check: () => pair.assertRunning(),
         });
         const bytes = await pair.waitAcked(timeoutMs);
+        // Both agents' CPU for the whole job, read once they are idle (the primary signs what it
+        // sent, for the deltas of later changes, once the transfer is over).
+        mimic.cpu.push(await whenSteady(() => cpuMs(pair.primary.pid) + cpuMs(pair.mirror.pid)));
         mimic.times.push(res.ms);
         if (bytes !== null) mimic.bytes.push(bytes);
         logSample(`mimic${res.late ? ' (late)' : ''}`, res.ms, bytes);
@@ -57,10 +70,18 @@ export async function runW2(ctx) {
   const runRsync = (side, flags, rel) =>
     guarded(side, side.name, async () => {
       await settle();
+      // rsync's CPU: the client (a child of this process) and the daemon's receiver (a child of
+      // the daemon, counted there once the daemon has reaped it).
+      const daemonPid = ctx.daemon.child.pid;
+      const cpuBefore = cpuMs('self', { children: true }) + cpuMs(daemonPid, { children: true });
       const res = await rsyncPush(['-a', ...flags], base, ctx.daemon.url(rel), timeoutMs);
+      const cpuAfter = await whenSteady(
+        () => cpuMs('self', { children: true }) + cpuMs(daemonPid, { children: true }),
+      );
       const cmp = compareTrees(base, ctx.daemon.path(rel));
       if (!cmp.equal) throw new Error(`destination differs: ${cmp.diffs.join('; ')}`);
       side.times.push(res.ms);
+      side.cpu.push(cpuAfter - cpuBefore);
       if (res.bytes !== null) side.bytes.push(res.bytes);
       logSample(side.name, res.ms, res.bytes);
     });
@@ -85,6 +106,14 @@ export async function runW2(ctx) {
         ? [timeRow('W2', 'time to mirrored', m, rsyncFsync.name, summary(rsyncFsync, 'times'), t.w2Time)]
         : []),
       bytesRow('W2', 'bytes on the wire', summary(mimic, 'bytes'), rsync.name, summary(rsync, 'bytes'), null),
+      timeRow(
+        'W2',
+        'CPU time, all processes',
+        summary(mimic, 'cpu'),
+        rsync.name,
+        summary(rsync, 'cpu'),
+        null,
+      ),
     ],
     errors: [mimic, rsync, rsyncFsync].filter((s) => s.error).map((s) => `W2 ${s.name}: ${s.error}`),
   };
