@@ -113,12 +113,13 @@ describe('faults through a TCP proxy', () => {
     const sizes = Array.from({ length: 200 }, (_, i) => 1000 + ((i * 7919) % 3000));
     const total = sizes.reduce((x, y) => x + y, 0);
 
-    const cut = px.cutAfter(Math.floor(total / 3));
+    // Refusing starts the moment the cut happens: the mirror dials again within 50 ms, before
+    // the burst is written.
+    const cut = px.cutAfter(Math.floor(total / 3)).then(() => px.refuseFor(1500));
     for (const [i, size] of sizes.entries()) {
       await writeFile(join(P, 'abcd'[i % 4]!, `f${i}.dat`), randomBytes(size));
     }
     await withTimeout(cut, 30_000, 'the cut');
-    px.refuseFor(1500);
     await mirror.waitForEvent('disconnected', 20_000, 1);
 
     const tree = await expectExactCopy(P, M);
