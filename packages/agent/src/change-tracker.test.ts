@@ -84,3 +84,16 @@ test('a first scan (files not stat-ed, opened first) records files, links and fo
   await tracker.settled();
   expect(appended).toBe(0);
 });
+
+test("a new folder's second listing looks again at what its first found: a write it missed is read", async () => {
+  const { root, tracker } = newTracker();
+  mkdirSync(join(root, 'a'));
+  writeFileSync(join(root, 'a/f.txt'), '');
+  // As a watcher would: the folder is reported; its file's write comes before any watch on it.
+  tracker.mark('a');
+  await tracker.idle();
+  expect(tracker.manifest.get('a/f.txt')?.size).toBe(0);
+  writeFileSync(join(root, 'a/f.txt'), 'deep');
+  await tracker.settled();
+  expect(tracker.manifest.get('a/f.txt')?.size).toBe(4);
+});

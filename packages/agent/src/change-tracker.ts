@@ -60,9 +60,15 @@ const RETRY_UNSTABLE_MS = 20;
 /**
  * A new folder is listed when found and once more this much later: a folder being filled as it
  * was found (mkdir -p of a deep path on a busy machine) can have its first listing come before
- * its contents, and the watcher's own watch on it come after them.
+ * its contents, or come between a file's creation and its write, and the watcher's own watch on
+ * it come after them.
  */
 const NEW_FOLDER_RELOOK_MS = 100;
+/**
+ * A folder whose last change is older than the watcher's start by this much was watched before
+ * anything since was made in it: the scan lists it, and the watcher reports what comes later.
+ */
+const WATCHED_BEFORE_SLACK_MS = 1000;
 const HOLD_GONE_MS = 30;
 /** Kernel timestamps advance in ticks of a few ms; a read this long after a change saw it. */
 const CTIME_SLACK_MS = 20;
@@ -148,6 +154,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #lookLater = 0;
   /** Large files whose second read for a late watcher event is scheduled (see RECHECK_LATER_MS). */
   #recheckDue = new Set<string>();
+  /** When the watcher began covering every folder (told by the first scan; never, until then). */
+  #watchedSince = Number.NEGATIVE_INFINITY;
   /** The manifest by inode, kept in step with it: rename pairing looks up vanished paths here. */
   #byIno = new Map<number, FileRecord>();
 
@@ -208,6 +216,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
    * start skips their lstat. Periodic rescans, there for missed events, pass nothing.
    */
   async scan(watchedSince?: number): Promise<void> {
+    if (watchedSince !== undefined) this.#watchedSince = watchedSince;
     const seen = new Set<string>();
     const first = this.manifest.size === 0;
     const noStat = first
@@ -340,9 +349,14 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         rows.mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
         // Whatever was made inside before the watcher watched the new folder (mkdir -p a/b/c
         // and a file in it, at once) is found here rather than at the next rescan. Listed
-        // twice: the writer may still be making what goes in it as it is listed now.
-        this.#markNew(rel);
-        this.#after(NEW_FOLDER_RELOOK_MS, () => this.#markNew(rel));
+        // twice: the writer may still be making or writing what goes in it as it is listed
+        // now, so the second listing looks at every entry again (an lstat each; a file is read
+        // again only if it changed). A folder untouched since before the watcher started needs
+        // neither: the scan lists it, and its watch reports the rest.
+        if (entry.ctimeMs >= this.#watchedSince - WATCHED_BEFORE_SLACK_MS) {
+          this.#markNew(rel);
+          this.#after(NEW_FOLDER_RELOOK_MS, () => this.#markNew(rel, true));
+        }
       } else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
         rows.metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
       rows.puts.push(base);
@@ -522,8 +536,11 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     this.#markNew(slash < 0 ? '' : path.slice(0, slash));
   }
 
-  /** Marks the entries of folder `dir` ('' for the root) that the manifest does not know. */
-  #markNew(dir: string): void {
+  /**
+   * Marks the entries of folder `dir` ('' for the root) that the manifest does not know, or with
+   * `all`, every entry (those it knows get a stat check).
+   */
+  #markNew(dir: string, all = false): void {
     let names: string[];
     try {
       names = readdirSync(dir === '' ? this.#root : this.#abs(dir));
@@ -533,7 +550,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     for (const name of names) {
       const rel = dir === '' ? name : `${dir}/${name}`;
       // Already marked (a scan found it): marking again would only drop the scan's lstat.
-      if (!this.manifest.has(rel) && !this.#dirty.has(rel)) this.mark(rel, false);
+      if ((all || !this.manifest.has(rel)) && !this.#dirty.has(rel)) this.mark(rel, false);
     }
   }
 
