@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, type Stats } from 'node:fs';
 import {
   createHasher,
   decodeSignature,
@@ -10,7 +10,7 @@ import {
   SignatureBuilder,
 } from '@mimic/delta';
 import type { WriteOp } from '@mimic/wire';
-import { SIGNATURE_MIN_BYTES } from './local-fs.js';
+import { openToRead, SIGNATURE_MIN_BYTES } from './local-fs.js';
 
 /** Bytes of file content or delta carried by one write message. */
 export const PART_BYTES = 1024 * 1024;
@@ -88,6 +88,11 @@ async function signatureOf(fd: number, sent: ReadResult): Promise<Signature | nu
   return hashToHex(sig.fileHash) === sent.hash ? sig : null;
 }
 
+/** The path is gone, or no longer a regular file: coded as gone, so the sender sends its delete. */
+function notAFile(path: string): Error {
+  return Object.assign(new Error(`${path}: no longer a regular file`), { code: 'ENOENT' });
+}
+
 /** The fields every part of a file's write op shares: a delta's name its basis. */
 function headOf(src: WriteSource, sig: Signature | null) {
   return {
@@ -137,9 +142,12 @@ export function wholePart(
  * then keeps its copy and a later op brings the new one.
  */
 export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
-  const fd = openSync(src.abs, 'r');
+  // Opened as the tracker reads: never through a link put in its place, never waiting on a fifo.
+  const fd = openToRead(src.abs);
+  if (fd === null) throw notAFile(src.path);
   try {
     const opened = fstatSync(fd);
+    if (!opened.isFile()) throw notAFile(src.path);
     const size = opened.size;
     let result: ReadResult = { torn: true, length: 0, hash: src.hash };
     const progress = { read: 0 };
