@@ -72,12 +72,11 @@ export async function runW2(ctx) {
       await settle();
       // rsync's CPU: the client (a child of this process) and the daemon's receiver (a child of
       // the daemon, counted there once the daemon has reaped it).
-      const daemonPid = ctx.daemon.child.pid;
-      const cpuBefore = cpuMs('self', { children: true }) + cpuMs(daemonPid, { children: true });
+      const rsyncCpu = () =>
+        cpuMs('self', { children: true }) + cpuMs(ctx.daemon.child.pid, { children: true });
+      const cpuBefore = rsyncCpu();
       const res = await rsyncPush(['-a', ...flags], base, ctx.daemon.url(rel), timeoutMs);
-      const cpuAfter = await whenSteady(
-        () => cpuMs('self', { children: true }) + cpuMs(daemonPid, { children: true }),
-      );
+      const cpuAfter = await whenSteady(rsyncCpu);
       const cmp = compareTrees(base, ctx.daemon.path(rel));
       if (!cmp.equal) throw new Error(`destination differs: ${cmp.diffs.join('; ')}`);
       side.times.push(res.ms);
