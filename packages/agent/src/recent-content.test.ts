@@ -45,14 +45,15 @@ describe('RecentContent', () => {
   });
 
   it('makes the reader wait for room only while content is being taken', async () => {
-    const c = new RecentContent(10);
+    const c = new RecentContent(10, { takingMs: 80, abandonedMs: 200 });
     c.put('a', 'h', new Uint8Array(6));
     c.put('b', 'h', new Uint8Array(4));
-    // Nothing taken yet: no one to wait for.
+    // Nothing taken yet: no one to wait for, and nothing is dropped for it.
     expect(c.full(5)).toBe(false);
     let t = performance.now();
     await c.room(5, 5000);
     expect(performance.now() - t).toBeLessThan(1000);
+    expect(c.bytes).toBe(10);
     // A sender is taking: the wait ends when it makes room.
     expect(c.take('b', 'h')).toBeDefined();
     expect(c.full(5)).toBe(true);
@@ -66,12 +67,20 @@ describe('RecentContent', () => {
     expect(c.take('a', 'h')).toBeDefined();
     await waiting;
     expect(c.fits(5)).toBe(true);
-    // A sender that stops taking holds the reader up for at most the wait given, once: what
-    // it left behind is dropped, so the next reads do not wait for it too.
+    // A sender that pauses (its mirror syncing, its window full) keeps what is held for it:
+    // each wait ends after the time given, and the content stays.
     c.put('a', 'h', new Uint8Array(10));
     t = performance.now();
     await c.room(1, 30);
     expect(performance.now() - t).toBeGreaterThanOrEqual(25);
+    expect(c.bytes).toBe(10);
+    // One that stopped taking holds the reader up no longer (takingMs), and what it left
+    // behind is dropped once it is abandoned (abandonedMs), so new content is kept again.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.full(1)).toBe(false);
+    expect(c.bytes).toBe(10);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(c.full(1)).toBe(false);
     expect(c.bytes).toBe(0);
     expect(c.take('a', 'h')).toBeUndefined();
     // A slow sender, still taking during the wait, keeps what is held for it.

@@ -5,12 +5,25 @@
  * bytes; when full, new content is not kept (the sender, behind the tracker, reaches the oldest
  * first and takes it, which makes room). An entry is only used for the version (hash) it holds.
  *
- * While a sender is taking content, the tracker can wait for room (`room`) rather than read
- * past what is kept, which would make the sender read those files a second time.
+ * While a sender is taking content, the tracker waits for room (`room`) rather than read past
+ * what is kept, which would make the sender read those files a second time: on a CPU-bound
+ * initial sync that second read made the sender slower still, and the tracker further ahead.
  */
 
-/** A sender that took content this recently is still taking it: room is worth waiting for. */
-const TAKING_MS = 100;
+export interface RecentContentTiming {
+  /**
+   * A sender that took content this recently is still taking it, and room is worth waiting
+   * for: a sender pauses while its mirror makes a batch durable or its send window is full.
+   */
+  takingMs: number;
+  /**
+   * Content not taken for this long after a sender took some is not going to be taken soon
+   * (its mirror went away): it is dropped, so that what is read next can be kept instead.
+   */
+  abandonedMs: number;
+}
+
+const TIMING: RecentContentTiming = { takingMs: 1000, abandonedMs: 5000 };
 /**
  * A waiting reader resumes once this fraction of the bound is free: it then journals and the
  * sender takes in steps of some hundreds of small files, not file by file.
@@ -20,13 +33,13 @@ export class RecentContent {
   readonly #maxBytes: number;
   #bytes = 0;
   #map = new Map<string, { hash: string; data: Uint8Array }>();
+  readonly #timing: RecentContentTiming;
   #takenAt = Number.NEGATIVE_INFINITY;
-  /** Content taken so far (a count): tells whether a sender took any during a wait. */
-  #takes = 0;
   #roomWaiter: { bytes: number; wake: () => void } | null = null;
 
-  constructor(maxBytes: number) {
+  constructor(maxBytes: number, timing: RecentContentTiming = TIMING) {
     this.#maxBytes = maxBytes;
+    this.#timing = timing;
   }
 
   put(path: string, hash: string, data: Uint8Array): void {
@@ -47,7 +60,6 @@ export class RecentContent {
     if (e?.hash !== hash) return undefined;
     this.delete(path);
     this.#takenAt = Date.now();
-    this.#takes++;
     return e.data;
   }
 
@@ -65,31 +77,32 @@ export class RecentContent {
     if (this.#map.get(path)?.hash === hash) this.delete(path);
   }
 
-  /** Content of `bytes` would not be kept now, and a sender is taking content: `room` waits. */
+  /**
+   * Content of `bytes` would not be kept now, and a sender is taking content: `room` waits.
+   * Content a sender left behind long ago is dropped here (see `abandonedMs`).
+   */
   full(bytes: number): boolean {
-    return !this.fits(bytes) && Date.now() - this.#takenAt <= TAKING_MS;
+    if (this.fits(bytes)) return false;
+    const idle = Date.now() - this.#takenAt;
+    if (idle <= this.#timing.takingMs) return true;
+    if (idle >= this.#timing.abandonedMs && idle !== Number.POSITIVE_INFINITY) {
+      this.#map.clear();
+      this.#bytes = 0;
+    }
+    return false;
   }
 
   /**
    * Resolves at once if content of `bytes` would be kept now or no sender is taking content;
    * otherwise once the sender has made room (see ROOM_STEP), or after `maxWaitMs`: a slow
-   * sender slows the reader to its pace, never stops it. One waiter at a time (the tracker).
-   * A wait in which nothing at all was taken empties what is held: that content is not going
-   * to be taken soon (its mirror went away, or it was never needed), and it would make every
-   * later read wait too.
+   * sender slows the reader to its pace, one that stops taking holds it up no longer than
+   * `takingMs`. One waiter at a time (the tracker).
    */
   room(bytes: number, maxWaitMs: number): Promise<void> {
     if (!this.full(bytes)) return Promise.resolve();
     this.#roomWaiter?.wake();
-    const takes = this.#takes;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        if (this.#takes === takes) {
-          this.#map.clear();
-          this.#bytes = 0;
-        }
-        waiter.wake();
-      }, maxWaitMs);
+      const timer = setTimeout(() => waiter.wake(), maxWaitMs);
       const waiter = {
         bytes,
         wake: () => {
