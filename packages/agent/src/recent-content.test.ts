@@ -96,6 +96,33 @@ describe('RecentContent', () => {
     expect(c.take('r', 'h')).toBeDefined();
   });
 
+  it('drops content no sender takes while others are taken, oldest first', async () => {
+    const c = new RecentContent(10, { takingMs: 1000, abandonedMs: 60 });
+    c.put('stale', 'h', new Uint8Array(6)); // a version no mirror asks for
+    c.put('x', 'h', new Uint8Array(4));
+    expect(c.take('x', 'h')).toBeDefined(); // a sender is taking
+    c.put('y', 'h', new Uint8Array(4));
+    expect(c.full(4)).toBe(true); // 'stale' is young: worth waiting for
+    expect(c.bytes).toBe(10);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(c.take('y', 'h')).toBeDefined(); // still taking, but never 'stale'
+    c.put('z', 'h', new Uint8Array(4));
+    // Room is wanted: 'stale' has been held past abandonedMs and goes; 'z', newer, stays.
+    expect(c.full(4)).toBe(false);
+    expect(c.bytes).toBe(4);
+    expect(c.take('stale', 'h')).toBeUndefined();
+    expect(c.take('z', 'h')).toBeDefined();
+  });
+
+  it('keeps what it holds for the first sender, however long it waits', async () => {
+    const c = new RecentContent(10, { takingMs: 10, abandonedMs: 10 });
+    c.put('a', 'h', new Uint8Array(10));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(c.full(1)).toBe(false); // nobody to wait for
+    expect(c.fits(1)).toBe(false); // and nothing dropped: the journal's start, for whoever comes
+    expect(c.take('a', 'h')).toBeDefined();
+  });
+
   it('drops content a sender had no use for, only in the version it names', () => {
     const c = new RecentContent(100);
     c.put('a', 'h1', new Uint8Array(5));

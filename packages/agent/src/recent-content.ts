@@ -17,8 +17,10 @@ export interface RecentContentTiming {
    */
   takingMs: number;
   /**
-   * Content not taken for this long after a sender took some is not going to be taken soon
-   * (its mirror went away): it is dropped, so that what is read next can be kept instead.
+   * Content held this long is not going to be taken soon (its mirror went away, or no mirror
+   * needed that version): once a sender has taken any, it is dropped when room is wanted, oldest
+   * first, so that what is read next can be kept instead. Before any sender took content, what
+   * is held stays: it is the start of the journal, where the first mirror to come begins.
    */
   abandonedMs: number;
 }
@@ -32,7 +34,8 @@ const ROOM_STEP = 8;
 export class RecentContent {
   readonly #maxBytes: number;
   #bytes = 0;
-  #map = new Map<string, { hash: string; data: Uint8Array }>();
+  /** In the order put (a path put again moves to the end): the oldest first. */
+  #map = new Map<string, { hash: string; data: Uint8Array; at: number }>();
   readonly #timing: RecentContentTiming;
   #takenAt = Number.NEGATIVE_INFINITY;
   #roomWaiter: { bytes: number; wake: () => void } | null = null;
@@ -45,7 +48,7 @@ export class RecentContent {
   put(path: string, hash: string, data: Uint8Array): void {
     this.delete(path);
     if (!this.fits(data.length)) return;
-    this.#map.set(path, { hash, data });
+    this.#map.set(path, { hash, data, at: Date.now() });
     this.#bytes += data.length;
   }
 
@@ -79,17 +82,18 @@ export class RecentContent {
 
   /**
    * Content of `bytes` would not be kept now, and a sender is taking content: `room` waits.
-   * Content a sender left behind long ago is dropped here (see `abandonedMs`).
+   * Content held past `abandonedMs` is dropped here first.
    */
   full(bytes: number): boolean {
     if (this.fits(bytes)) return false;
-    const idle = Date.now() - this.#takenAt;
-    if (idle <= this.#timing.takingMs) return true;
-    if (idle >= this.#timing.abandonedMs && idle !== Number.POSITIVE_INFINITY) {
-      this.#map.clear();
-      this.#bytes = 0;
+    if (this.#takenAt === Number.NEGATIVE_INFINITY) return false;
+    const now = Date.now();
+    const before = now - this.#timing.abandonedMs;
+    for (const [path, e] of this.#map) {
+      if (e.at > before) break;
+      this.delete(path);
     }
-    return false;
+    return !this.fits(bytes) && now - this.#takenAt <= this.#timing.takingMs;
   }
 
   /**
