@@ -1,7 +1,8 @@
 // `npm run bench`: W1–W4 and peak RSS, mimic against rsync (daemon on loopback) and lsyncd.
 //   node bench/replication.mjs [--only W1,W2,W3,W4,RSS] [--quick] [--skip-2g] [--keep]
-// Env: BENCH_RUNS (runs per workload), BENCH_SETTLE_MS (pause after each sync, default 3000).
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+// Env: BENCH_RUNS (runs per workload), BENCH_SETTLE_MS (pause after each sync, default 3000),
+// BENCH_AFTER_CLEAN_UP_MS (wait after the last run's clean-up, default 240000).
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -11,7 +12,9 @@ import {
   makeTree,
   mimicInstalled,
   printTable,
+  removeWork,
   settle,
+  settleAfterCleanUp,
   W2_FULL,
   W2_QUICK,
   WORK_ROOT,
@@ -48,10 +51,10 @@ for (const w of selected) {
 
 const work = join(WORK_ROOT, 'replication');
 if (existsSync(work)) {
-  console.log(`removing leftovers in ${work} and letting the disk settle`);
-  rmSync(work, { recursive: true, force: true });
-  await settle(20_000);
+  console.log(`removing leftovers in ${work}`);
+  removeWork(work);
 }
+await settleAfterCleanUp();
 mkdirSync(work, { recursive: true });
 const logDir = join(work, 'logs');
 mkdirSync(logDir, { recursive: true });
@@ -125,7 +128,4 @@ if (errors.length > 0) {
 }
 
 if (opts.keep) console.log(`\nkept ${work}`);
-else {
-  rmSync(work, { recursive: true, force: true });
-  if (existsSync(WORK_ROOT) && readdirSync(WORK_ROOT).length === 0) rmSync(WORK_ROOT, { recursive: true });
-}
+else removeWork(work);

@@ -1,6 +1,15 @@
 // Running and timing commands, long-lived child processes, ports, settling the disk.
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -10,7 +19,10 @@ export const BENCH_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 export const REPO_ROOT = resolve(BENCH_DIR, '..');
 export const WORK_ROOT = join(BENCH_DIR, '.work');
 
-/** Benchmark knobs come from the environment (BENCH_RUNS, BENCH_SETTLE_MS, BENCH_MIMIC_BIN). */
+/**
+ * Benchmark knobs come from the environment (BENCH_RUNS, BENCH_SETTLE_MS, BENCH_AFTER_CLEAN_UP_MS,
+ * BENCH_MIMIC_BIN).
+ */
 const env = (name) => process.env[name];
 
 /** The CLI under test; BENCH_MIMIC_BIN points elsewhere (e.g. an installed release to compare). */
@@ -34,6 +46,44 @@ export async function settle(ms) {
   execFileSync('sync');
   const fromEnv = Number.parseInt(env('BENCH_SETTLE_MS') ?? '', 10);
   await sleep(ms ?? (Number.isFinite(fromEnv) && fromEnv >= 0 ? fromEnv : 3000));
+}
+
+/**
+ * When a run last removed its work files. Creating files here runs several times slower for
+ * minutes after a large delete (W2 two minutes after the previous run's clean-up: rsync 12-13 s
+ * instead of 2 s), so a run that starts within AFTER_CLEAN_UP_MS of one waits the rest out.
+ */
+const CLEANED_AT = join(BENCH_DIR, '.cleaned-at');
+const AFTER_CLEAN_UP_MS = 240_000;
+
+/** Removes a run's work folder (and the work root once empty), noting when for the next run. */
+export function removeWork(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  if (existsSync(WORK_ROOT) && readdirSync(WORK_ROOT).length === 0) rmSync(WORK_ROOT, { recursive: true });
+  writeFileSync(CLEANED_AT, `${Date.now()}\n`);
+}
+
+/**
+ * Waits until AFTER_CLEAN_UP_MS have passed since the last `removeWork` (of this run or an
+ * earlier one); BENCH_AFTER_CLEAN_UP_MS overrides the span (0: no wait).
+ */
+export async function settleAfterCleanUp() {
+  let at;
+  try {
+    at = Number.parseInt(readFileSync(CLEANED_AT, 'utf8'), 10);
+  } catch {
+    return; // no run has cleaned up here yet
+  }
+  const fromEnv = Number.parseInt(env('BENCH_AFTER_CLEAN_UP_MS') ?? '', 10);
+  const span = Number.isFinite(fromEnv) && fromEnv >= 0 ? fromEnv : AFTER_CLEAN_UP_MS;
+  const wait = at + span - Date.now();
+  if (!(wait > 0)) return;
+  const ago = Math.round((Date.now() - at) / 1000);
+  console.log(
+    `waiting ${Math.ceil(wait / 1000)} s: bench files were removed ${ago} s ago, and creating files ` +
+      'right after a large delete runs several times slower here (BENCH_AFTER_CLEAN_UP_MS=0 skips this)',
+  );
+  await sleep(wait);
 }
 
 let gnuTime;
