@@ -5,7 +5,7 @@
 // every run, each after a settle. Every patched output is compared with the new file by cmp.
 // Then the pathological case: zeros and a repeating 1 KiB pattern, where a delta search without
 // a bound on work per weak-hash candidate goes quadratic; each command there has 120 s.
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -19,6 +19,7 @@ import {
   median,
   mimicArgv,
   printTable,
+  removeWork,
   runChecked,
   runsFromEnv,
   settle,
@@ -202,7 +203,4 @@ for (const tool of Object.keys(TOOLS)) {
 }
 
 if (opts.keep) console.log(`\nkept ${work}`);
-else {
-  rmSync(work, { recursive: true, force: true });
-  if (existsSync(WORK_ROOT) && readdirSync(WORK_ROOT).length === 0) rmSync(WORK_ROOT, { recursive: true });
-}
+else removeWork(work);

@@ -52,7 +52,7 @@ for (const w of selected) {
 const work = join(WORK_ROOT, 'replication');
 if (existsSync(work)) {
   console.log(`removing leftovers in ${work}`);
-  removeWork(work);
+  removeWork(work, { manyFiles: true });
 }
 await settleAfterCleanUp();
 mkdirSync(work, { recursive: true });
@@ -128,4 +128,4 @@ if (errors.length > 0) {
 }
 
 if (opts.keep) console.log(`\nkept ${work}`);
-else removeWork(work);
+else removeWork(work, { manyFiles: true });

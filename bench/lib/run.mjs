@@ -44,8 +44,13 @@ export function runsFromEnv(fallback) {
  */
 export async function settle(ms) {
   execFileSync('sync');
-  const fromEnv = Number.parseInt(env('BENCH_SETTLE_MS') ?? '', 10);
-  await sleep(ms ?? (Number.isFinite(fromEnv) && fromEnv >= 0 ? fromEnv : 3000));
+  await sleep(ms ?? msFromEnv('BENCH_SETTLE_MS', 3000));
+}
+
+/** A span in ms from the environment variable `name` (0 or more), else `fallback`. */
+function msFromEnv(name, fallback) {
+  const ms = Number.parseInt(env(name) ?? '', 10);
+  return Number.isFinite(ms) && ms >= 0 ? ms : fallback;
 }
 
 /**
@@ -56,16 +61,19 @@ export async function settle(ms) {
 const CLEANED_AT = join(BENCH_DIR, '.cleaned-at');
 const AFTER_CLEAN_UP_MS = 240_000;
 
-/** Removes a run's work folder (and the work root once empty), noting when for the next run. */
-export function removeWork(dir) {
+/**
+ * Removes a run's work folder (and the work root once empty); `manyFiles` notes when, for
+ * `settleAfterCleanUp` in the next run.
+ */
+export function removeWork(dir, { manyFiles = false } = {}) {
   rmSync(dir, { recursive: true, force: true });
   if (existsSync(WORK_ROOT) && readdirSync(WORK_ROOT).length === 0) rmSync(WORK_ROOT, { recursive: true });
-  writeFileSync(CLEANED_AT, `${Date.now()}\n`);
+  if (manyFiles) writeFileSync(CLEANED_AT, `${Date.now()}\n`);
 }
 
 /**
- * Waits until AFTER_CLEAN_UP_MS have passed since the last `removeWork` (of this run or an
- * earlier one); BENCH_AFTER_CLEAN_UP_MS overrides the span (0: no wait).
+ * Waits until AFTER_CLEAN_UP_MS have passed since the last `removeWork` of many files (in this
+ * run or an earlier one); BENCH_AFTER_CLEAN_UP_MS overrides the span (0: no wait).
  */
 export async function settleAfterCleanUp() {
   let at;
@@ -74,9 +82,7 @@ export async function settleAfterCleanUp() {
   } catch {
     return; // no run has cleaned up here yet
   }
-  const fromEnv = Number.parseInt(env('BENCH_AFTER_CLEAN_UP_MS') ?? '', 10);
-  const span = Number.isFinite(fromEnv) && fromEnv >= 0 ? fromEnv : AFTER_CLEAN_UP_MS;
-  const wait = at + span - Date.now();
+  const wait = at + msFromEnv('BENCH_AFTER_CLEAN_UP_MS', AFTER_CLEAN_UP_MS) - Date.now();
   if (!(wait > 0)) return;
   const ago = Math.round((Date.now() - at) / 1000);
   console.log(
