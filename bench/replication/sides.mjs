@@ -2,6 +2,7 @@
 // (an rsync daemon on loopback, rsync pushes into it, lsyncd).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   Child,
   expectAll,
@@ -112,6 +113,48 @@ export class MimicPair {
   /** VmHWM (peak resident set, KiB) of both live processes. */
   peakRssKiB() {
     return { primary: vmHwmKiB(this.primary.pid), mirror: vmHwmKiB(this.mirror.pid) };
+  }
+
+  async stop() {
+    await this.mirror?.stop();
+    await this.primary?.stop();
+  }
+}
+
+/**
+ * The Node floor (node-floor.mjs, W2 only): its primary and mirror started at once, as W2 starts
+ * mimic's. Both exit by themselves once the tree is across.
+ */
+export class NodeFloorPair {
+  static SCRIPT = fileURLToPath(new URL('./node-floor.mjs', import.meta.url));
+
+  constructor({ src, dst, state, logDir, name }) {
+    Object.assign(this, { src, dst, state, logDir, name });
+  }
+
+  start(port) {
+    mkdirSync(this.dst, { recursive: true });
+    const side = (role, dir, ...rest) =>
+      new Child(
+        `${this.name} floor ${role}`,
+        [process.execPath, NodeFloorPair.SCRIPT, role, dir, String(port), ...rest],
+        { logFile: join(this.logDir, `${this.name}-floor-${role}.log`) },
+      );
+    this.primary = side('primary', this.src, this.state);
+    this.mirror = side('mirror', this.dst);
+  }
+
+  /** Throws when either side failed (ending with status 0 is how both finish). */
+  assertHealthy() {
+    for (const c of [this.primary, this.mirror]) {
+      if (c.proc.signalCode !== null || (c.proc.exitCode ?? 0) !== 0) c.assertRunning();
+    }
+  }
+
+  /** Resolves once both have ended by themselves; false when they still run after `timeoutMs`. */
+  ended(timeoutMs) {
+    const both = Promise.all([this.primary.exited, this.mirror.exited]).then(() => true);
+    return Promise.race([both, sleep(timeoutMs).then(() => false)]);
   }
 
   async stop() {

@@ -1,7 +1,9 @@
 // W2: the whole tree (20,000 files, 300 MB) into an empty mirror.
 // mimic: from starting the primary (fresh state) on the full tree and a mirror on an empty folder,
 // both at once, until the mirror holds the tree exactly. rsync: `rsync -a` into an empty folder
-// of the daemon.
+// of the daemon. Beside them, the Node floor (node-floor.mjs), started and timed as mimic is:
+// floor / rsync is what a replicator on mimic's stack with mimic's durability can reach here,
+// mimic / floor the part that is mimic's own.
 // Every run writes into new folders; nothing is deleted until the end, so no run follows a big
 // delete (see the disk-settling note in the design).
 import { mkdirSync } from 'node:fs';
@@ -18,7 +20,7 @@ import {
   whenSteady,
 } from '../lib.mjs';
 import { bytesRow, guarded, logSample, newSide, sideOrder, summary, timeRow } from './common.mjs';
-import { MimicPair, rsyncPush, STALL_MS } from './sides.mjs';
+import { MimicPair, NodeFloorPair, rsyncPush, STALL_MS } from './sides.mjs';
 
 export async function runW2(ctx) {
   const dir = join(ctx.work, 'w2');
@@ -28,6 +30,7 @@ export async function runW2(ctx) {
   const mimic = newSide('mimic');
   const rsync = newSide('rsync');
   const rsyncFsync = newSide('rsync --fsync');
+  const floor = newSide('node floor');
   const timeoutMs = ctx.quick ? 120_000 : 900_000;
 
   const runMimic = (run) =>
@@ -67,6 +70,40 @@ export async function runW2(ctx) {
       }
     });
 
+  const runFloor = (run) =>
+    guarded(floor, floor.name, async () => {
+      const pair = new NodeFloorPair({
+        name: `w2-${run}`,
+        src: base,
+        dst: join(dir, `f-dst-${run}`),
+        state: join(dir, `f-state-${run}`),
+        logDir: ctx.logDir,
+      });
+      await settle();
+      const port = await freePort();
+      // Its processes are children of this one, counted here once they end and are reaped.
+      const cpuBefore = cpuMs('self', { children: true });
+      const t0 = now();
+      try {
+        pair.start(port);
+        const res = await waitForMirror(base, pair.dst, expected, {
+          t0,
+          timeoutMs,
+          stallMs: STALL_MS,
+          byCtime: true,
+          intervalMs: 100,
+          check: () => pair.assertHealthy(),
+        });
+        if (!(await pair.ended(60_000))) throw new Error('still running 60 s after the tree was across');
+        pair.assertHealthy();
+        floor.cpu.push(cpuMs('self', { children: true }) - cpuBefore);
+        floor.times.push(res.ms);
+        logSample(`node floor${res.late ? ' (late)' : ''}`, res.ms, null);
+      } finally {
+        await pair.stop();
+      }
+    });
+
   const runRsync = (side, flags, rel) =>
     guarded(side, side.name, async () => {
       await settle();
@@ -92,18 +129,24 @@ export async function runW2(ctx) {
       mimic: () => runMimic(run),
       rsync: () => runRsync(rsync, [], `w2/r-${run}`),
       fsync: () => (ctx.fsync ? runRsync(rsyncFsync, ['--fsync'], `w2/rf-${run}`) : null),
+      floor: () => runFloor(run),
     };
-    for (const s of sideOrder(run, ['mimic', 'rsync', 'fsync'])) await sides[s]();
+    for (const s of sideOrder(run, ['mimic', 'rsync', 'floor', 'fsync'])) await sides[s]();
   }
 
   const t = ctx.targets;
   const m = summary(mimic, 'times');
+  const f = summary(floor, 'times');
+  const r = summary(rsync, 'times');
+  if (typeof f === 'number' && typeof r === 'number')
+    console.log(`  node floor / rsync: ${(f / r).toFixed(2)} (time to mirrored, medians)`);
   return {
     rows: [
       timeRow('W2', 'time to mirrored', m, rsync.name, summary(rsync, 'times'), t.w2Time),
       ...(ctx.fsync
         ? [timeRow('W2', 'time to mirrored', m, rsyncFsync.name, summary(rsyncFsync, 'times'), t.w2Time)]
         : []),
+      timeRow('W2', 'time to mirrored', m, floor.name, f, null),
       bytesRow('W2', 'bytes on the wire', summary(mimic, 'bytes'), rsync.name, summary(rsync, 'bytes'), null),
       timeRow(
         'W2',
@@ -113,7 +156,15 @@ export async function runW2(ctx) {
         summary(rsync, 'cpu'),
         null,
       ),
+      timeRow(
+        'W2',
+        'CPU time, all processes',
+        summary(mimic, 'cpu'),
+        floor.name,
+        summary(floor, 'cpu'),
+        null,
+      ),
     ],
-    errors: [mimic, rsync, rsyncFsync].filter((s) => s.error).map((s) => `W2 ${s.name}: ${s.error}`),
+    errors: [mimic, rsync, rsyncFsync, floor].filter((s) => s.error).map((s) => `W2 ${s.name}: ${s.error}`),
   };
 }
