@@ -33,6 +33,20 @@ export async function runW2(ctx) {
   const floor = newSide('node floor');
   const timeoutMs = ctx.quick ? 120_000 : 900_000;
 
+  /**
+   * Resolves once `dst` holds the whole tree, timed from `t0` by the files' ctimes rather than by
+   * when the poller saw them (it looks seldom); `check` throws when a side has failed.
+   */
+  const arrival = (dst, t0, check) =>
+    waitForMirror(base, dst, expected, {
+      t0,
+      timeoutMs,
+      stallMs: STALL_MS,
+      byCtime: true,
+      intervalMs: 100,
+      check,
+    });
+
   const runMimic = (run) =>
     guarded(mimic, 'mimic', async () => {
       const pair = new MimicPair({
@@ -49,15 +63,7 @@ export async function runW2(ctx) {
         // Both agents start at once, as an operator would start them (rsync's daemon, on the
         // other side, is running before its clock starts).
         await pair.start({ together: true, port });
-        const res = await waitForMirror(base, pair.dst, expected, {
-          t0,
-          timeoutMs,
-          stallMs: STALL_MS,
-          // Timed by the files' ctimes, not by when the poller saw them: it can look seldom.
-          byCtime: true,
-          intervalMs: 100,
-          check: () => pair.assertRunning(),
-        });
+        const res = await arrival(pair.dst, t0, () => pair.assertRunning());
         const bytes = await pair.waitAcked(timeoutMs);
         // Both agents' CPU for the whole job, read once they are idle (the primary signs what it
         // sent, for the deltas of later changes, once the transfer is over).
@@ -86,14 +92,7 @@ export async function runW2(ctx) {
       const t0 = now();
       try {
         pair.start(port);
-        const res = await waitForMirror(base, pair.dst, expected, {
-          t0,
-          timeoutMs,
-          stallMs: STALL_MS,
-          byCtime: true,
-          intervalMs: 100,
-          check: () => pair.assertHealthy(),
-        });
+        const res = await arrival(pair.dst, t0, () => pair.assertHealthy());
         if (!(await pair.ended(60_000))) throw new Error('still running 60 s after the tree was across');
         pair.assertHealthy();
         floor.cpu.push(cpuMs('self', { children: true }) - cpuBefore);
@@ -142,7 +141,7 @@ export async function runW2(ctx) {
     console.log(`  node floor / rsync: ${(f / r).toFixed(2)} (time to mirrored, medians)`);
   return {
     rows: [
-      timeRow('W2', 'time to mirrored', m, rsync.name, summary(rsync, 'times'), t.w2Time),
+      timeRow('W2', 'time to mirrored', m, rsync.name, r, t.w2Time),
       ...(ctx.fsync
         ? [timeRow('W2', 'time to mirrored', m, rsyncFsync.name, summary(rsyncFsync, 'times'), t.w2Time)]
         : []),
