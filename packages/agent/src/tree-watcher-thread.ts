@@ -68,7 +68,9 @@ type Lister = (dir: string, options: ListingOptions) => unknown;
  * folder or a link, which the listing's own entry types already answer: for 20,000 files that
  * was half a second of CPU. Its lister takes options that override `alwaysStat`, so the
  * listing here asks for entry types instead and hands them on where chokidar reads `stats`.
- * A chokidar without that lister keeps its own.
+ * Every entry that is not a folder is ignored (see `ignored` below), so the file filter turns
+ * them down at once rather than through chokidar's path checks, a tenth of a second of CPU
+ * for 20,000 files. A chokidar without that lister keeps its own.
  */
 function listByEntryType(w: FSWatcher): void {
   const inner = w as unknown as { _readdirp?: Lister };
@@ -84,7 +86,7 @@ function listByEntryType(w: FSWatcher): void {
     list.call(w, dir, {
       ...options,
       alwaysStat: false,
-      fileFilter: typed(options.fileFilter),
+      fileFilter: () => false,
       directoryFilter: typed(options.directoryFilter),
     } as ListingOptions);
 }
