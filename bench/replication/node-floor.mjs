@@ -1,14 +1,15 @@
 // The Node floor for W2: the least a replicator written in Node, on mimic's stack and with
 // mimic's promises, does to copy a tree into an empty mirror. Not a product: no watcher, no
-// protocol checks, no flow control per mirror, no resume, whole files only, one mirror. What it
-// keeps is what no such replicator can skip:
+// protocol checks, no acknowledgements, no resume, whole files only, one mirror. What it keeps
+// is what no such replicator can skip:
 //   primary: list the tree, read and hash (xxh64) every file, journal each write and record each
 //            file in SQLite (WAL) before sending it, send over a WebSocket (ws) in msgpackr
 //            messages of up to 256 files or 1 MiB, pausing while 8 MiB wait to be sent;
 //   mirror:  write each file to a temp file that never carries a final name, check its hash, set
 //            its mtime, then, for 2,048 files at a time: syncfs, rename each into place (after an
 //            lstat of the final name, as a mirror must look before it overwrites), syncfs again
-//            (the renames), and record the files in SQLite.
+//            (the renames), and record the files in SQLite; its socket pauses while 16
+//            messages wait to be applied.
 // W2 runs it beside mimic: floor / rsync is what the platform allows, mimic / floor what is
 // mimic's own. Its files and messages are not mimic's formats.
 //   node node-floor.mjs primary <src> <port> <state-dir>
@@ -38,6 +39,8 @@ const MESSAGE_BYTES = 1 << 20;
 const SEND_WINDOW = 8 << 20;
 const LAND_FILES = 2048;
 const MAX_MESSAGE = 256 << 20;
+/** Messages received and not yet applied, at most; the socket pauses past it. */
+const QUEUE_MESSAGES = 16;
 
 const [role, dir, port, state] = process.argv.slice(2);
 const { h64Raw } = await xxhash();
@@ -218,11 +221,11 @@ async function mirror() {
     draining = true;
     while (queue.length > 0) {
       const msg = queue.shift();
+      if (ws.isPaused && queue.length <= QUEUE_MESSAGES / 2) ws.resume();
       if (msg.type === 'ops') await apply(msg.ops);
       else {
         await landing;
         await land(pending);
-        recordAll([]);
         db.close();
         fsSync.close();
         ws.close();
@@ -233,6 +236,7 @@ async function mirror() {
   };
   ws.on('message', (data) => {
     queue.push(unpackr.unpack(data));
+    if (queue.length >= QUEUE_MESSAGES) ws.pause(); // the primary's window then fills and it waits
     if (!draining) drain().catch(fail);
   });
 }
