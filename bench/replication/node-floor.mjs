@@ -14,7 +14,6 @@
 // mimic's own. Its files and messages are not mimic's formats.
 //   node node-floor.mjs primary <src> <port> <state-dir>
 //   node node-floor.mjs mirror <dst> <port>
-import { spawn } from 'node:child_process';
 import {
   closeSync,
   constants,
@@ -29,10 +28,12 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { contentHash } from '@mimic/delta';
 import Database from 'better-sqlite3';
 import { Packr, Unpackr } from 'msgpackr';
 import { WebSocket, WebSocketServer } from 'ws';
-import xxhash from 'xxhash-wasm';
+// syncfs as mimic's mirror runs it (the agent keeps the class to itself).
+import { FileSystemSync } from '../../packages/agent/dist/fs-sync.js';
 
 const BATCH_FILES = 256;
 const MESSAGE_BYTES = 1 << 20;
@@ -43,8 +44,6 @@ const MAX_MESSAGE = 256 << 20;
 const QUEUE_MESSAGES = 16;
 
 const [role, dir, port, state] = process.argv.slice(2);
-const { h64Raw } = await xxhash();
-const hashOf = (data) => h64Raw(data).toString(16).padStart(16, '0');
 
 function openDb(path, ddl) {
   const db = new Database(path);
@@ -117,7 +116,7 @@ async function primary() {
       }
       closeSync(fd);
       const mode = st.mode & 0o7777;
-      ops.push({ kind: 'write', path: rel, mode, mtimeMs: st.mtimeMs, hash: hashOf(data), data });
+      ops.push({ kind: 'write', path: rel, mode, mtimeMs: st.mtimeMs, hash: contentHash(data), data });
       stats.push(st);
     }
     commit(ops, stats); // journaled before it leaves, as mimic does
@@ -135,31 +134,6 @@ async function primary() {
   });
 }
 
-/** syncfs(2) through `sync -f` in one long-lived shell, as mimic's mirror does it. */
-function fileSystemSync(path) {
-  const sh = spawn('sh', [], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, P: path } });
-  const waiting = [];
-  let buf = '';
-  sh.stdout.setEncoding('utf8').on('data', (d) => {
-    buf += d;
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const w = waiting.shift();
-      if (line === 'ok') w.resolve();
-      else w.reject(new Error(`syncfs ${path} failed`));
-    }
-  });
-  return {
-    sync: () =>
-      new Promise((resolve, reject) => {
-        waiting.push({ resolve, reject });
-        sh.stdin.write('sync -f -- "$P" && echo ok || echo failed\n');
-      }),
-    close: () => sh.stdin.end(),
-  };
-}
-
 async function mirror() {
   const meta = join(dir, '.mimic');
   const tmp = join(meta, 'tmp');
@@ -169,7 +143,7 @@ async function mirror() {
   const recordAll = db.transaction((recs) => {
     for (const r of recs) record.run(r.path, r.size, r.mtimeMs, r.mode, r.ino, r.ctimeMs, r.hash);
   });
-  const fsSync = fileSystemSync(dir);
+  const fsSync = new FileSystemSync(dir);
   const unpackr = new Unpackr({ useRecords: false });
 
   let tmpCount = 0;
@@ -195,7 +169,7 @@ async function mirror() {
         mkdirSync(join(dir, op.path), { mode: op.mode, recursive: true });
         continue;
       }
-      if (hashOf(op.data) !== op.hash) throw new Error(`${op.path}: content does not match its hash`);
+      if (contentHash(op.data) !== op.hash) throw new Error(`${op.path}: content does not match its hash`);
       const temp = join(tmp, `${(tmpCount++).toString(36)}.part`);
       const fd = openSync(temp, 'wx', op.mode & 0o777);
       for (let n = 0; n < op.data.length; ) n += writeSync(fd, op.data, n);

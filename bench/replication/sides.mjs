@@ -128,8 +128,8 @@ export class MimicPair {
 export class NodeFloorPair {
   static SCRIPT = fileURLToPath(new URL('./node-floor.mjs', import.meta.url));
 
-  constructor({ src, dst, state, logDir, name }) {
-    Object.assign(this, { src, dst, state, logDir, name });
+  constructor({ src, dst, primaryState, logDir, name }) {
+    Object.assign(this, { src, dst, primaryState, logDir, name });
   }
 
   start(port) {
@@ -140,7 +140,7 @@ export class NodeFloorPair {
         [process.execPath, NodeFloorPair.SCRIPT, role, dir, String(port), ...rest],
         { logFile: join(this.logDir, `${this.name}-floor-${role}.log`) },
       );
-    this.primary = side('primary', this.src, this.state);
+    this.primary = side('primary', this.src, this.primaryState);
     this.mirror = side('mirror', this.dst);
   }
 

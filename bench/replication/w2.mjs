@@ -33,6 +33,15 @@ export async function runW2(ctx) {
   const floor = newSide('node floor');
   const timeoutMs = ctx.quick ? 120_000 : 900_000;
 
+  /** Where run `run` of a pair of agents works: new folders, `m-…` for mimic, `f-…` the floor. */
+  const pairAt = (prefix, run) => ({
+    name: `w2-${run}`,
+    src: base,
+    dst: join(dir, `${prefix}-dst-${run}`),
+    primaryState: join(dir, `${prefix}-state-${run}`),
+    logDir: ctx.logDir,
+  });
+
   /**
    * Resolves once `dst` holds the whole tree, timed from `t0` by the files' ctimes rather than by
    * when the poller saw them (it looks seldom); `check` throws when a side has failed.
@@ -49,13 +58,7 @@ export async function runW2(ctx) {
 
   const runMimic = (run) =>
     guarded(mimic, 'mimic', async () => {
-      const pair = new MimicPair({
-        name: `w2-${run}`,
-        src: base,
-        dst: join(dir, `m-dst-${run}`),
-        primaryState: join(dir, `m-state-${run}`),
-        logDir: ctx.logDir,
-      });
+      const pair = new MimicPair(pairAt('m', run));
       await settle();
       const port = await freePort();
       const t0 = now();
@@ -78,13 +81,7 @@ export async function runW2(ctx) {
 
   const runFloor = (run) =>
     guarded(floor, floor.name, async () => {
-      const pair = new NodeFloorPair({
-        name: `w2-${run}`,
-        src: base,
-        dst: join(dir, `f-dst-${run}`),
-        state: join(dir, `f-state-${run}`),
-        logDir: ctx.logDir,
-      });
+      const pair = new NodeFloorPair(pairAt('f', run));
       await settle();
       const port = await freePort();
       // Its processes are children of this one, counted here once they end and are reaped.
