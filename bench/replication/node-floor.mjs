@@ -11,9 +11,11 @@
 //            (the renames), and record the files in SQLite; its socket pauses while 16
 //            messages wait to be applied.
 // W2 runs it beside mimic: floor / rsync is what the platform allows, mimic / floor what is
-// mimic's own. Its files and messages are not mimic's formats.
+// mimic's own. With --no-sync its mirror skips both syncfs calls and promises nothing durable
+// (as rsync without --fsync): what the platform allows without the fsyncs. Its files and messages
+// are not mimic's formats.
 //   node node-floor.mjs primary <src> <port> <state-dir>
-//   node node-floor.mjs mirror <dst> <port>
+//   node node-floor.mjs mirror <dst> <port> [--no-sync]
 import {
   closeSync,
   constants,
@@ -44,6 +46,7 @@ const MAX_MESSAGE = 256 << 20;
 const QUEUE_MESSAGES = 16;
 
 const [role, dir, port, state] = process.argv.slice(2);
+const durable = !process.argv.slice(5).includes('--no-sync');
 
 function openDb(path, ddl) {
   const db = new Database(path);
@@ -143,7 +146,8 @@ async function mirror() {
   const recordAll = db.transaction((recs) => {
     for (const r of recs) record.run(r.path, r.size, r.mtimeMs, r.mode, r.ino, r.ctimeMs, r.hash);
   });
-  const fsSync = new FileSystemSync(dir);
+  // Without --no-sync, as mimic's mirror does; with it, nothing.
+  const fsSync = durable ? new FileSystemSync(dir) : { sync: async () => {}, close: () => {} };
   const unpackr = new Unpackr({ useRecords: false });
 
   let tmpCount = 0;

@@ -128,8 +128,9 @@ export class MimicPair {
 export class NodeFloorPair {
   static SCRIPT = fileURLToPath(new URL('./node-floor.mjs', import.meta.url));
 
-  constructor({ src, dst, primaryState, logDir, name }) {
-    Object.assign(this, { src, dst, primaryState, logDir, name });
+  /** `durable: false` runs its mirror with --no-sync (no syncfs at all, as rsync without --fsync). */
+  constructor({ src, dst, primaryState, logDir, name, durable = true }) {
+    Object.assign(this, { src, dst, primaryState, logDir, name, durable });
   }
 
   start(port) {
@@ -141,7 +142,7 @@ export class NodeFloorPair {
         { logFile: join(this.logDir, `${this.name}-floor-${role}.log`) },
       );
     this.primary = side('primary', this.src, this.primaryState);
-    this.mirror = side('mirror', this.dst);
+    this.mirror = side('mirror', this.dst, ...(this.durable ? [] : ['--no-sync']));
   }
 
   /** Throws when either side failed (ending with status 0 is how both finish). */

@@ -3,7 +3,8 @@
 // both at once, until the mirror holds the tree exactly. rsync: `rsync -a` into an empty folder
 // of the daemon. Beside them, the Node floor (node-floor.mjs), started and timed as mimic is:
 // floor / rsync is what a replicator on mimic's stack with mimic's durability can reach here,
-// mimic / floor the part that is mimic's own.
+// mimic / floor the part that is mimic's own; and the floor with no fsync at all, what that stack
+// reaches with no durability, as rsync has none.
 // Every run writes into new folders; nothing is deleted until the end, so no run follows a big
 // delete (see the disk-settling note in the design).
 import { mkdirSync } from 'node:fs';
@@ -31,6 +32,7 @@ export async function runW2(ctx) {
   const rsync = newSide('rsync');
   const rsyncFsync = newSide('rsync --fsync');
   const floor = newSide('node floor');
+  const looseFloor = newSide('node floor, no fsync');
   const timeoutMs = ctx.quick ? 120_000 : 900_000;
 
   /** Where run `run` of a pair of agents works: new folders, `m-…` for mimic, `f-…` the floor. */
@@ -79,9 +81,9 @@ export async function runW2(ctx) {
       }
     });
 
-  const runFloor = (run) =>
-    guarded(floor, floor.name, async () => {
-      const pair = new NodeFloorPair(pairAt('f', run));
+  const runFloor = (side, run, durable) =>
+    guarded(side, side.name, async () => {
+      const pair = new NodeFloorPair({ ...pairAt(durable ? 'f' : 'fn', run), durable });
       await settle();
       const port = await freePort();
       // Its processes are children of this one, counted here once they end and are reaped.
@@ -92,9 +94,9 @@ export async function runW2(ctx) {
         const res = await arrival(pair.dst, t0, () => pair.assertHealthy());
         if (!(await pair.ended(60_000))) throw new Error('still running 60 s after the tree was across');
         pair.assertHealthy();
-        floor.cpu.push(cpuMs('self', { children: true }) - cpuBefore);
-        floor.times.push(res.ms);
-        logSample(`node floor${res.late ? ' (late)' : ''}`, res.ms, null);
+        side.cpu.push(cpuMs('self', { children: true }) - cpuBefore);
+        side.times.push(res.ms);
+        logSample(`${side.name}${res.late ? ' (late)' : ''}`, res.ms, null);
       } finally {
         await pair.stop();
       }
@@ -125,17 +127,23 @@ export async function runW2(ctx) {
       mimic: () => runMimic(run),
       rsync: () => runRsync(rsync, [], `w2/r-${run}`),
       fsync: () => (ctx.fsync ? runRsync(rsyncFsync, ['--fsync'], `w2/rf-${run}`) : null),
-      floor: () => runFloor(run),
+      floor: () => runFloor(floor, run, true),
+      looseFloor: () => runFloor(looseFloor, run, false),
     };
-    for (const s of sideOrder(run, ['mimic', 'rsync', 'floor', 'fsync'])) await sides[s]();
+    for (const s of sideOrder(run, ['mimic', 'rsync', 'floor', 'looseFloor', 'fsync'])) await sides[s]();
   }
 
   const t = ctx.targets;
   const m = summary(mimic, 'times');
   const f = summary(floor, 'times');
   const r = summary(rsync, 'times');
-  if (typeof f === 'number' && typeof r === 'number')
-    console.log(`  node floor / rsync: ${(f / r).toFixed(2)} (time to mirrored, medians)`);
+  for (const [side, v] of [
+    [floor, f],
+    [looseFloor, summary(looseFloor, 'times')],
+  ]) {
+    if (typeof v === 'number' && typeof r === 'number')
+      console.log(`  ${side.name} / rsync: ${(v / r).toFixed(2)} (time to mirrored, medians)`);
+  }
   return {
     rows: [
       timeRow('W2', 'time to mirrored', m, rsync.name, r, t.w2Time),
@@ -143,6 +151,7 @@ export async function runW2(ctx) {
         ? [timeRow('W2', 'time to mirrored', m, rsyncFsync.name, summary(rsyncFsync, 'times'), t.w2Time)]
         : []),
       timeRow('W2', 'time to mirrored', m, floor.name, f, null),
+      timeRow('W2', 'time to mirrored', m, looseFloor.name, summary(looseFloor, 'times'), null),
       bytesRow('W2', 'bytes on the wire', summary(mimic, 'bytes'), rsync.name, summary(rsync, 'bytes'), null),
       timeRow(
         'W2',
@@ -161,6 +170,8 @@ export async function runW2(ctx) {
         null,
       ),
     ],
-    errors: [mimic, rsync, rsyncFsync, floor].filter((s) => s.error).map((s) => `W2 ${s.name}: ${s.error}`),
+    errors: [mimic, rsync, rsyncFsync, floor, looseFloor]
+      .filter((s) => s.error)
+      .map((s) => `W2 ${s.name}: ${s.error}`),
   };
 }
