@@ -46,7 +46,7 @@ const MAX_MESSAGE = 256 << 20;
 const QUEUE_MESSAGES = 16;
 
 const [role, dir, port, state] = process.argv.slice(2);
-const durable = !process.argv.slice(5).includes('--no-sync');
+const durable = !(role === 'mirror' && process.argv[5] === '--no-sync');
 
 function openDb(path, ddl) {
   const db = new Database(path);

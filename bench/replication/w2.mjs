@@ -35,7 +35,7 @@ export async function runW2(ctx) {
   const looseFloor = newSide('node floor, no fsync');
   const timeoutMs = ctx.quick ? 120_000 : 900_000;
 
-  /** Where run `run` of a pair of agents works: new folders, `m-…` for mimic, `f-…` the floor. */
+  /** Where run `run` of a pair of agents works: new folders, `m-…` for mimic, `f-…` and `fn-…` the floors. */
   const pairAt = (prefix, run) => ({
     name: `w2-${run}`,
     src: base,
@@ -136,10 +136,11 @@ export async function runW2(ctx) {
   const t = ctx.targets;
   const m = summary(mimic, 'times');
   const f = summary(floor, 'times');
+  const fn = summary(looseFloor, 'times');
   const r = summary(rsync, 'times');
   for (const [side, v] of [
     [floor, f],
-    [looseFloor, summary(looseFloor, 'times')],
+    [looseFloor, fn],
   ]) {
     if (typeof v === 'number' && typeof r === 'number')
       console.log(`  ${side.name} / rsync: ${(v / r).toFixed(2)} (time to mirrored, medians)`);
@@ -151,7 +152,7 @@ export async function runW2(ctx) {
         ? [timeRow('W2', 'time to mirrored', m, rsyncFsync.name, summary(rsyncFsync, 'times'), t.w2Time)]
         : []),
       timeRow('W2', 'time to mirrored', m, floor.name, f, null),
-      timeRow('W2', 'time to mirrored', m, looseFloor.name, summary(looseFloor, 'times'), null),
+      timeRow('W2', 'time to mirrored', m, looseFloor.name, fn, null),
       bytesRow('W2', 'bytes on the wire', summary(mimic, 'bytes'), rsync.name, summary(rsync, 'bytes'), null),
       timeRow(
         'W2',
