@@ -56,7 +56,7 @@ function describeTree(root) {
   const out = new Map();
   const walk = (rel) => {
     for (const name of fs.readdirSync(join(root, rel)).sort()) {
-      if (rel === '' && name === '.mimic') continue;
+      if (rel === '' && (name === '.mimic' || name === '.mimic-folder')) continue;
       const r = rel ? `${rel}/${name}` : name;
       const st = fs.lstatSync(join(root, r));
       if (st.isDirectory()) {
@@ -131,7 +131,15 @@ async function main() {
     const urlA = `ws://127.0.0.1:${portA}`;
     const all = [url, urlA, `ws://127.0.0.1:${portB}`].join(',');
     say(`primary ${P} listening on ${url}`);
-    const primary = startAgent('primary', ['primary', P, '--listen', `127.0.0.1:${port}`, '--peers', all]);
+    const primary = startAgent('primary', [
+      'primary',
+      P,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--peers',
+      all,
+      '--init',
+    ]);
     await until('the primary', () => fs.existsSync(join(P, '.mimic', 'control.sock')));
     say(`mirrors ${A} and ${B} follow it`);
     const hook = join(base, 'on-promote.txt');

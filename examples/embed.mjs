@@ -11,7 +11,7 @@ const copy = join(base, 'mirror');
 mkdirSync(root);
 mkdirSync(copy);
 
-const primary = new Primary({ root, listen: { host: '127.0.0.1', port: 0 } });
+const primary = new Primary({ root, listen: { host: '127.0.0.1', port: 0 }, init: true });
 await primary.start();
 const mirror = new Mirror({ root: copy, primaries: [`ws://127.0.0.1:${primary.address.port}`] });
 await mirror.start();

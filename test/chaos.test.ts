@@ -87,7 +87,7 @@ describe('found by the chaos loop', () => {
     const url = `ws://127.0.0.1:${port}`;
     const primary = libraryPrimary
       ? await startLibraryPrimary(procs, 'primary', P, port)
-      : procs.start('primary', [MIMIC_BIN, 'primary', P, '--listen', `127.0.0.1:${port}`]);
+      : procs.start('primary', [MIMIC_BIN, 'primary', P, '--listen', `127.0.0.1:${port}`, '--init']);
     const mirror = procs.start('mirror', [MIMIC_BIN, 'mirror', M, '--primary', url]);
     const deadline = Date.now() + 20_000;
     while (mirror.events('connected').length === 0) {

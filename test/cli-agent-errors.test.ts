@@ -77,7 +77,7 @@ describe('agent command failures', () => {
     const dir = await cluster.tempDir('primary');
     const { server, port } = await listenOnFreePort();
     try {
-      const r = await runMimic(['primary', dir, '--listen', `127.0.0.1:${port}`]);
+      const r = await runMimic(['primary', dir, '--listen', `127.0.0.1:${port}`, '--init']);
       expect(r.code).not.toBe(0);
       const line = oneLine(r.stderr);
       expect(line).toContain(`127.0.0.1:${port}`);

@@ -36,6 +36,7 @@ test('a bounded journal: pruned rows, and a mirror behind the bound catches up b
     listen: { host: '127.0.0.1', port: 0 },
     journalKeep: keep,
     rescanIntervalMs: 0,
+    init: true,
   });
   await primary.start();
   const url = `ws://127.0.0.1:${primary.address.port}`;

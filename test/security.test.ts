@@ -16,7 +16,7 @@ async function tokenFile(dir: string, name: string, secret: string): Promise<str
 
 /** Files and folders a mirror holds, not counting its state folder. */
 async function contents(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((n) => n !== '.mimic');
+  return (await readdir(dir)).filter((n) => n !== '.mimic' && n !== '.mimic-folder');
 }
 
 const haveOpenssl = (() => {

@@ -3,8 +3,8 @@ import { closeSync, lstatSync, openSync, readdirSync, readSync, statSync } from 
 import { join } from 'node:path';
 import { now, sleep } from './run.mjs';
 
-/** Top-level names every comparison skips: mimic's default state folder. */
-export const IGNORED = ['.mimic'];
+/** Top-level names every comparison skips: mimic's default state folder and its folder marker. */
+export const IGNORED = ['.mimic', '.mimic-folder'];
 
 /**
  * Every entry under `root` as a Map of relative path → { type, size }, sorted by path.

@@ -42,7 +42,7 @@ export class MimicPair {
     port ??= await freePort();
     this.primary = new Child(
       `${this.name} primary`,
-      mimicArgv('primary', this.src, '--listen', `127.0.0.1:${port}`, '--state', this.primaryState),
+      mimicArgv('primary', this.src, '--listen', `127.0.0.1:${port}`, '--state', this.primaryState, '--init'),
       { logFile: join(this.logDir, `${this.name}-primary.log`) },
     );
     if (!together) await waitForPort(port, { child: this.primary, timeoutMs: 120_000 });

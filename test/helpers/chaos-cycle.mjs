@@ -251,7 +251,7 @@ export async function snapshot(root) {
     }
     for (const name of names.sort()) {
       const rel = dir === '' ? name : `${dir}/${name}`;
-      if (rel === '.mimic') continue;
+      if (rel === '.mimic' || rel === '.mimic-folder') continue;
       const st = await lstat(join(root, rel)).catch(() => null);
       if (!st) continue;
       if (st.isDirectory()) {

@@ -22,6 +22,7 @@ const primary = new Primary({
   root,
   listen: { host: '127.0.0.1', port: Number(port) },
   peers: peers ? peers.split(',') : [],
+  init: true,
   log: jsonLogger('primary'),
 });
 await primary.start();

@@ -189,6 +189,8 @@ export interface PrimaryOptions {
   state?: string;
   exclude?: readonly string[];
   rescanSeconds?: number;
+  /** Pass --init (the default): serve a folder without a marker as a new folder. */
+  init?: boolean;
   /** More command-line arguments (for example --token-file). */
   args?: readonly string[];
 }
@@ -228,6 +230,7 @@ export class Cluster {
     if (opts.state) args.push('--state', opts.state);
     for (const g of opts.exclude ?? []) args.push('--exclude', g);
     if (opts.rescanSeconds !== undefined) args.push('--rescan', String(opts.rescanSeconds));
+    if (opts.init !== false) args.push('--init');
     args.push(...(opts.args ?? []));
     const agent = new Agent('primary', root, opts.state ?? join(root, '.mimic'), args);
     this.agents.push(agent);

@@ -240,7 +240,7 @@ export class FailoverCluster {
   }
 
   async primary(label: string, root: string, o: StartPrimary): Promise<NodeProcess> {
-    const args = ['primary', root, '--listen', `127.0.0.1:${o.port}`];
+    const args = ['primary', root, '--listen', `127.0.0.1:${o.port}`, '--init'];
     if (o.peers?.length) args.push('--peers', o.peers.join(','));
     if (o.state) args.push('--state', o.state);
     const node = new NodeProcess(label, root, args, o.state);
@@ -318,7 +318,7 @@ export async function treeOf(root: string, { withState = false } = {}): Promise<
     }
     for (const name of names) {
       const rel = dir === '' ? name : `${dir}/${name}`;
-      if (rel === '.mimic' && !withState) continue;
+      if ((rel === '.mimic' || rel === '.mimic-folder') && !withState) continue;
       const abs = join(root, rel);
       const st = await lstat(abs).catch(() => null);
       if (!st) continue;

@@ -24,6 +24,8 @@ import WebSocket, { WebSocketServer } from 'ws';
  */
 
 export const EVIL_EPOCH: Epoch = Object.freeze({ term: 1, node: 'evil' }) as Epoch;
+/** The folder the fake primary claims to serve (a new mirror adopts it). */
+export const EVIL_FOLDER = 'e'.repeat(32);
 
 const packr = new Packr({
   useRecords: false,
@@ -128,7 +130,13 @@ export class HostileSession {
     });
     // Our hello goes first, before the mirror's is read.
     this.send(
-      makeHello({ nodeId: 'evil-primary', role: 'primary', epoch: EVIL_EPOCH, appliedSeq: primary.seq }),
+      makeHello({
+        nodeId: 'evil-primary',
+        role: 'primary',
+        epoch: EVIL_EPOCH,
+        appliedSeq: primary.seq,
+        folder: EVIL_FOLDER,
+      }),
     );
   }
 

@@ -11,7 +11,7 @@ import { waitFor } from './polling.js';
  * Files: mode, size, mtime (floored to the ms), content hash. Symlinks: the target and the
  * link's own mtime. Folders: mode, and their mtime only when asked for (`dirMtimes`), since a
  * folder's mtime moves whenever an entry is added or removed in it. The top-level `.mimic`
- * state folder is not part of the tree.
+ * state folder and `.mimic-folder` marker (each node's own) are not part of the tree.
  */
 
 export interface TreeEntry {
@@ -59,7 +59,7 @@ export interface TreeOptions {
   dirMtimes?: boolean;
 }
 
-/** The tree below `root`, without the top-level `.mimic` folder. */
+/** The tree below `root`, without the top-level `.mimic` folder and `.mimic-folder` marker. */
 export async function treeOf(root: string, { ignore, dirMtimes = false }: TreeOptions = {}): Promise<Tree> {
   const entries: [string, TreeEntry][] = [];
   const visit = async (dir: string): Promise<void> => {
@@ -72,7 +72,7 @@ export async function treeOf(root: string, { ignore, dirMtimes = false }: TreeOp
     }
     for (const name of names) {
       const rel = dir === '' ? name : `${dir}/${name}`;
-      if (rel === '.mimic' || ignore?.(rel)) continue;
+      if (rel === '.mimic' || rel === '.mimic-folder' || ignore?.(rel)) continue;
       const abs = join(root, rel);
       let st: Awaited<ReturnType<typeof lstat>>;
       try {

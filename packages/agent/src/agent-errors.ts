@@ -10,6 +10,9 @@
  * - `ERR_NOT_MIRROR`: promotion asked of a node that is not a mirror.
  * - `ERR_NO_LISTEN`: promotion asked of a mirror started without a listen address.
  * - `ERR_INSECURE`: a non-loopback listener without a token (and without `insecure`).
+ * - `ERR_FOLDER_MARKER`: the root's folder marker is missing, damaged, or disagrees with the
+ *   node's state (a failed mount, a recreated folder); the node refuses to start.
+ * - `ERR_FOLDER_ID`: a peer serves or holds another folder than this node; it is refused.
  */
 export type AgentErrorCode =
   | 'ERR_NO_ROOT'
@@ -21,7 +24,9 @@ export type AgentErrorCode =
   | 'ERR_FENCED'
   | 'ERR_NOT_MIRROR'
   | 'ERR_NO_LISTEN'
-  | 'ERR_INSECURE';
+  | 'ERR_INSECURE'
+  | 'ERR_FOLDER_MARKER'
+  | 'ERR_FOLDER_ID';
 
 export class AgentError extends Error {
   readonly code: AgentErrorCode;

@@ -3,8 +3,8 @@ import { requireCjs } from './require-cjs.js';
 
 const ignore: typeof ignoreFn = requireCjs('ignore');
 
-/** Names at the root that are never replicated: the state folder and the mirror's temp folder. */
-export const RESERVED_ROOT_NAMES = ['.mimic', '.mimic-tmp'];
+/** Names at the root that are never replicated: the state folder, the mirror's temp folder, the folder marker. */
+export const RESERVED_ROOT_NAMES = ['.mimic', '.mimic-tmp', '.mimic-folder'];
 
 /**
  * gitignore-style exclusion (the `ignore` package implements gitignore's rules exactly),

@@ -31,6 +31,8 @@ import { PART_BYTES, type WriteSource, wholePart, writeParts } from './write-par
 
 export interface LinkContext {
   readonly nodeId: string;
+  /** The folder this primary serves: a mirror holding another one is refused. */
+  readonly folderId: string;
   readonly root: string;
   readonly store: Store;
   readonly tracker: ChangeTracker;
@@ -213,6 +215,14 @@ export class MirrorLink {
 
   #start(hello: HelloMessage): void {
     const ctx = this.#ctx;
+    if (hello.folder !== undefined && hello.folder !== ctx.folderId) {
+      // Its epoch belongs to another folder's history: it neither fences us nor follows us.
+      const message = `${hello.nodeId} holds folder ${hello.folder}, not ${ctx.folderId} served here`;
+      ctx.refused(this.#remote, `ERR_FOLDER_ID: ${message}`);
+      void this.socket.send({ type: 'error', code: 'ERR_FOLDER_ID', message });
+      this.socket.close(4002, `ERR_FOLDER_ID: ${message}`.slice(0, 120));
+      return;
+    }
     ctx.learnEpoch(hello.epoch, hello.listenUrl ?? null);
     if (ctx.fenced()) {
       void this.socket.send({
@@ -271,7 +281,10 @@ export class MirrorLink {
 
   async #sendManifest(): Promise<void> {
     const epoch = this.#ctx.epoch();
+    // In path order, so a folder always comes before what is in it: a mirror whose copy has a
+    // link where the folder belongs replaces the link before it looks at the folder's files.
     const entries = [...this.#ctx.tracker.manifest.values()].map(toWireEntry);
+    entries.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
     const fork = this.#ctx.fork();
     await this.socket.send({
       type: 'welcome',

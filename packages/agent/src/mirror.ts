@@ -17,7 +17,8 @@ import { Applier } from './applier.js';
 import { isLoopbackHost } from './auth.js';
 import { serveControl } from './control-socket.js';
 import { RESERVED_ROOT_NAMES } from './excludes.js';
-import { type Logger, silentLogger } from './log.js';
+import { FOLDER_META_KEY, resolveFolderId, writeFolderMarker } from './folder-marker.js';
+import { type Logger, limitRepeats, silentLogger } from './log.js';
 import { nodeIdOf } from './node-id.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
 import { PeerAuth } from './peer-auth.js';
@@ -70,7 +71,14 @@ export interface MirrorStatus {
   appliedSeq: number;
   bytesReceived: number;
   diverged: number;
+  /** The folder this mirror holds; null until it first follows a primary. */
+  folderId: string | null;
   lastError: string | null;
+  /**
+   * Why the last connection was refused, while it still is: what was refused, its code, and
+   * what an operator can do about it. Null once a primary is followed again.
+   */
+  refused: { code: string; message: string; hint: string; since: string } | null;
 }
 
 export interface MirrorEvents {
@@ -85,20 +93,42 @@ export interface MirrorEvents {
 
 /*
  * Connection states: idle → dialing → hello (both hellos exchanged) → reconcile | streaming.
- * Any failure closes the socket and dials again after a backoff (50 ms doubling to 5 s),
- * cycling through the configured primaries. Messages are applied strictly in arrival order
- * by one loop; the socket is paused while that loop is more than QUEUE_HIGH bytes behind.
+ * Any failure closes the socket and dials again after a backoff (50 ms doubling to 8 s, each
+ * delay drawn from 80-120% of that), cycling through the configured primaries. The backoff
+ * starts over only after a connection that made progress or stayed up RESET_BACKOFF_MS: one
+ * refused at every replay must not reconnect 20 times a second. Messages are applied strictly
+ * in arrival order by one loop; the socket is paused while that loop is more than QUEUE_HIGH
+ * bytes behind. The same refusal of the same op twice in a row stops the replay: the next
+ * connection reconciles by manifest instead.
  */
 const QUEUE_HIGH = 32 * 1024 * 1024;
 const QUEUE_LOW = 8 * 1024 * 1024;
 const ACK_EVERY_MS = 50;
 const NEWER_PRIMARY_PROBE_MS = 3000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+const BACKOFF_FIRST_MS = 50;
+const BACKOFF_MAX_MS = 8000;
+/** A connection that stayed up this long was healthy: the next failure dials again at once. */
+const RESET_BACKOFF_MS = 10_000;
+/** What each refusal code tells an operator to do (mimic status shows it). */
+const REFUSAL_HINTS: Record<string, string> = {
+  ERR_FOLDER_ID:
+    'the primary serves another folder (was its folder recreated, or its disk not mounted?): fix the primary; this mirror keeps its files and retries. To follow the new folder instead, start this mirror on an empty folder and state',
+  ERR_STALE_PRIMARY: 'that node was superseded by a promotion: point this mirror at the current primary',
+  ERR_AUTH: 'the token files differ: give both nodes the same --token-file',
+  ERR_ROLE: 'that node is not a primary: check --primary',
+  ERR_UNSAFE_PATH:
+    'an op would write through a symlink in this mirror: the mirror reconciles by manifest when the replay meets it twice',
+};
+
 /**
  * A primary's change tracker journals a write a little after it happens (watcher latency, a
  * batch): files changed this long before its last journal write may be missing from it.
  */
 const UNJOURNALED_SLACK_MS = 2000;
+
+/** Refusals by the mirror or its primary that an operator must act on (logged as `refused`). */
+const REFUSALS = new Set(['ERR_FOLDER_ID', 'ERR_STALE_PRIMARY', 'ERR_AUTH', 'ERR_ROLE', 'ERR_UNSAFE_PATH']);
 
 function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
   const root = resolveDir(o.root, 'root');
@@ -119,7 +149,7 @@ function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
     tls: o.tls ?? null,
     insecure: o.insecure ?? false,
     stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
-    log: o.log ?? silentLogger,
+    log: limitRepeats(o.log ?? silentLogger),
   });
 }
 
@@ -134,6 +164,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   #store!: Store;
   #applier!: Applier;
   #nodeId = '';
+  /** The folder this mirror holds (null: none yet; it adopts its first primary's). */
+  #folderId: string | null = null;
   #epoch: Epoch = { term: 0, node: '' };
   #appliedSeq = 0;
   #lastAcked = 0;
@@ -154,6 +186,13 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   #fresh = false;
   #reconciler: Reconciler | null = null;
   #lastError: string | null = null;
+  #refused: MirrorStatus['refused'] = null;
+  /** The op being applied, and the refusal of the last failed connection (see #drain). */
+  #applying: { seq: number; path: string } | null = null;
+  #lastFailure: { seq: number; code: string } | null = null;
+  /** When the current connection was welcomed, and whether it applied anything new. */
+  #upSince = 0;
+  #progressed = false;
   #control: Server | null = null;
   /** The epoch of the primary on the current connection, from its hello. */
   #primaryEpoch: Epoch = { term: 0, node: 'none' };
@@ -178,6 +217,18 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     await mkdir(stateDir, { recursive: true });
     this.#storeWrittenAt = await lastWriteOf(join(stateDir, 'mimic.db'));
     this.#store = new Store(join(stateDir, 'mimic.db'));
+    try {
+      this.#folderId = resolveFolderId({
+        root,
+        stateId: this.#store.getMeta(FOLDER_META_KEY) ?? null,
+        init: false,
+        role: 'mirror',
+      });
+    } catch (err) {
+      this.#store.close();
+      throw err;
+    }
+    if (this.#folderId) this.#store.setMeta(FOLDER_META_KEY, this.#folderId);
     this.#nodeId = nodeIdOf(this.#store);
     // A former primary rejoining as a mirror has applied everything its own journal holds.
     this.#appliedSeq = Number(this.#store.getMeta('appliedSeq') ?? this.#store.lastSeq());
@@ -215,7 +266,9 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       appliedSeq: this.#appliedSeq,
       bytesReceived: this.#bytesReceived,
       diverged: this.#applier?.preserved ?? 0,
+      folderId: this.#folderId,
       lastError: this.#lastError,
+      refused: this.#refused,
     };
   }
 
@@ -227,6 +280,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       appliedSeq: this.#forceReconcile ? 0 : this.#appliedSeq,
       fresh: this.#fresh,
       nonce: randomBytes(32),
+      ...(this.#folderId ? { folder: this.#folderId } : {}),
     });
   }
 
@@ -246,6 +300,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     let best: ProbeResult | null = null;
     for (const r of results) {
       if (r?.hello.role !== 'primary' || compareEpoch(r.hello.epoch, this.#epoch) < 0) continue;
+      if (this.#folderId && r.hello.folder !== this.#folderId) continue; // another folder's primary
       if (!best || compareEpoch(r.hello.epoch, best.hello.epoch) > 0) best = r;
     }
     return best;
@@ -320,12 +375,16 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       this.#lastError = reason;
     }
     if (this.#closed) return;
-    this.#attempt++;
+    // A healthy connection that ended starts the backoff over; a failing one doubles it.
+    const healthy = wasUp && (this.#progressed || Date.now() - this.#upSince >= RESET_BACKOFF_MS);
+    this.#attempt = healthy ? 1 : this.#attempt + 1;
+    this.#progressed = false;
     // Soon at first: a mirror started with its primary (or just after it restarted) would
     // otherwise wait a quarter of a second for a port that opens a moment later.
-    const delay = Math.min(5000, 50 * 2 ** Math.min(7, this.#attempt - 1));
-    if (!wasUp && this.#attempt % 10 === 1)
-      this.options.log('retrying', { primary: this.#url, reason, delayMs: delay });
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.min(12, this.#attempt - 1));
+    const delay = Math.round(base * (0.8 + 0.4 * Math.random()));
+    if (this.#attempt % 10 === 1 || this.#attempt === 2)
+      this.options.log('retrying', { primary: this.#url, reason, delayMs: delay, attempt: this.#attempt });
     this.#reconnect = setTimeout(() => {
       void this.#drain().then(() => this.#dial());
     }, delay);
@@ -366,7 +425,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
         if (!this.#applier.busy && this.#state === 'streaming') await this.#checkpoint();
       }
     } catch (err) {
-      const e = err as { code?: string; message: string };
+      const e = err as { code?: string; message: string; path?: string };
       // The connection ends here, and nothing it still brings is applied: ops arrive until its
       // close completes, and applying them would record (and acknowledge on the next
       // connection) a sequence past the op that failed.
@@ -374,15 +433,30 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       this.#socket = null;
       this.#queue = [];
       this.#lastError = e.message;
+      const code = e.code ?? 'ERR_APPLY';
+      const applying = this.#applying;
+      this.#applying = null;
+      if (REFUSALS.has(code)) this.#refuse(code, e.message);
       // A batch that failed to land was logged as it failed; the next op only meets it again.
-      if (err !== this.#landingFailure)
-        this.options.log('apply-failed', { error: e.message, code: e.code ?? 'ERR_APPLY' });
+      else if (err !== this.#landingFailure) this.options.log('apply-failed', { error: e.message, code });
       this.#landingFailure = null;
       await this.#applier.abandon();
       // A batch that did not land is found again by comparing manifests.
       if (['ERR_BASE_MISMATCH', 'ERR_BAD_DELTA', 'ERR_LAND', undefined].includes(e.code))
         this.#forceReconcile = true;
-      failed?.close(1011, `${e.code ?? 'ERR_APPLY'}: ${e.message}`);
+      // The same op refused the same way twice: replaying it again would only fail again.
+      const last = this.#lastFailure;
+      if (applying && last && last.seq === applying.seq && last.code === code && !this.#forceReconcile) {
+        this.#forceReconcile = true;
+        this.options.log('replay-refused', {
+          seq: applying.seq,
+          path: e.path ?? applying.path,
+          code,
+          action: 'reconcile by manifest',
+        });
+      }
+      this.#lastFailure = applying ? { seq: applying.seq, code } : null;
+      failed?.close(1011, `${code}: ${e.message}`);
     } finally {
       this.#draining = false;
     }
@@ -410,6 +484,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       }
       if (!record) return;
       this.#forceReconcile = false;
+      this.#progressed = true;
+      this.#lastFailure = null;
       if (sock === this.#socket) void sock?.send({ type: 'ack', epoch: this.#epoch, seq });
       this.emit('applied', seq);
     });
@@ -425,6 +501,14 @@ export class Mirror extends EventEmitter<MirrorEvents> {
         throw Object.assign(new Error(`${this.#url} is a ${hello.role}, not a primary`), {
           code: 'ERR_ROLE',
         });
+      if (hello.folder === undefined || (this.#folderId !== null && hello.folder !== this.#folderId)) {
+        // Before our hello: a primary of another folder learns nothing of this one.
+        const theirs = hello.folder === undefined ? 'names no folder' : `serves folder ${hello.folder}`;
+        throw new AgentError(
+          'ERR_FOLDER_ID',
+          `${this.#url} ${theirs}, but this mirror holds folder ${this.#folderId}: refusing to follow it; every file here is kept`,
+        );
+      }
       this.#peer = hello;
       const auth = new PeerAuth(this.options.token, this.#nodeId);
       this.#auth = auth;
@@ -457,12 +541,14 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       );
     }
     if (msg.type === 'welcome') {
+      if (this.#folderId === null) this.#adoptFolder(this.#peer.folder!);
       await this.#divergedSince(msg.fork);
       this.#epoch = msg.epoch;
       this.#store.setMeta('epochTerm', msg.epoch.term);
       this.#store.setMeta('epochNode', msg.epoch.node);
-      this.#attempt = 0;
+      this.#upSince = Date.now();
       this.#lastError = null;
+      this.#refused = null;
       this.options.log('connected', {
         primary: this.#url,
         mode: msg.mode,
@@ -490,6 +576,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       return;
     }
     if (msg.type === 'op') {
+      this.#applying = { seq: msg.seq, path: msg.op.kind === 'rename' ? msg.op.from : msg.op.path };
       if (this.#state === 'reconcile') {
         await this.#applier.apply(msg.op);
         if (msg.op.kind !== 'write' || msg.op.last) {
@@ -516,13 +603,30 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       return;
     }
     if (msg.type === 'error') {
-      this.options.log('primary-error', { code: msg.code, message: msg.message });
+      if (REFUSALS.has(msg.code)) this.#refuse(msg.code, `${this.#url} refused this mirror: ${msg.message}`);
+      else this.options.log('primary-error', { code: msg.code, message: msg.message });
       return;
     }
     throw Object.assign(new Error(`unexpected ${msg.type} from the primary`), { code: 'ERR_PROTOCOL' });
   }
 
   #ackAt = 0;
+
+  /** A new mirror takes the identity of the first folder it follows: state, then marker. */
+  #adoptFolder(id: string): void {
+    this.#store.setMeta(FOLDER_META_KEY, id);
+    writeFolderMarker(this.options.root, id);
+    this.#folderId = id;
+    this.options.log('folder-adopted', { folderId: id, primary: this.#url });
+  }
+
+  /** A connection refused for a reason an operator must see: one line, and in status. */
+  #refuse(code: string, message: string): void {
+    const hint = REFUSAL_HINTS[code] ?? '';
+    if (this.#refused?.code !== code || this.#refused.message !== message)
+      this.#refused = { code, message, hint, since: new Date().toISOString() };
+    this.options.log('refused', { primary: this.#url, code, error: message, ...(hint ? { hint } : {}) });
+  }
 
   async #finishReconcile(): Promise<void> {
     const r = this.#reconciler;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Server } from 'node:net';
@@ -11,8 +12,9 @@ import { isLoopbackHost, RefusalLimiter } from './auth.js';
 import { ChangeTracker } from './change-tracker.js';
 import { serveControl } from './control-socket.js';
 import { makeExcluder } from './excludes.js';
+import { FOLDER_META_KEY, resolveFolderId } from './folder-marker.js';
 import { JOURNAL_KEEP_DEFAULT_ROWS, journalKeepFrom } from './journal-retention.js';
-import { type Logger, silentLogger } from './log.js';
+import { type Logger, limitRepeats, silentLogger } from './log.js';
 import { MirrorLink } from './mirror-link.js';
 import { nodeIdOf } from './node-id.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
@@ -48,6 +50,11 @@ export interface PrimaryOptions {
   tlsCa?: Buffer;
   /** Allow a listener on a non-loopback address without a token. */
   insecure?: boolean;
+  /**
+   * Serve a folder that has no folder marker yet as a new folder: a new folder id and a marker
+   * in the root (`mimic primary --init`). Without it, a root lacking its marker is refused.
+   */
+  init?: boolean;
   log?: Logger;
 }
 
@@ -69,6 +76,7 @@ export interface ResolvedPrimaryOptions {
   readonly token: Uint8Array | null;
   readonly tls: { cert: Buffer; key: Buffer } | null;
   readonly tlsCa: Buffer | null;
+  readonly init: boolean;
   readonly log: Logger;
 }
 
@@ -85,6 +93,8 @@ export interface PrimaryStatus {
   fencedBy?: { url: string | null; epoch: Epoch };
   nodeId: string;
   epoch: Epoch;
+  /** The identity of the folder served (see folder-marker.ts). */
+  folderId: string;
   root: string;
   listen: string;
   seq: number;
@@ -124,7 +134,8 @@ function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
     token: o.token ?? null,
     tls: o.tls ?? null,
     tlsCa: o.tlsCa ?? null,
-    log: o.log ?? silentLogger,
+    init: o.init ?? false,
+    log: limitRepeats(o.log ?? silentLogger),
   });
 }
 
@@ -134,6 +145,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #store!: Store;
   #tracker!: ChangeTracker;
   #nodeId = '';
+  #folderId = '';
   #epoch: Epoch = { term: 1, node: '' };
   #wss: WebSocketServerClass | null = null;
   #watcher: TreeWatcher | null = null;
@@ -168,8 +180,19 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const { root, stateDir, log } = this.options;
     const st = await stat(root).catch(() => null);
     if (!st?.isDirectory()) throw new AgentError('ERR_NO_ROOT', `${root}: no such folder`);
+    const dbPath = join(stateDir, 'mimic.db');
+    // No state yet: a root without its marker is refused before anything is made in it.
+    if (!existsSync(dbPath))
+      resolveFolderId({ root, stateId: null, init: this.options.init, role: 'primary' });
     await mkdir(stateDir, { recursive: true });
-    this.#store = new Store(join(stateDir, 'mimic.db'));
+    this.#store = new Store(dbPath);
+    this.#folderId = resolveFolderId({
+      root,
+      stateId: this.#store.getMeta(FOLDER_META_KEY) ?? null,
+      init: this.options.init,
+      role: 'primary',
+    })!;
+    this.#store.setMeta(FOLDER_META_KEY, this.#folderId);
     this.#nodeId = nodeIdOf(this.#store);
     const term = Number(this.#store.getMeta('epochTerm') ?? 1);
     this.#epoch = { term, node: this.#store.getMeta('epochNode') ?? this.#nodeId };
@@ -234,6 +257,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       appliedSeq: this.#tracker?.lastSeq ?? 0,
       nonce: randomBytes(32),
       listenUrl: this.#listenUrl,
+      folder: this.#folderId,
     });
   }
 
@@ -245,6 +269,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       ),
     );
     for (const r of results) {
+      // A node of another folder says nothing about who writes this one.
+      if (r?.hello.folder !== undefined && r.hello.folder !== this.#folderId) continue;
       if (r && (r.hello.role === 'primary' || r.hello.role === 'mirror'))
         this.#learnEpoch(r.hello.epoch, r.hello.listenUrl ?? r.url);
     }
@@ -304,6 +330,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
         ws,
         {
           nodeId: this.#nodeId,
+          folderId: this.#folderId,
           root: this.options.root,
           store: this.#store,
           tracker: this.#tracker,
@@ -390,6 +417,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       ...(this.#fencedBy ? { fencedBy: this.#fencedBy } : {}),
       nodeId: this.#nodeId,
       epoch: this.#epoch,
+      folderId: this.#folderId,
       root: this.options.root,
       listen: this.#listenUrl,
       seq: this.#tracker.lastSeq,

@@ -90,6 +90,10 @@ export function addAgentCommands(program: Command): void {
     .requiredOption('--listen <host:port>', 'address mirrors connect to')
     .option('--state <dir>', 'state folder (default <dir>/.mimic)')
     .option(
+      '--init',
+      'serve <dir> as a new folder: give it a folder id and its marker <dir>/.mimic-folder (once; without it a folder lacking its marker is refused)',
+    )
+    .option(
       '--peers <urls>',
       'other nodes, comma-separated ws:// URLs (a newer epoch there fences this primary)',
     )
@@ -111,6 +115,7 @@ export function addAgentCommands(program: Command): void {
           exclude: string[];
           rescan: string;
           journalKeep: string;
+          init?: boolean;
         },
       ) => {
         const security = await loadSecurity(opts);
@@ -140,6 +145,7 @@ export function addAgentCommands(program: Command): void {
           peers,
           rescanIntervalMs: rescan * 1000,
           journalKeep,
+          init: opts.init ?? false,
           log: jsonLogger('primary'),
         });
         try {

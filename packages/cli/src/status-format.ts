@@ -1,7 +1,12 @@
 /** The human summary `mimic status` prints. */
 export function printStatus(s: Record<string, unknown>): string {
   const epoch = s.epoch as { term: number; node: string };
-  const lines = [`role:      ${s.role}`, `root:      ${s.root}`, `epoch:     ${epoch.term} (${epoch.node})`];
+  const lines = [
+    `role:      ${s.role}`,
+    `root:      ${s.root}`,
+    `folder:    ${s.folderId ?? "(none yet: adopts its first primary's)"}`,
+    `epoch:     ${epoch.term} (${epoch.node})`,
+  ];
   if (s.role === 'fenced') {
     const by = s.fencedBy as { url: string | null; epoch: { term: number } } | undefined;
     lines.push(
@@ -25,7 +30,11 @@ export function printStatus(s: Record<string, unknown>): string {
       `applied:   seq ${s.appliedSeq}, ${s.bytesReceived} bytes received`,
       `diverged:  ${s.diverged} files kept under diverged/`,
     );
-    if (s.lastError && !s.connected) lines.push(`last error: ${s.lastError}`);
+    const refused = s.refused as { code: string; message: string; hint: string; since: string } | null;
+    if (refused && !s.connected) {
+      lines.push(`REFUSED:   [${refused.code}] ${refused.message} (since ${refused.since})`);
+      if (refused.hint) lines.push(`to fix:    ${refused.hint}`);
+    } else if (s.lastError && !s.connected) lines.push(`last error: ${s.lastError}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,6 @@
 import { describeValue, WireError, type WireErrorCode } from './errors.js';
 import type { WireLimits } from './limits.js';
-import { HASH_PATTERN, NODE_ID_PATTERN } from './messages.js';
+import { FOLDER_ID_PATTERN, HASH_PATTERN, NODE_ID_PATTERN } from './messages.js';
 import { symlinkTargetProblem, wirePathProblem } from './paths.js';
 
 /**
@@ -120,6 +120,7 @@ export const wsUrl: Check = (v, field, limits) => {
 
 export const nodeId = pattern(NODE_ID_PATTERN, '1 to 64 characters of [A-Za-z0-9._-]');
 export const hash = pattern(HASH_PATTERN, '16 lowercase hex characters');
+export const folderId = pattern(FOLDER_ID_PATTERN, '32 lowercase hex characters');
 
 export const object =
   (shape: Shape): Check =>

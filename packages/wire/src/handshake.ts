@@ -43,6 +43,8 @@ export interface MakeHelloOptions {
   listenUrl?: string;
   /** A mirror with nothing applied and an empty folder (see `HelloMessage.fresh`). */
   fresh?: boolean;
+  /** The folder the sender serves or holds (see `HelloMessage.folder`). */
+  folder?: string;
   /** 32 bytes; a fresh random nonce when left out. Keep it to verify the peer's proof. */
   nonce?: Uint8Array;
 }
@@ -64,6 +66,7 @@ export function makeHello(options: MakeHelloOptions): HelloMessage {
   };
   if (options.listenUrl !== undefined) hello.listenUrl = options.listenUrl;
   if (options.fresh) hello.fresh = true;
+  if (options.folder !== undefined) hello.folder = options.folder;
   validateMessage(hello);
   return hello;
 }

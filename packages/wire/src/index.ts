@@ -15,6 +15,7 @@ export {
   type DeleteOp,
   type Epoch,
   type ErrorMessage,
+  FOLDER_ID_PATTERN,
   HASH_PATTERN,
   type HelloMessage,
   MAX_OPS_PER_MESSAGE,
@@ -50,5 +51,6 @@ export {
   isWirePath,
   MAX_SEGMENT_BYTES,
   RESERVED_SEGMENT,
+  RESERVED_SEGMENTS,
 } from './paths.js';
 export { validateMessage } from './validate.js';

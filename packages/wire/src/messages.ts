@@ -13,7 +13,7 @@
 export const PROTOCOL_NAME = 'mimic';
 
 /** The one protocol version this package speaks; a hello with another one is refused. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Most ops one `ops` message carries. */
 export const MAX_OPS_PER_MESSAGE = 1024;
@@ -24,6 +24,9 @@ export const PROOF_BYTES = 32;
 
 /** Node ids: 1 to 64 characters from `[A-Za-z0-9._-]`. */
 export const NODE_ID_PATTERN: RegExp = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Folder ids: 32 lowercase hex characters (128 random bits), made when a folder is first served. */
+export const FOLDER_ID_PATTERN: RegExp = /^[0-9a-f]{32}$/;
 
 /** Content hashes: xxh64, as 16 lowercase hex characters. */
 export const HASH_PATTERN: RegExp = /^[0-9a-f]{16}$/;
@@ -64,6 +67,12 @@ export interface HelloMessage {
    * reaches back to its first row can stream it all instead of comparing manifests.
    */
   fresh?: boolean;
+  /**
+   * The replicated folder's identity: a primary always names the folder it serves; a mirror
+   * names the folder it holds once it has adopted one. A mirror never follows a primary of
+   * another folder, so an emptied or recreated folder cannot empty the mirrors.
+   */
+  folder?: string;
 }
 
 export interface AuthMessage {

@@ -33,6 +33,8 @@ describe('checkWirePath', () => {
     ['a NUL', 'a\0b'],
     ['the state folder', '.mimic'],
     ['inside the state folder', '.mimic/x'],
+    ['the folder marker', '.mimic-folder'],
+    ['below the folder marker name', '.mimic-folder/x'],
     ['a 256-byte segment', `dir/${seg256}`],
     ['more than 4096 bytes', Array.from({ length: 17 }, () => 'x'.repeat(250)).join('/')],
     ['a lone surrogate', 'a\ud800b'],
@@ -87,7 +89,7 @@ describe('isWirePath against the rules written out plainly', () => {
     if (p === '' || p.includes('\0') || /\p{Cs}/u.test(p)) return false;
     if (Buffer.byteLength(p) > maxBytes) return false;
     const segments = p.split('/');
-    if (segments[0] === '.mimic') return false;
+    if (segments[0] === '.mimic' || segments[0] === '.mimic-folder') return false;
     return segments.every((s) => s !== '' && s !== '.' && s !== '..' && Buffer.byteLength(s) <= 255);
   }
   const piece = fc.constantFrom(
@@ -101,6 +103,7 @@ describe('isWirePath against the rules written out plainly', () => {
     '😀',
     'é',
     '.mimic',
+    '.mimic-folder',
     'x'.repeat(84),
     'y'.repeat(90),
   );

@@ -5,7 +5,7 @@ import { MAX_PATH_BYTES } from './limits.js';
  * Paths on the wire are relative to the mirrored root, in normalised POSIX form: segments joined
  * by '/', none of them empty, '.' or '..'. Any other character is allowed, since file names may
  * hold spaces, newlines, backslashes or leading dashes. The top-level `.mimic` folder holds each
- * node's own state and is never replicated.
+ * node's own state and `.mimic-folder` is the folder's identity marker: neither is replicated.
  */
 
 /** Most UTF-8 bytes in one path segment (Linux `NAME_MAX`). */
@@ -13,6 +13,9 @@ export const MAX_SEGMENT_BYTES = 255;
 
 /** First segment reserved for a node's own state. */
 export const RESERVED_SEGMENT = '.mimic';
+
+/** Every first segment no wire path may have: the state folder and the folder marker. */
+export const RESERVED_SEGMENTS: readonly string[] = [RESERVED_SEGMENT, '.mimic-folder'];
 
 // With the `u` flag a well-formed surrogate pair is one code point, so this only finds lone halves,
 // which UTF-8 cannot carry and would turn into U+FFFD on the other side.
@@ -54,8 +57,8 @@ function plainPath(p: string, maxBytes: number): boolean {
       start = i + 1;
     } else if (c === 0 || (c >= 0xd800 && c <= 0xdfff)) return false;
   }
-  const r = RESERVED_SEGMENT.length;
-  return !(p.startsWith(RESERVED_SEGMENT) && (n === r || p.charCodeAt(r) === SLASH));
+  // Anything starting like a reserved name is left to the full check.
+  return !p.startsWith(RESERVED_SEGMENT);
 }
 
 /**
@@ -78,13 +81,13 @@ export function wirePathProblem(p: unknown, maxBytes: number = MAX_PATH_BYTES): 
       return `segments must be at most ${MAX_SEGMENT_BYTES} bytes of UTF-8`;
     }
   }
-  if (segments[0] === RESERVED_SEGMENT) return `must not be inside the reserved ${RESERVED_SEGMENT} folder`;
+  if (RESERVED_SEGMENTS.includes(segments[0]!)) return `must not be inside the reserved ${segments[0]} name`;
   return undefined;
 }
 
 /**
  * Returns `p` when it is a relative, normalised POSIX path of at most `maxBytes` UTF-8 bytes
- * (default 4096) whose first segment is not `.mimic`; throws `WireError` `ERR_BAD_PATH` otherwise.
+ * (default 4096) whose first segment is not reserved (`.mimic`, `.mimic-folder`); throws `WireError` `ERR_BAD_PATH` otherwise.
  */
 export function checkWirePath(p: string, maxBytes: number = MAX_PATH_BYTES): string {
   const problem = wirePathProblem(p, maxBytes);

@@ -123,6 +123,7 @@ export const MESSAGE_ARBITRARIES: { readonly [T in MessageType]: fc.Arbitrary<Me
       nonce: fc.uint8Array({ minLength: 32, maxLength: 32 }),
       listenUrl: listenUrlArb,
       fresh: fc.boolean(),
+      folder: fc.stringMatching(/^[0-9a-f]{32}$/),
     },
     { requiredKeys: ['type', 'protocol', 'version', 'nodeId', 'role', 'epoch', 'appliedSeq', 'nonce'] },
   ) satisfies fc.Arbitrary<HelloMessage>,
