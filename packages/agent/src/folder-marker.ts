@@ -27,9 +27,6 @@ import { AgentError } from './agent-errors.js';
 /** The marker's name at the top of the root (reserved: never replicated, never removed). */
 export const FOLDER_MARKER = '.mimic-folder';
 
-/** The state's meta key for the folder id. */
-export const FOLDER_META_KEY = 'folderId';
-
 export function newFolderId(): string {
   return randomBytes(16).toString('hex');
 }

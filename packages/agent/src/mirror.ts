@@ -17,9 +17,8 @@ import { Applier } from './applier.js';
 import { isLoopbackHost } from './auth.js';
 import { serveControl } from './control-socket.js';
 import { RESERVED_ROOT_NAMES } from './excludes.js';
-import { FOLDER_META_KEY, resolveFolderId, writeFolderMarker } from './folder-marker.js';
+import { resolveFolderId, writeFolderMarker } from './folder-marker.js';
 import { type Logger, limitRepeats, silentLogger } from './log.js';
-import { nodeIdOf } from './node-id.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
 import { PeerAuth } from './peer-auth.js';
 import { type ProbeResult, probePeer } from './peer-probe.js';
@@ -220,7 +219,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     try {
       this.#folderId = resolveFolderId({
         root,
-        stateId: this.#store.getMeta(FOLDER_META_KEY) ?? null,
+        stateId: this.#store.folderId(),
         init: false,
         role: 'mirror',
       });
@@ -228,17 +227,13 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       this.#store.close();
       throw err;
     }
-    if (this.#folderId) this.#store.setMeta(FOLDER_META_KEY, this.#folderId);
-    this.#nodeId = nodeIdOf(this.#store);
+    if (this.#folderId) this.#store.setFolderId(this.#folderId);
+    this.#nodeId = this.#store.nodeId();
     // A former primary rejoining as a mirror has applied everything its own journal holds.
-    this.#appliedSeq = Number(this.#store.getMeta('appliedSeq') ?? this.#store.lastSeq());
+    this.#appliedSeq = this.#store.appliedSeq() ?? this.#store.lastSeq();
     this.#lastAcked = this.#appliedSeq;
-    this.#epoch = {
-      term: Number(this.#store.getMeta('epochTerm') ?? 0),
-      node: this.#store.getMeta('epochNode') ?? this.#nodeId,
-    };
-    this.#store.setMeta('role', 'mirror');
-    this.#store.db.prepare("DELETE FROM meta WHERE key = 'fencedBy'").run();
+    this.#epoch = this.#store.epoch();
+    this.#store.setRole('mirror');
     const diverged = () => join(stateDir, 'diverged', String(this.#epoch.term));
     this.#applier = new Applier(root, this.#store, join(stateDir, 'tmp'), diverged, this.options.log);
     await this.#applier.init();
@@ -468,7 +463,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
    */
   async #checkpoint(): Promise<void> {
     const seq = this.#appliedSeq;
-    const record = seq === this.#lastAcked ? undefined : () => this.#store.setMeta('appliedSeq', seq);
+    const record = seq === this.#lastAcked ? undefined : () => this.#store.setAppliedSeq(seq);
     if (record) this.#lastAcked = seq;
     this.#ackAt = Date.now();
     const sock = this.#socket;
@@ -544,8 +539,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       if (this.#folderId === null) this.#adoptFolder(this.#peer.folder!);
       await this.#divergedSince(msg.fork);
       this.#epoch = msg.epoch;
-      this.#store.setMeta('epochTerm', msg.epoch.term);
-      this.#store.setMeta('epochNode', msg.epoch.node);
+      this.#store.setEpoch(msg.epoch);
       this.#upSince = Date.now();
       this.#lastError = null;
       this.#refused = null;
@@ -614,7 +608,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
 
   /** A new mirror takes the identity of the first folder it follows: state, then marker. */
   #adoptFolder(id: string): void {
-    this.#store.setMeta(FOLDER_META_KEY, id);
+    this.#store.setFolderId(id);
     writeFolderMarker(this.options.root, id);
     this.#folderId = id;
     this.options.log('folder-adopted', { folderId: id, primary: this.#url });
@@ -699,17 +693,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     await this.#applier.abandon();
     await this.#applier.commit();
     const epoch: Epoch = { term: old.term + 1, node: this.#nodeId };
-    this.#store.tx(() => {
-      this.#store.setMeta('appliedSeq', this.#appliedSeq);
-      this.#store.setMeta('forkTerm', old.term);
-      this.#store.setMeta('forkNode', old.node);
-      this.#store.setMeta('forkSeq', this.#appliedSeq);
-      this.#store.setMeta('journalBase', Math.max(this.#appliedSeq, this.#store.lastSeq()));
-      this.#store.setMeta('epochTerm', epoch.term);
-      this.#store.setMeta('epochNode', epoch.node);
-      this.#store.setMeta('role', 'primary');
-    });
-    this.#store.db.pragma('wal_checkpoint(FULL)');
+    this.#store.recordPromotion(this.#appliedSeq, old, epoch);
     this.options.log('promoting', { from: old, to: epoch, forkSeq: this.#appliedSeq });
     await this.close();
     const primary = new Primary({

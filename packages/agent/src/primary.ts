@@ -12,11 +12,10 @@ import { isLoopbackHost, RefusalLimiter } from './auth.js';
 import { ChangeTracker } from './change-tracker.js';
 import { serveControl } from './control-socket.js';
 import { makeExcluder } from './excludes.js';
-import { FOLDER_META_KEY, resolveFolderId } from './folder-marker.js';
+import { resolveFolderId } from './folder-marker.js';
 import { JOURNAL_KEEP_DEFAULT_ROWS, journalKeepFrom } from './journal-retention.js';
 import { type Logger, limitRepeats, silentLogger } from './log.js';
 import { MirrorLink } from './mirror-link.js';
-import { nodeIdOf } from './node-id.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
 import { probePeer } from './peer-probe.js';
 import { requireCjs } from './require-cjs.js';
@@ -188,19 +187,18 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#store = new Store(dbPath);
     this.#folderId = resolveFolderId({
       root,
-      stateId: this.#store.getMeta(FOLDER_META_KEY) ?? null,
+      stateId: this.#store.folderId(),
       init: this.options.init,
       role: 'primary',
     })!;
-    this.#store.setMeta(FOLDER_META_KEY, this.#folderId);
-    this.#nodeId = nodeIdOf(this.#store);
-    const term = Number(this.#store.getMeta('epochTerm') ?? 1);
-    this.#epoch = { term, node: this.#store.getMeta('epochNode') ?? this.#nodeId };
-    this.#store.setMeta('epochTerm', this.#epoch.term);
-    this.#store.setMeta('epochNode', this.#epoch.node);
-    const fenced = this.#store.getMeta('fencedBy');
-    if (this.#store.getMeta('role') === 'fenced' && fenced) this.#fencedBy = JSON.parse(fenced);
-    else this.#store.setMeta('role', 'primary');
+    this.#store.setFolderId(this.#folderId);
+    this.#nodeId = this.#store.nodeId();
+    const stored = this.#store.epoch();
+    // A node never in an epoch before serves the first term.
+    this.#epoch = stored.term === 0 ? { term: 1, node: stored.node } : stored;
+    this.#store.setEpoch(this.#epoch);
+    this.#fencedBy = this.#store.fencedBy();
+    if (!this.#fencedBy) this.#store.setRole('primary');
     for (const [id, seq] of this.#store.peerAcks())
       this.#known.set(id, { id, connected: false, ackedSeq: seq, bytesSent: 0 });
     const rel = relative(root, stateDir);
@@ -280,19 +278,11 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #learnEpoch(epoch: Epoch, url: string | null): void {
     if (compareEpoch(epoch, this.#epoch) <= 0 || this.#fencedBy) return;
     this.#fencedBy = { url, epoch };
-    this.#store.setMeta('role', 'fenced');
-    this.#store.setMeta('fencedBy', JSON.stringify(this.#fencedBy));
+    this.#store.fence(this.#fencedBy);
     this.options.log('fenced', { epoch: this.#epoch, newerEpoch: epoch, newerPrimary: url });
     for (const l of this.#links)
       l.socket.close(4001, `ERR_FENCED: a newer primary (epoch ${epoch.term}) exists`);
     this.emit('fenced', this.#fencedBy);
-  }
-
-  #fork(): { epoch: Epoch; seq: number } | undefined {
-    const term = this.#store.getMeta('forkTerm');
-    const node = this.#store.getMeta('forkNode');
-    const seq = this.#store.getMeta('forkSeq');
-    return term && node && seq ? { epoch: { term: Number(term), node }, seq: Number(seq) } : undefined;
   }
 
   #command(cmd: string): unknown {
@@ -336,7 +326,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
           tracker: this.#tracker,
           epoch: () => this.#epoch,
           hello: () => this.#hello(),
-          fork: () => this.#fork(),
+          fork: () => this.#store.fork(),
           fenced: () => this.#fencedBy !== null,
           learnEpoch: (epoch, url) => this.#learnEpoch(epoch, url),
           log: this.options.log,

@@ -62,7 +62,7 @@ describe('Store.tx', () => {
         }),
       ).toThrow('boom');
       expect(store.loadFiles().size).toBe(0);
-      expect(store.db.inTransaction).toBe(false);
+      expect(store.inTransaction).toBe(false);
       store.tx(() => store.putFile(rec('z')));
       expect([...store.loadFiles().keys()]).toEqual(['z']);
     } finally {
@@ -110,7 +110,7 @@ describe('Store.readJournal', () => {
             } else {
               const from = Math.max(1, seq - s.back);
               const got = store.readJournal(from, s.limit);
-              const fresh = new Store(store.db.name);
+              const fresh = new Store(store.path);
               try {
                 expect(got).toEqual(fresh.readJournal(from, s.limit));
               } finally {
@@ -124,5 +124,57 @@ describe('Store.readJournal', () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('Store node state', () => {
+  test('a new node is in term 0 of its own epoch, with no role, fork, applied seq or folder', () => {
+    const store = openStore();
+    try {
+      const id = store.nodeId();
+      expect(id).toMatch(/^[A-Za-z0-9._-]{1,64}$/);
+      expect(store.nodeId()).toBe(id);
+      expect(store.epoch()).toEqual({ term: 0, node: id });
+      expect(store.role()).toBeNull();
+      expect(store.fork()).toBeUndefined();
+      expect(store.appliedSeq()).toBeNull();
+      expect(store.folderId()).toBeNull();
+      expect(store.fencedBy()).toBeNull();
+    } finally {
+      store.close();
+    }
+  });
+
+  test('fencing is remembered across a reopen and forgotten by the next role', () => {
+    const store = openStore();
+    const by = { url: 'ws://127.0.0.1:7070', epoch: { term: 3, node: 'b' } };
+    store.fence(by);
+    const path = store.path;
+    store.close();
+    const again = new Store(path);
+    try {
+      expect(again.role()).toBe('fenced');
+      expect(again.fencedBy()).toEqual(by);
+      again.setRole('mirror');
+      expect(again.fencedBy()).toBeNull();
+    } finally {
+      again.close();
+    }
+  });
+
+  test('a promotion records the fork point, the new epoch and the role in one step', () => {
+    const store = openStore();
+    try {
+      store.setEpoch({ term: 2, node: 'old' });
+      store.recordPromotion(41, { term: 2, node: 'old' }, { term: 3, node: 'me' });
+      expect(store.fork()).toEqual({ epoch: { term: 2, node: 'old' }, seq: 41 });
+      expect(store.epoch()).toEqual({ term: 3, node: 'me' });
+      expect(store.role()).toBe('primary');
+      expect(store.appliedSeq()).toBe(41);
+      // An empty journal continues after what the mirror applied.
+      expect(store.lastSeq()).toBe(41);
+    } finally {
+      store.close();
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Epoch, ManifestEntry, Op } from '@mimic/wire';
 import type Database from 'better-sqlite3';
 import { requireCjs } from './require-cjs.js';
@@ -9,6 +11,35 @@ export interface FileRecord extends ManifestEntry {
   ino: number;
   ctimeMs: number;
 }
+
+/** What a node last served as: a primary, a mirror, or a primary fenced by a newer epoch. */
+export type NodeRole = 'primary' | 'mirror' | 'fenced';
+
+/** The newer primary that fenced this one, as far as it is known. */
+export interface FencedBy {
+  url: string | null;
+  epoch: Epoch;
+}
+
+/** Where a promoted node's epoch began: the epoch it forked from and the last seq it held of it. */
+export interface ForkPoint {
+  epoch: Epoch;
+  seq: number;
+}
+
+/** The meta keys of the node state; nothing outside this file names them. */
+type MetaKey =
+  | 'nodeId'
+  | 'epochTerm'
+  | 'epochNode'
+  | 'role'
+  | 'fencedBy'
+  | 'appliedSeq'
+  | 'forkTerm'
+  | 'forkNode'
+  | 'forkSeq'
+  | 'journalBase'
+  | 'folderId';
 
 /** One journal row: an operation stamped with its sequence number and epoch. */
 export interface JournalRow {
@@ -83,7 +114,7 @@ const TAIL_ROWS = 8192;
  * every replicated path, the journal of operations, cached block signatures and peers' acks.
  */
 export class Store {
-  readonly db: Database.Database;
+  readonly #db: Database.Database;
   readonly #putFile: Database.Statement;
   readonly #delFile: Database.Statement;
   readonly #append: Database.Statement;
@@ -103,17 +134,17 @@ export class Store {
   #uncommitted: JournalRow[] = [];
 
   constructor(path: string) {
-    this.db = new SqliteDatabase(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.exec(SCHEMA);
-    this.#putFile = this.db.prepare(
+    this.#db = new SqliteDatabase(path);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.exec(SCHEMA);
+    this.#putFile = this.#db.prepare(
       `INSERT OR REPLACE INTO files (path, kind, size, mtime_ms, mode, hash, target, ino, ctime_ms)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.#delFile = this.db.prepare('DELETE FROM files WHERE path = ?');
-    this.#append = this.db.prepare('INSERT INTO journal (seq, term, node, op) VALUES (?, ?, ?, ?)');
-    this.#readFrom = this.db.prepare(
+    this.#delFile = this.#db.prepare('DELETE FROM files WHERE path = ?');
+    this.#append = this.#db.prepare('INSERT INTO journal (seq, term, node, op) VALUES (?, ?, ?, ?)');
+    this.#readFrom = this.#db.prepare(
       'SELECT seq, term, node, op FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?',
     );
   }
@@ -121,7 +152,7 @@ export class Store {
   #q(sql: string): Database.Statement {
     let st = this.#prepared.get(sql);
     if (!st) {
-      st = this.db.prepare(sql);
+      st = this.#db.prepare(sql);
       this.#prepared.set(sql, st);
     }
     return st;
@@ -129,7 +160,7 @@ export class Store {
 
   close(): void {
     this.flushLazy();
-    this.db.close();
+    this.#db.close();
   }
 
   /** Writes out the lagging writes now. */
@@ -156,18 +187,129 @@ export class Store {
     }
   }
 
-  getMeta(key: string): string | undefined {
+  /** The database file's path. */
+  get path(): string {
+    return this.#db.name;
+  }
+
+  get inTransaction(): boolean {
+    return this.#db.inTransaction;
+  }
+
+  #getMeta(key: MetaKey): string | undefined {
     const row = this.#q('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value;
   }
 
-  setMeta(key: string, value: string | number): void {
+  #setMeta(key: MetaKey, value: string | number): void {
     this.#q('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, String(value));
+  }
+
+  #deleteMeta(key: MetaKey): void {
+    this.#q('DELETE FROM meta WHERE key = ?').run(key);
+  }
+
+  /** This node's id: made once (host name plus a random suffix), then kept. */
+  nodeId(): string {
+    let id = this.#getMeta('nodeId');
+    if (!id) {
+      const host =
+        hostname()
+          .replace(/[^A-Za-z0-9._-]/g, '-')
+          .slice(0, 40) || 'node';
+      id = `${host}-${randomBytes(4).toString('hex')}`;
+      this.#setMeta('nodeId', id);
+    }
+    return id;
+  }
+
+  /** The epoch this node is in; a node that was never in one is in term 0 of its own. */
+  epoch(): Epoch {
+    return {
+      term: Number(this.#getMeta('epochTerm') ?? 0),
+      node: this.#getMeta('epochNode') ?? this.nodeId(),
+    };
+  }
+
+  setEpoch(epoch: Epoch): void {
+    this.tx(() => {
+      this.#setMeta('epochTerm', epoch.term);
+      this.#setMeta('epochNode', epoch.node);
+    });
+  }
+
+  role(): NodeRole | null {
+    return (this.#getMeta('role') as NodeRole | undefined) ?? null;
+  }
+
+  /** Records the role; any role but `fenced` forgets who fenced this node. */
+  setRole(role: Exclude<NodeRole, 'fenced'>): void {
+    this.tx(() => {
+      this.#setMeta('role', role);
+      this.#deleteMeta('fencedBy');
+    });
+  }
+
+  /** Who fenced this node, while its role is `fenced`. */
+  fencedBy(): FencedBy | null {
+    const by = this.#getMeta('fencedBy');
+    return this.role() === 'fenced' && by ? (JSON.parse(by) as FencedBy) : null;
+  }
+
+  fence(by: FencedBy): void {
+    this.tx(() => {
+      this.#setMeta('role', 'fenced');
+      this.#setMeta('fencedBy', JSON.stringify(by));
+    });
+  }
+
+  /** The last sequence a mirror recorded as applied (null: never recorded). */
+  appliedSeq(): number | null {
+    const v = this.#getMeta('appliedSeq');
+    return v === undefined ? null : Number(v);
+  }
+
+  setAppliedSeq(seq: number): void {
+    this.#setMeta('appliedSeq', seq);
+  }
+
+  /** Where this node's epoch forked from the one before, if it was promoted. */
+  fork(): ForkPoint | undefined {
+    const term = this.#getMeta('forkTerm');
+    const node = this.#getMeta('forkNode');
+    const seq = this.#getMeta('forkSeq');
+    return term && node && seq ? { epoch: { term: Number(term), node }, seq: Number(seq) } : undefined;
+  }
+
+  /**
+   * Records a mirror's promotion, durably and in one transaction: what it applied, where it
+   * forked from `from`, its new epoch `to`, and that it now serves as a primary.
+   */
+  recordPromotion(appliedSeq: number, from: Epoch, to: Epoch): void {
+    this.tx(() => {
+      this.#setMeta('appliedSeq', appliedSeq);
+      this.#setMeta('forkTerm', from.term);
+      this.#setMeta('forkNode', from.node);
+      this.#setMeta('forkSeq', appliedSeq);
+      this.#setMeta('journalBase', Math.max(appliedSeq, this.lastSeq()));
+      this.setEpoch(to);
+      this.setRole('primary');
+    });
+    this.#db.pragma('wal_checkpoint(FULL)');
+  }
+
+  /** The identity of the folder this node serves or holds (see folder-marker.ts). */
+  folderId(): string | null {
+    return this.#getMeta('folderId') ?? null;
+  }
+
+  setFolderId(id: string): void {
+    this.#setMeta('folderId', id);
   }
 
   /** Runs `fn` in one transaction. */
   tx<T>(fn: () => T): T {
-    if (this.db.inTransaction) return fn();
+    if (this.#db.inTransaction) return fn();
     this.#q('BEGIN').run();
     try {
       const result = fn();
@@ -176,7 +318,7 @@ export class Store {
       return result;
     } catch (err) {
       this.#uncommitted = [];
-      if (this.db.inTransaction) this.#q('ROLLBACK').run();
+      if (this.#db.inTransaction) this.#q('ROLLBACK').run();
       throw err;
     }
   }
@@ -204,7 +346,7 @@ export class Store {
 
   lastSeq(): number {
     const row = this.#q('SELECT MAX(seq) AS s FROM journal').get() as { s: number | null };
-    return row.s ?? Number(this.getMeta('journalBase') ?? 0);
+    return row.s ?? Number(this.#getMeta('journalBase') ?? 0);
   }
 
   /** Lowest sequence number still in the journal (lastSeq + 1 when it is empty). */
@@ -216,7 +358,7 @@ export class Store {
   append(seq: number, epoch: Epoch, op: JournalOp): void {
     this.#append.run(seq, epoch.term, epoch.node, JSON.stringify(op));
     this.#uncommitted.push({ seq, epoch, op });
-    if (!this.db.inTransaction) this.#keepTail();
+    if (!this.#db.inTransaction) this.#keepTail();
   }
 
   #keepTail(): void {
@@ -254,7 +396,7 @@ export class Store {
       const last = this.lastSeq();
       this.#q('DELETE FROM journal WHERE seq < ?').run(belowSeq);
       this.#tail = this.#tail.filter((r) => r.seq >= belowSeq);
-      this.setMeta('journalBase', Math.min(last, belowSeq - 1));
+      this.#setMeta('journalBase', Math.min(last, belowSeq - 1));
     });
   }
 
@@ -276,7 +418,7 @@ export class Store {
   /** Drops cached signatures that neither the manifest nor the journal refers to any more. */
   pruneSignatures(): void {
     this.flushLazy();
-    this.db.exec(`DELETE FROM sigs WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)
+    this.#db.exec(`DELETE FROM sigs WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)
       AND hash NOT IN (SELECT json_extract(op, '$.prevHash') FROM journal WHERE json_extract(op, '$.prevHash') IS NOT NULL)`);
   }
 
