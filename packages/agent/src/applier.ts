@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import { createHasher, hashToHex, patchInto, strongHash, writeAllSync } from '@mimic/delta';
 import { checkWirePath, type Op, type WriteOp } from '@mimic/wire';
 import { AsyncQueue } from './async-queue.js';
-import { mkdirsNoFollow, safePath } from './confine.js';
+import { ConfinementError, isBlockedParent, mkdirsNoFollow, safePath } from './confine.js';
 import { FileSystemSync } from './fs-sync.js';
 import { type DiskEntry, entryOf, readFileVersion, statEntrySync } from './local-fs.js';
 import type { Logger } from './log.js';
@@ -35,12 +35,15 @@ import type { FileRecord, Store } from './store.js';
  *
  * Every path from the wire goes through `safePath`: relative, normalised, and no parent may be
  * a symlink or a file, so nothing is ever written, moved or removed through a link, whatever
- * order operations arrive in. A write is rebuilt in a temp file under the state folder (never
- * under its final name) from parts 0..n in order, verified against its hash, given its mode
- * and mtime, and kept open. `commit` makes all pending temp files durable at once (an fsync
- * each, or one syncfs for a large group), checks each final path again, renames them into place
- * and makes their folders durable the same way; only after that is the batch's sequence
- * recorded and acknowledged. Anything in the way that the mirror did not write itself is moved
+ * order operations arrive in. An op that only removes or adjusts (delete, meta, a rename's old
+ * name) takes a path below a link or a file as already absent, not as an error: a replay after
+ * a partly applied batch meets exactly that (`d/x` deleted, then `d` made a link); an op that
+ * creates a path clears a file of its own where a folder on the way belongs. A write is rebuilt
+ * in a temp file under the state folder (never under its final name) from parts 0..n in order,
+ * verified against its hash, given its mode and mtime, and kept open. `commit` makes all
+ * pending temp files durable at once (an fsync each, or one syncfs for a large group), checks
+ * each final path again, renames them into place and makes their folders durable the same way;
+ * only after that is the batch's sequence recorded and acknowledged. Anything in the way that the mirror did not write itself is moved
  * under diverged/ first. I/O is synchronous except the fsyncs, which run in parallel on the
  * thread pool, and syncfs, which runs in a helper process (see fs-sync.ts).
  */
@@ -187,6 +190,8 @@ export class Applier {
   preserved = 0;
   /** Paths this node wrote as a primary after its epoch was superseded: kept, never overwritten. */
   keep = new Set<string>();
+  /** Called before an op other than a write changes the tree (after any landing before it). */
+  beforeTreeChange: () => void = () => {};
 
   constructor(root: string, store: Store, tmpDir: string, diverged: () => string, log: Logger) {
     this.root = root;
@@ -319,10 +324,11 @@ export class Applier {
     // Anything that changes the tree waits for the files being renamed into it: their paths
     // were checked against the tree as it was.
     await this.#landed();
+    this.beforeTreeChange();
     switch (op.kind) {
       case 'mkdir': {
         await this.#flushIfPendingUnder(op.path);
-        const abs = await this.#safe(op.path);
+        const abs = await this.#safeToCreate(op.path);
         const e = statEntrySync(abs);
         if (e && e.kind !== 'dir') await this.#clear(op.path);
         if (e?.kind !== 'dir') {
@@ -337,7 +343,7 @@ export class Applier {
       case 'symlink': {
         await this.#flushIfPendingUnder(op.path);
         this.#forgetSafeDirs();
-        const abs = await this.#safe(op.path);
+        const abs = await this.#safeToCreate(op.path);
         await this.#clear(op.path);
         await this.#ensureParent(op.path);
         symlinkSync(op.target, abs);
@@ -347,21 +353,35 @@ export class Applier {
         this.#record(op.path, abs, { target: op.target });
         return;
       }
-      case 'delete':
+      case 'delete': {
         await this.#flushIfPendingUnder(op.path);
         this.#forgetSafeDirs();
+        // Below what is now a link or a file, or not there at all (a replay after a partly
+        // applied batch): already absent. Nothing is looked at or removed through the link.
+        const abs = await this.#safeOrAbsent(op.path);
+        if (abs === null || !statEntrySync(abs)) {
+          this.#forgetTree(op.path);
+          return;
+        }
         await this.#clear(op.path);
-        this.#store.deleteFile(op.path);
+        // #clear dropped the subtree from memory; the store's rows below it go too.
+        this.#store.deleteTree(op.path);
         return;
+      }
       case 'rename': {
         // Files still waiting for their commit below either name land first: a rename never
         // moves (or replaces) a folder under a pending file, so no link can redirect it.
         await this.#flushIfPendingUnder(op.from);
         await this.#flushIfPendingUnder(op.to);
         this.#forgetSafeDirs();
-        const fromAbs = await this.#safe(op.from);
-        const toAbs = await this.#safe(op.to);
-        if (!statEntrySync(fromAbs)) return; // already gone: a later op brings the content
+        // Already gone (or below what is now a link): nothing moves, a later op brings the
+        // content. Otherwise the new name is checked as strictly as any write.
+        const fromAbs = await this.#safeOrAbsent(op.from);
+        if (fromAbs === null || !statEntrySync(fromAbs)) {
+          checkWirePath(op.to); // nothing moves, but a malformed name is refused all the same
+          return;
+        }
+        const toAbs = await this.#safeToCreate(op.to);
         await this.#clear(op.to);
         await this.#ensureParent(op.to);
         renameSync(fromAbs, toAbs);
@@ -380,7 +400,8 @@ export class Applier {
         return;
       }
       case 'meta': {
-        const abs = await this.#safe(op.path);
+        const abs = await this.#safeOrAbsent(op.path);
+        if (abs === null) return; // below a link or a file now: nothing here to change
         const e = statEntrySync(abs);
         if (e?.kind === 'dir' && this.#hasPendingUnder(op.path)) {
           // Files still to land below would change the folder's time again: set it after
@@ -393,6 +414,49 @@ export class Applier {
         return;
       }
     }
+  }
+
+  /**
+   * `#safe` for an op that creates `rel`: a regular file where one of its folders belongs is
+   * cleared first (removed if ours, else kept under diverged/), as a later op would have it;
+   * a replay after a partly applied batch meets this. A link on the way is still refused.
+   */
+  async #safeToCreate(rel: string): Promise<string> {
+    for (;;) {
+      try {
+        return await this.#safe(rel);
+      } catch (err) {
+        if (!(err instanceof ConfinementError) || err.blocked?.kind !== 'file') throw err;
+        this.#forgetSafeDirs();
+        await this.#clear(err.blocked.at);
+      }
+    }
+  }
+
+  /**
+   * `#safe`, or null where a parent is a link or a file: for ops that only remove or adjust,
+   * for which a path that cannot be reached inside the root is already absent.
+   */
+  async #safeOrAbsent(rel: string): Promise<string | null> {
+    try {
+      return await this.#safe(rel);
+    } catch (err) {
+      if (isBlockedParent(err)) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Drops `rel` and everything below it from the manifest (memory and store). In memory only a
+   * folder's record can have records below it (every removal drops its subtree), so a file, or
+   * a path with no record, costs no scan: a replay may delete thousands of those in a row.
+   */
+  #forgetTree(rel: string): void {
+    const rec = this.manifest.get(rel);
+    this.manifest.delete(rel);
+    if (rec?.kind === 'dir')
+      for (const p of [...this.manifest.keys()]) if (under(p, rel)) this.manifest.delete(p);
+    this.#store.deleteTree(rel);
   }
 
   #forgetSafeDirs(): void {
@@ -451,7 +515,7 @@ export class Applier {
       // A delta's basis is the version last sent: it may still be on its way into place.
       if (op.encoding === 'delta' && (this.#pending.has(op.path) || this.#landing?.paths.has(op.path)))
         await this.commit();
-      await this.#safe(op.path);
+      await this.#safeToCreate(op.path);
       if (op.last && op.encoding === 'full') return this.#writeWhole(op);
       cur = await this.#begin(op);
       this.#current = cur;

@@ -2,7 +2,7 @@ import { lstat, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfinementError, mkdirsNoFollow, safePath } from './confine.js';
+import { ConfinementError, isBlockedParent, mkdirsNoFollow, safePath } from './confine.js';
 
 let base: string;
 let root: string;
@@ -30,6 +30,30 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   }
   return 'no error';
 }
+
+describe('ConfinementError.reason', () => {
+  it('tells a parent that is a link or a file now from a malformed path', async () => {
+    await symlink(outside, join(root, 'd'));
+    await writeFile(join(root, 'f'), 'a file');
+    const reasons: string[] = [];
+    for (const rel of ['d/victim.txt', 'f/x', '../x', '/etc/passwd', '.mimic/x', 'a//b']) {
+      const err = await safePath(root, rel).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ConfinementError);
+      reasons.push(`${rel}:${(err as ConfinementError).reason}:${isBlockedParent(err)}`);
+    }
+    expect(reasons).toEqual([
+      'd/victim.txt:parent:true',
+      'f/x:parent:true',
+      '../x:path:false',
+      '/etc/passwd:path:false',
+      '.mimic/x:path:false',
+      'a//b:path:false',
+    ]);
+  });
+});
 
 describe('safePath', () => {
   it('accepts a regular nested path and returns it under the root', async () => {

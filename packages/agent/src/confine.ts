@@ -19,24 +19,43 @@ import { checkWirePath } from '@mimic/wire';
  * checks here stop a remote peer, whose changes are all made by this process, in order.
  */
 
-/** A path that would leave the root or pass through a symlink or a non-directory. */
+/**
+ * A path that would leave the root or pass through a symlink or a non-directory. `reason`:
+ * `path` when the path itself is malformed (absolute, `..`, reserved), `parent` when it is
+ * well formed but a folder on its way is a symlink or not a folder on disk now.
+ */
 export class ConfinementError extends Error {
   readonly code = 'ERR_UNSAFE_PATH' as const;
   /** The relative path that was refused. */
   readonly path: string;
+  readonly reason: 'path' | 'parent';
+  /** For `parent`: the first folder on the way that is not one, and what it is instead. */
+  readonly blocked?: { at: string; kind: 'symlink' | 'file' | 'other' };
 
-  constructor(path: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    path: string,
+    message: string,
+    reason: 'path' | 'parent',
+    options?: { cause?: unknown; blocked?: { at: string; kind: 'symlink' | 'file' | 'other' } },
+  ) {
     super(message, options);
     this.name = 'ConfinementError';
     this.path = path;
+    this.reason = reason;
+    if (options?.blocked) this.blocked = options.blocked;
   }
+}
+
+/** True for a refusal because a parent of a well-formed path is a link or not a folder now. */
+export function isBlockedParent(err: unknown): err is ConfinementError {
+  return err instanceof ConfinementError && err.reason === 'parent';
 }
 
 function checked(rel: string): string[] {
   try {
     checkWirePath(rel);
   } catch (err) {
-    throw new ConfinementError(String(rel), (err as Error).message, { cause: err });
+    throw new ConfinementError(String(rel), (err as Error).message, 'path', { cause: err });
   }
   return rel.split('/');
 }
@@ -45,6 +64,10 @@ function describeKind(st: { isSymbolicLink(): boolean; isFile(): boolean }): str
   if (st.isSymbolicLink()) return 'a symlink';
   if (st.isFile()) return 'a file';
   return 'not a directory';
+}
+
+function kindOf(st: { isSymbolicLink(): boolean; isFile(): boolean }): 'symlink' | 'file' | 'other' {
+  return st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
 }
 
 /** lstat that reports a missing path as null. */
@@ -68,7 +91,9 @@ export async function safePath(root: string, rel: string): Promise<string> {
     if (st === null) break;
     if (!st.isDirectory()) {
       const parent = segments.slice(0, i + 1).join('/');
-      throw new ConfinementError(rel, `${rel}: parent ${parent} is ${describeKind(st)}`);
+      throw new ConfinementError(rel, `${rel}: parent ${parent} is ${describeKind(st)}`, 'parent', {
+        blocked: { at: parent, kind: kindOf(st) },
+      });
     }
   }
   return join(root, rel);
@@ -99,7 +124,9 @@ export async function mkdirsNoFollow(root: string, relDir: string, mode?: number
     }
     if (!st.isDirectory()) {
       const at = segments.slice(0, i + 1).join('/');
-      throw new ConfinementError(relDir, `${relDir}: ${at} is ${describeKind(st)}`);
+      throw new ConfinementError(relDir, `${relDir}: ${at} is ${describeKind(st)}`, 'parent', {
+        blocked: { at, kind: kindOf(st) },
+      });
     }
   }
   return abs;
