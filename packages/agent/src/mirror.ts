@@ -192,6 +192,10 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   /** When the current connection was welcomed, and whether it applied anything new. */
   #upSince = 0;
   #progressed = false;
+  /** The tree holds changes past the recorded sequence, and the store says so. */
+  #unrecorded = false;
+  /** A reconcile began and has not finished (its tree is between two sequences). */
+  #reconciling = false;
   #control: Server | null = null;
   /** The epoch of the primary on the current connection, from its hello. */
   #primaryEpoch: Epoch = { term: 0, node: 'none' };
@@ -234,8 +238,15 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.#lastAcked = this.#appliedSeq;
     this.#epoch = this.#store.epoch();
     this.#store.setRole('mirror');
+    if (this.#store.unrecorded()) {
+      // It stopped after changing its tree past the recorded sequence: a replay of a rename
+      // onto a name that got new content since would move the wrong file. Compare instead.
+      this.#forceReconcile = true;
+      this.options.log('unclean-stop', { appliedSeq: this.#appliedSeq, action: 'reconcile by manifest' });
+    }
     const diverged = () => join(stateDir, 'diverged', String(this.#epoch.term));
     this.#applier = new Applier(root, this.#store, join(stateDir, 'tmp'), diverged, this.options.log);
+    this.#applier.beforeTreeChange = () => this.#noteUnrecorded();
     await this.#applier.init();
     this.#applier.preserved = await countFiles(join(stateDir, 'diverged'));
     this.#control = await serveControl(stateDir, (req) => {
@@ -463,7 +474,13 @@ export class Mirror extends EventEmitter<MirrorEvents> {
    */
   async #checkpoint(): Promise<void> {
     const seq = this.#appliedSeq;
-    const record = seq === this.#lastAcked ? undefined : () => this.#store.setAppliedSeq(seq);
+    const record =
+      seq === this.#lastAcked
+        ? undefined
+        : () => {
+            this.#store.setAppliedSeq(seq);
+            this.#unrecorded = false;
+          };
     if (record) this.#lastAcked = seq;
     this.#ackAt = Date.now();
     const sock = this.#socket;
@@ -553,6 +570,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       if (msg.mode === 'resume') {
         this.#state = 'streaming';
       } else {
+        this.#noteUnrecorded();
+        this.#reconciling = true;
         this.#state = 'reconcile';
         this.#reconciler = new Reconciler(
           this.#applier,
@@ -606,6 +625,13 @@ export class Mirror extends EventEmitter<MirrorEvents> {
 
   #ackAt = 0;
 
+  /** Before the tree changes past the recorded sequence: once per checkpoint (see unrecorded). */
+  #noteUnrecorded(): void {
+    if (this.#unrecorded) return;
+    this.#store.markUnrecorded();
+    this.#unrecorded = true;
+  }
+
   /** A new mirror takes the identity of the first folder it follows: state, then marker. */
   #adoptFolder(id: string): void {
     this.#store.setFolderId(id);
@@ -627,6 +653,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (!r?.done) return;
     this.#reconciler = null;
     await r.finishDirs();
+    this.#reconciling = false;
     this.#state = 'streaming';
     this.#appliedSeq = r.seq;
     this.#lastAcked = -1;
@@ -721,7 +748,11 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.#control?.close();
     while (this.#draining) await new Promise((r) => setTimeout(r, 10));
     await this.#applier?.abandon();
-    await this.#applier?.commit().catch(() => {});
+    // A clean stop records what it applied, so that the next start resumes without a compare;
+    // a reconcile cut short is not a sequence one can resume from.
+    const clean = !this.#reconciling && !this.#forceReconcile && this.#applier !== undefined;
+    const record = clean ? () => this.#store.setAppliedSeq(this.#appliedSeq) : undefined;
+    await this.#applier?.commit(record).catch(() => {});
     this.#applier?.close();
     this.#store?.close();
   }

@@ -39,7 +39,8 @@ type MetaKey =
   | 'forkNode'
   | 'forkSeq'
   | 'journalBase'
-  | 'folderId';
+  | 'folderId'
+  | 'unrecorded';
 
 /** One journal row: an operation stamped with its sequence number and epoch. */
 export interface JournalRow {
@@ -269,8 +270,25 @@ export class Store {
     return v === undefined ? null : Number(v);
   }
 
+  /** Records the applied sequence: everything applied before it is now recorded too. */
   setAppliedSeq(seq: number): void {
-    this.#setMeta('appliedSeq', seq);
+    this.tx(() => {
+      this.#setMeta('appliedSeq', seq);
+      this.#deleteMeta('unrecorded');
+    });
+  }
+
+  /**
+   * Notes, before a mirror changes its tree beyond the recorded sequence, that it has: a stop
+   * before the next `setAppliedSeq` leaves changes a replay could not tell from new ones.
+   */
+  markUnrecorded(): void {
+    this.#setMeta('unrecorded', 1);
+  }
+
+  /** True when the last run stopped with tree changes past its recorded sequence. */
+  unrecorded(): boolean {
+    return this.#getMeta('unrecorded') !== undefined;
   }
 
   /** Where this node's epoch forked from the one before, if it was promoted. */
@@ -294,6 +312,7 @@ export class Store {
       this.#setMeta('journalBase', Math.max(appliedSeq, this.lastSeq()));
       this.setEpoch(to);
       this.setRole('primary');
+      this.#deleteMeta('unrecorded');
     });
     this.#db.pragma('wal_checkpoint(FULL)');
   }
