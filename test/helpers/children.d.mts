@@ -12,7 +12,8 @@ export interface RunResult extends ExitInfo {
 
 export function track<T extends ChildProcess>(child: T): T;
 export function cleanEnv(): NodeJS.ProcessEnv;
-export function spawnNode(script: string, args: readonly string[]): ChildProcess;
+/** `env`: more variables on top of the clean environment. */
+export function spawnNode(script: string, args: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess;
 export function runNode(
   script: string,
   args: readonly string[],

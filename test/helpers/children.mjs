@@ -27,11 +27,11 @@ export function cleanEnv() {
 }
 
 /** Starts `node <script> <args>` (stdout ignored, stderr piped), tracked until it exits. */
-export function spawnNode(script, args) {
+export function spawnNode(script, args, env = {}) {
   return track(
     spawn(process.execPath, [script, ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: cleanEnv(),
+      env: { ...cleanEnv(), ...env },
     }),
   );
 }

@@ -79,11 +79,17 @@ export class Agent {
   stopped = false;
   #exit: ExitInfo | null = null;
 
-  constructor(role: 'primary' | 'mirror', root: string, stateDir: string, args: readonly string[]) {
+  constructor(
+    role: 'primary' | 'mirror',
+    root: string,
+    stateDir: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv = {},
+  ) {
     this.role = role;
     this.root = root;
     this.stateDir = stateDir;
-    this.child = spawnNode(MIMIC, args);
+    this.child = spawnNode(MIMIC, args, env);
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
@@ -193,6 +199,8 @@ export interface PrimaryOptions {
   init?: boolean;
   /** More command-line arguments (for example --token-file). */
   args?: readonly string[];
+  /** More environment variables (for example MIMIC_CRASH_AT). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface MirrorOptions {
@@ -232,7 +240,7 @@ export class Cluster {
     if (opts.rescanSeconds !== undefined) args.push('--rescan', String(opts.rescanSeconds));
     if (opts.init !== false) args.push('--init');
     args.push(...(opts.args ?? []));
-    const agent = new Agent('primary', root, opts.state ?? join(root, '.mimic'), args);
+    const agent = new Agent('primary', root, opts.state ?? join(root, '.mimic'), args, opts.env);
     this.agents.push(agent);
     const listening = await agent.waitForEvent('listening', START_TIMEOUT_MS);
     agent.url = String(listening.url);

@@ -12,7 +12,7 @@ afterEach(() => {
 });
 
 /** A tracker (with its store) of a new folder `root`, all removed after the test. */
-function newTracker(): { root: string; tracker: ChangeTracker } {
+function newTracker(): { root: string; tracker: ChangeTracker; store: Store; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'mimic-tracker-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const root = join(dir, 'root');
@@ -28,7 +28,7 @@ function newTracker(): { root: string; tracker: ChangeTracker } {
     tracker.close();
     store.close();
   });
-  return { root, tracker };
+  return { root, tracker, store, dir };
 }
 
 test('a tracker with no sender taking content journals a large tree in a few commits', async () => {
@@ -96,4 +96,66 @@ test("a new folder's second listing looks again at what its first found: a write
   writeFileSync(join(root, 'a/f.txt'), 'deep');
   await tracker.settled();
   expect(tracker.manifest.get('a/f.txt')?.size).toBe(4);
+});
+
+test('a rename journals its row and moves its manifest rows in one transaction', async () => {
+  const { root, tracker, store, dir } = newTracker();
+  mkdirSync(join(root, 'd'));
+  writeFileSync(join(root, 'd/f.txt'), 'content that moves');
+  await tracker.scan();
+  const before = tracker.lastSeq;
+  execFileSync('mv', [join(root, 'd'), join(root, 'e')]);
+  tracker.mark('d');
+  tracker.mark('e');
+  await tracker.settled();
+  const rows = store.readJournal(before + 1, 10).map((r) => r.op);
+  expect(rows).toContainEqual({ kind: 'rename', from: 'd', to: 'e' });
+  const onDisk = new Store(join(dir, 'mimic.db'));
+  try {
+    expect([...onDisk.loadFiles().keys()].sort()).toEqual(['e', 'e/f.txt']);
+  } finally {
+    onDisk.close();
+  }
+});
+
+test('a rename whose journal write fails leaves the stored manifest as it was', async () => {
+  const { root, tracker, store, dir } = newTracker();
+  writeFileSync(join(root, 'a.txt'), 'content that moves');
+  await tracker.scan();
+  let failed = 0;
+  tracker.on('error', () => failed++);
+  const append = store.append.bind(store);
+  store.append = () => {
+    throw new Error('disk full');
+  };
+  execFileSync('mv', [join(root, 'a.txt'), join(root, 'b.txt')]);
+  tracker.mark('a.txt');
+  tracker.mark('b.txt');
+  await tracker.idle();
+  store.append = append;
+  expect(failed).toBeGreaterThan(0);
+  const onDisk = new Store(join(dir, 'mimic.db'));
+  try {
+    expect([...onDisk.loadFiles().keys()]).toEqual(['a.txt']);
+  } finally {
+    onDisk.close();
+  }
+});
+
+test('a folder replaced by a link to an outside folder is that link, not what it points to', async () => {
+  const { root, tracker } = newTracker();
+  const outside = mkdtempSync(join(tmpdir(), 'mimic-outside-'));
+  cleanups.push(() => rmSync(outside, { recursive: true, force: true }));
+  writeFileSync(join(outside, 'passwd'), 'outside the root');
+  mkdirSync(join(root, 'd'));
+  writeFileSync(join(root, 'd/passwd'), 'inside');
+  await tracker.scan();
+  rmSync(join(root, 'd'), { recursive: true });
+  symlinkSync(outside, join(root, 'd'));
+  // As a watcher reports it, the old file's path first.
+  tracker.mark('d/passwd');
+  tracker.mark('d');
+  await tracker.settled();
+  expect([...tracker.manifest.keys()]).toEqual(['d']);
+  expect(tracker.manifest.get('d')).toMatchObject({ kind: 'symlink', target: outside });
 });

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { closeSync, fstatSync, readdirSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
+import { crashPoint } from './crash-point.js';
 import {
   type DiskEntry,
   entryOf,
@@ -23,7 +24,8 @@ import { PART_BYTES } from './write-parts.js';
  * Paths arrive from the watcher (forced: the content is always re-read, since a rewrite can
  * keep size and mtime) and from scans (checked by lstat against the manifest first). Each
  * batch is resolved against the manifest and written to the journal and manifest in one
- * transaction, in this order: renames (a vanished path and a new one with the same inode),
+ * transaction (a rename's manifest rows too: a crash never leaves a manifest that shows a
+ * change the journal lacks), in this order: renames (a vanished path and a new one with the same inode),
  * deletes, mkdirs, symlinks, writes, metadata changes. Batches run one at a time; paths
  * marked while a batch runs form the next one, which is how rapid changes coalesce.
  */
@@ -91,6 +93,8 @@ const ROOM_WAIT_MS = 50;
 /** What one batch journals, held by kind until they go to the journal in order. */
 class BatchRows {
   ops: JournalOp[] = [];
+  /** Manifest rows moved by renames, in order: written first, in the batch's transaction. */
+  moves: (FileRecord | string)[] = [];
   puts: FileRecord[] = [];
   dels: string[] = [];
   deletes: JournalOp[] = [];
@@ -101,6 +105,7 @@ class BatchRows {
 
   clear(): void {
     this.ops = [];
+    this.moves = [];
     this.puts = [];
     this.dels = [];
     this.deletes = [];
@@ -292,12 +297,15 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     const batch = byDepth(unsorted);
     const gone: FileRecord[] = [];
     const present: Present[] = [];
+    const folders = new Map<string, boolean>();
     for (const [rel, forced] of batch) {
       const old = this.manifest.get(rel);
       let entry: DiskEntry | null | undefined = this.#scanned.get(rel);
       this.#scanned.delete(rel);
       // Something is known of the path since it was listed: a plain lstat then.
       if (!entry || (entry === UNSTATED && old)) entry = await statEntry(this.#abs(rel));
+      // Below what is now a link (or a file), a path is gone: its lstat went through the link.
+      if (entry && !this.#inRealFolders(rel, folders)) entry = null;
       // Folder-only patterns (`build/`) can only be checked once the path is known to be a folder.
       if (entry?.kind === 'dir' && this.#skip(rel, true)) entry = null;
       if (!entry) {
@@ -308,7 +316,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       }
     }
     const rows = new BatchRows();
-    await this.#renames(gone, present, rows.ops);
+    await this.#renames(gone, present, rows);
     for (const g of this.#holdBack(gone)) {
       rows.deletes.push({ kind: 'delete', path: g.path });
       this.#dropTree(g.path, rows.dels);
@@ -464,7 +472,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   #commitRows(rows: BatchRows): void {
     const ops = rows.ops;
     ops.push(...rows.deletes, ...rows.mkdirs, ...rows.links, ...rows.writes, ...rows.metas);
-    this.#commit(ops, rows.puts, rows.dels);
+    this.#commit(ops, rows.moves, rows.puts, rows.dels);
     rows.clear();
   }
 
@@ -473,7 +481,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
    * The old path may have vanished in this batch or not yet been noticed at all (watchers
    * report the two halves of a rename separately); either way it must be gone from disk.
    */
-  async #renames(gone: FileRecord[], present: Present[], ops: JournalOp[]): Promise<void> {
+  async #renames(gone: FileRecord[], present: Present[], rows: BatchRows): Promise<void> {
     const goneByIno = new Map<number, FileRecord>();
     for (const g of gone) goneByIno.set(g.ino, g);
     for (const p of present) {
@@ -491,9 +499,10 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         goneByIno.delete(g.ino);
         gone.splice(gone.indexOf(g), 1);
       }
-      ops.push({ kind: 'rename', from: g.path, to: p.rel });
+      rows.ops.push({ kind: 'rename', from: g.path, to: p.rel });
       p.renamed = true;
-      this.#moveTree(g.path, p.rel);
+      this.#moveTree(g.path, p.rel, rows.moves);
+      crashPoint('rename-before-journal');
       p.old = this.manifest.get(p.rel);
     }
   }
@@ -554,16 +563,36 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     }
   }
 
-  #moveTree(from: string, to: string): void {
+  /** Moves a subtree in the manifest now; its rows go to `moves`, for the batch's transaction. */
+  #moveTree(from: string, to: string, moves: (FileRecord | string)[]): void {
     for (const rel of this.#subtree(from)) {
       const rec = this.manifest.get(rel)!;
       const moved = to + rel.slice(from.length);
       this.#forget(rel);
-      this.#store.deleteFile(rel);
+      moves.push(rel);
       const next = { ...rec, path: moved };
       this.#remember(next);
-      this.#store.putFile(next);
+      moves.push(next);
     }
+  }
+
+  /**
+   * True when every folder above `rel` is a real folder on disk now (no link, no file), each
+   * looked up once per batch in `known`. A primary never reads through a link in its root: a
+   * folder replaced by a link to /etc is that link, not the files it points to.
+   */
+  #inRealFolders(rel: string, known: Map<string, boolean>): boolean {
+    const slash = rel.lastIndexOf('/');
+    if (slash < 0) return true;
+    const parent = rel.slice(0, slash);
+    let ok = known.get(parent);
+    if (ok === undefined) {
+      ok =
+        this.#inRealFolders(parent, known) &&
+        lstatSync(this.#abs(parent), { throwIfNoEntry: false })?.isDirectory() === true;
+      known.set(parent, ok);
+    }
+    return ok;
   }
 
   #dropTree(path: string, dels: string[]): void {
@@ -588,9 +617,13 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     if (this.#byIno.get(rec.ino) === rec) this.#byIno.delete(rec.ino);
   }
 
-  #commit(ops: JournalOp[], puts: FileRecord[], dels: string[]): void {
+  #commit(ops: JournalOp[], moves: (FileRecord | string)[], puts: FileRecord[], dels: string[]): void {
     const epoch = this.#epoch();
     this.#store.tx(() => {
+      for (const m of moves) {
+        if (typeof m === 'string') this.#store.deleteFile(m);
+        else this.#store.putFile(m);
+      }
       for (const rel of dels) this.#store.deleteFile(rel);
       for (const rec of puts) this.#store.putFile(rec);
       for (const op of ops) this.#store.append(++this.#seq, epoch, op);
