@@ -189,6 +189,11 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   /** The op being applied, and the refusal of the last failed connection (see #drain). */
   #applying: { seq: number; path: string } | null = null;
   #lastFailure: { seq: number; code: string } | null = null;
+  /**
+   * The sequence of the op whose failure set #forceReconcile or #lastFailure: a landing that
+   * records less than it finished before that failure and must not clear what it set.
+   */
+  #failedAt = 0;
   /** When the current connection was welcomed, and whether it applied anything new. */
   #upSince = 0;
   #progressed = false;
@@ -462,6 +467,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
         });
       }
       this.#lastFailure = applying ? { seq: applying.seq, code } : null;
+      this.#failedAt = applying?.seq ?? this.#appliedSeq + 1;
       failed?.close(1011, `${code}: ${e.message}`);
     } finally {
       this.#draining = false;
@@ -491,13 +497,17 @@ export class Mirror extends EventEmitter<MirrorEvents> {
         const code = (err as { code?: string }).code ?? 'ERR_APPLY';
         this.options.log('apply-failed', { error: err.message, code });
         this.#landingFailure = err;
+        this.#failedAt = Math.max(this.#failedAt, seq);
         sock?.close(1011, `${code}: ${err.message}`);
         return;
       }
       if (!record) return;
-      this.#forceReconcile = false;
-      this.#progressed = true;
-      this.#lastFailure = null;
+      // Batches land in the background: this one may complete after a later op failed.
+      if (seq >= this.#failedAt) {
+        this.#forceReconcile = false;
+        this.#progressed = true;
+        this.#lastFailure = null;
+      }
       if (sock === this.#socket) void sock?.send({ type: 'ack', epoch: this.#epoch, seq });
       this.emit('applied', seq);
     });
