@@ -1,16 +1,17 @@
-export { AgentError, type AgentErrorCode } from './agent-errors.js';
-export { isLoopbackHost, readTokenFile, TokenError } from './auth.js';
-export { ConfinementError } from './confine.js';
-export { callControl, controlSocketPath } from './control-socket.js';
-export { jsonLogger, type Logger, silentLogger } from './log.js';
+export { isLoopbackHost, readTokenFile, TokenError } from './link/auth.js';
+export { loadClientTls, loadServerTls, TlsError } from './link/tls-options.js';
 export {
   Mirror,
   type MirrorEvents,
   type MirrorOptions,
   type MirrorStatus,
   type ResolvedMirrorOptions,
-} from './mirror.js';
-export { type ListenAddress, parseListen, parsePeerUrl } from './options.js';
+} from './mirror/mirror.js';
+export { ConfinementError } from './node/confine.js';
+export { callControl, controlSocketPath } from './node/control-socket.js';
+export { AgentError, type AgentErrorCode } from './node/errors.js';
+export { jsonLogger, type Logger, silentLogger } from './node/log.js';
+export { type ListenAddress, parseListen, parsePeerUrl } from './node/options.js';
 export {
   type MirrorStatus as MirrorLinkStatus,
   Primary,
@@ -18,5 +19,4 @@ export {
   type PrimaryOptions,
   type PrimaryStatus,
   type ResolvedPrimaryOptions,
-} from './primary.js';
-export { loadClientTls, loadServerTls, TlsError } from './tls-options.js';
+} from './primary/primary.js';

@@ -22,13 +22,13 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { createHasher, hashToHex, patchInto, strongHash, writeAllSync } from '@mimic/delta';
 import { checkWirePath, type Op, type WriteOp } from '@mimic/wire';
-import { AsyncQueue } from './async-queue.js';
-import { ConfinementError, isBlockedParent, mkdirsNoFollow, safePath } from './confine.js';
-import { FileSystemSync } from './fs-sync.js';
-import { type DiskEntry, entryOf, readFileVersion, statEntrySync } from './local-fs.js';
-import type { Logger } from './log.js';
+import { AsyncQueue } from '../../node/async-queue.js';
+import { ConfinementError, isBlockedParent, mkdirsNoFollow, safePath } from '../../node/confine.js';
+import { FileSystemSync } from '../../node/fs-sync.js';
+import { type DiskEntry, entryOf, readFileVersion, statEntrySync } from '../../node/local-fs.js';
+import type { Logger } from '../../node/log.js';
+import type { FileRecord, Store } from '../../node/store.js';
 import { preserve } from './preserve.js';
-import type { FileRecord, Store } from './store.js';
 
 /*
  * Applies operations to the mirror's folder, in order, durably, and only inside the root.

@@ -10,7 +10,7 @@ import {
   SignatureBuilder,
 } from '@mimic/delta';
 import type { WriteOp } from '@mimic/wire';
-import { openToRead, SIGNATURE_MIN_BYTES } from './local-fs.js';
+import { openToRead, SIGNATURE_MIN_BYTES } from '../node/local-fs.js';
 
 /** Bytes of file content or delta carried by one write message. */
 export const PART_BYTES = 1024 * 1024;

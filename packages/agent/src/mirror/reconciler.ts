@@ -1,9 +1,9 @@
 import { encodeSignature, signatureFile } from '@mimic/delta';
 import type { Epoch, ManifestEntry, Message } from '@mimic/wire';
-import type { Applier } from './applier.js';
-import { RESERVED_ROOT_NAMES } from './excludes.js';
-import { SIGNATURE_MIN_BYTES, walk } from './local-fs.js';
-import type { Logger } from './log.js';
+import { RESERVED_ROOT_NAMES } from '../node/excludes.js';
+import { SIGNATURE_MIN_BYTES, walk } from '../node/local-fs.js';
+import type { Logger } from '../node/log.js';
+import type { Applier } from './applier/applier.js';
 
 const MAX_OUTSTANDING = 1024;
 

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
-import type { Logger } from './log.js';
+import type { Logger } from '../node/log.js';
 
 /*
  * Shared-token authentication around the wire handshake (`authProof` / `verifyProof` in

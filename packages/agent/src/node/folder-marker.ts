@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { FOLDER_ID_PATTERN } from '@mimic/wire';
-import { AgentError } from './agent-errors.js';
+import { AgentError } from './errors.js';
 
 /*
  * A replicated folder's identity.

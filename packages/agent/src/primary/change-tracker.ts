@@ -3,7 +3,7 @@ import { closeSync, fstatSync, lstatSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
-import { crashPoint } from './crash-point.js';
+import { crashPoint } from '../node/crash-point.js';
 import {
   type DiskEntry,
   entryOf,
@@ -13,9 +13,9 @@ import {
   sameVersion,
   statEntry,
   walkFolders,
-} from './local-fs.js';
+} from '../node/local-fs.js';
+import type { FileRecord, JournalOp, Store } from '../node/store.js';
 import { RecentContent } from './recent-content.js';
-import type { FileRecord, JournalOp, Store } from './store.js';
 import { PART_BYTES } from './write-parts.js';
 
 /*

@@ -15,8 +15,8 @@ import { hashToHex, strongHash } from '@mimic/delta';
 import type { Op, WriteOp } from '@mimic/wire';
 import fc from 'fast-check';
 import { afterEach, describe, expect, test } from 'vitest';
+import { Store } from '../../node/store.js';
 import { Applier } from './applier.js';
-import { Store } from './store.js';
 
 /*
  * A mirror replays the ops after the last sequence it recorded, on a tree that may already hold

@@ -12,21 +12,21 @@ import {
   makeHello,
 } from '@mimic/wire';
 import type WebSocketClass from 'ws';
-import { AgentError } from './agent-errors.js';
-import { Applier } from './applier.js';
-import { isLoopbackHost } from './auth.js';
-import { serveControl } from './control-socket.js';
-import { RESERVED_ROOT_NAMES } from './excludes.js';
-import { resolveFolderId, writeFolderMarker } from './folder-marker.js';
-import { type Logger, limitRepeats, silentLogger } from './log.js';
-import { type ListenAddress, parsePeerUrl, resolveDir } from './options.js';
-import { PeerAuth } from './peer-auth.js';
-import { type ProbeResult, probePeer } from './peer-probe.js';
-import { PeerSocket } from './peer-socket.js';
-import { Primary } from './primary.js';
+import { isLoopbackHost } from '../link/auth.js';
+import { PeerAuth } from '../link/peer-auth.js';
+import { type ProbeResult, probePeer } from '../link/peer-probe.js';
+import { PeerSocket } from '../link/peer-socket.js';
+import { serveControl } from '../node/control-socket.js';
+import { AgentError } from '../node/errors.js';
+import { RESERVED_ROOT_NAMES } from '../node/excludes.js';
+import { resolveFolderId, writeFolderMarker } from '../node/folder-marker.js';
+import { type Logger, limitRepeats, silentLogger } from '../node/log.js';
+import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
+import { requireCjs } from '../node/require-cjs.js';
+import { Store } from '../node/store.js';
+import { Primary } from '../primary/primary.js';
+import { Applier } from './applier/applier.js';
 import { Reconciler } from './reconciler.js';
-import { requireCjs } from './require-cjs.js';
-import { Store } from './store.js';
 
 const WebSocket: typeof WebSocketClass = requireCjs('ws');
 

@@ -3,8 +3,8 @@ import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
+import { Store } from '../node/store.js';
 import { ChangeTracker } from './change-tracker.js';
-import { Store } from './store.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

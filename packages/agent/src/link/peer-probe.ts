@@ -1,7 +1,7 @@
 import { checkHello, compareEpoch, decode, encode, type HelloMessage } from '@mimic/wire';
 import type WebSocketClass from 'ws';
+import { requireCjs } from '../node/require-cjs.js';
 import { PeerAuth } from './peer-auth.js';
-import { requireCjs } from './require-cjs.js';
 
 const WebSocket: typeof WebSocketClass = requireCjs('ws');
 

@@ -11,11 +11,11 @@ import {
   type Op,
 } from '@mimic/wire';
 import type WebSocket from 'ws';
+import { PeerAuth } from '../link/peer-auth.js';
+import { type Corkable, PeerSocket } from '../link/peer-socket.js';
+import { readFileVersion } from '../node/local-fs.js';
+import type { FileRecord, JournalOp, JournalRow, Store } from '../node/store.js';
 import type { ChangeTracker } from './change-tracker.js';
-import { readFileVersion } from './local-fs.js';
-import { PeerAuth } from './peer-auth.js';
-import { type Corkable, PeerSocket } from './peer-socket.js';
-import type { FileRecord, JournalOp, JournalRow, Store } from './store.js';
 import { PART_BYTES, type WriteSource, wholePart, writeParts } from './write-parts.js';
 
 /*

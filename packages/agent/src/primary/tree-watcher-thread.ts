@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FSWatcher } from 'chokidar';
-import { makeExcluder } from './excludes.js';
+import { makeExcluder } from '../node/excludes.js';
 import type { WatcherData, WatcherMessage } from './tree-watcher.js';
 
 /*
