@@ -9,7 +9,7 @@ export {
 } from './mirror/mirror.js';
 export { ConfinementError } from './node/confine.js';
 export { callControl, controlSocketPath } from './node/control-socket.js';
-export { AgentError, type AgentErrorCode } from './node/errors.js';
+export { AGENT_ERROR_CODES, AgentError, type AgentErrorCode } from './node/errors.js';
 export { jsonLogger, type Logger, silentLogger } from './node/log.js';
 export { type ListenAddress, parseListen, parsePeerUrl } from './node/options.js';
 export {

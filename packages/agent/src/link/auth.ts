@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
+import { AgentError } from '../node/errors.js';
 import type { Logger } from '../node/log.js';
 
 /*
@@ -15,11 +16,11 @@ export const MIN_TOKEN_BYTES = 16;
 export const MAX_TOKEN_FILE_BYTES = 4096;
 
 /** A token file that is missing, unreadable, too short or readable by other users. */
-export class TokenError extends Error {
-  readonly code = 'ERR_TOKEN' as const;
+export class TokenError extends AgentError {
+  declare readonly code: 'ERR_TOKEN';
 
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('ERR_TOKEN', message, options);
     this.name = 'TokenError';
   }
 }

@@ -1,5 +1,6 @@
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { AgentError } from '../node/errors.js';
 
 /*
  * TLS material from PEM files: the listener's certificate and key (`--tls-cert`, `--tls-key`),
@@ -9,13 +10,13 @@ import { readFile } from 'node:fs/promises';
  */
 
 /** A TLS file that is missing, unreadable, not PEM, expired, or a key that does not fit. */
-export class TlsError extends Error {
-  readonly code = 'ERR_TLS' as const;
+export class TlsError extends AgentError {
+  declare readonly code: 'ERR_TLS';
   /** The file concerned. */
   readonly file: string;
 
   constructor(file: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('ERR_TLS', message, options);
     this.name = 'TlsError';
     this.file = file;
   }

@@ -257,7 +257,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.#control = await serveControl(stateDir, (req) => {
       if (req.cmd === 'status') return this.status();
       if (req.cmd === 'promote') return this.promote().then((p) => p.status());
-      throw Object.assign(new Error(`unknown command ${req.cmd}`), { code: 'ERR_BAD_REQUEST' });
+      throw new AgentError('ERR_BAD_REQUEST', `unknown command ${req.cmd}`);
     });
     void this.#dial();
     if (this.options.primaries.length > 1) {
@@ -453,7 +453,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       this.#landingFailure = null;
       await this.#applier.abandon();
       // A batch that did not land is found again by comparing manifests.
-      if (['ERR_BASE_MISMATCH', 'ERR_BAD_DELTA', 'ERR_LAND', undefined].includes(e.code))
+      if (['ERR_BASIS_MISMATCH', 'ERR_BAD_DELTA', 'ERR_LAND', undefined].includes(e.code))
         this.#forceReconcile = true;
       // The same op refused the same way twice: replaying it again would only fail again.
       const last = this.#lastFailure;
@@ -517,12 +517,10 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const sock = this.#socket;
     if (!sock) return;
     if (msg.type === 'hello') {
-      if (this.#peer) throw Object.assign(new Error('a second hello'), { code: 'ERR_PROTOCOL' });
+      if (this.#peer) throw new AgentError('ERR_PROTOCOL', 'a second hello');
       const hello = checkHello(msg, undefined, this.#nodeId);
       if (hello.role !== 'primary')
-        throw Object.assign(new Error(`${this.#url} is a ${hello.role}, not a primary`), {
-          code: 'ERR_ROLE',
-        });
+        throw new AgentError('ERR_ROLE', `${this.#url} is a ${hello.role}, not a primary`);
       if (hello.folder === undefined || (this.#folderId !== null && hello.folder !== this.#folderId)) {
         // Before our hello: a primary of another folder learns nothing of this one.
         const theirs = hello.folder === undefined ? 'names no folder' : `serves folder ${hello.folder}`;
@@ -539,17 +537,18 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       if (auth.required) await sock.send(auth.proofFor(hello));
       if (compareEpoch(hello.epoch, this.#epoch) < 0) {
         // A primary of an older epoch: it has our hello now (and fences itself); do not follow it.
-        throw Object.assign(new Error(`${this.#url} is a superseded primary (epoch ${hello.epoch.term})`), {
-          code: 'ERR_STALE_PRIMARY',
-        });
+        throw new AgentError(
+          'ERR_STALE_PRIMARY',
+          `${this.#url} is a superseded primary (epoch ${hello.epoch.term})`,
+        );
       }
       this.#primaryEpoch = hello.epoch;
       return;
     }
-    if (!this.#peer) throw Object.assign(new Error(`${msg.type} before hello`), { code: 'ERR_PROTOCOL' });
+    if (!this.#peer) throw new AgentError('ERR_PROTOCOL', `${msg.type} before hello`);
     if (!this.#authed) {
       if (msg.type !== 'auth' || !this.#auth!.verify(this.#peer, msg)) {
-        throw Object.assign(new Error(`${this.#url} did not prove it holds the token`), { code: 'ERR_AUTH' });
+        throw new AgentError('ERR_AUTH', `${this.#url} did not prove it holds the token`);
       }
       this.#authed = true;
       return;
@@ -630,7 +629,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       else this.options.log('primary-error', { code: msg.code, message: msg.message });
       return;
     }
-    throw Object.assign(new Error(`unexpected ${msg.type} from the primary`), { code: 'ERR_PROTOCOL' });
+    throw new AgentError('ERR_PROTOCOL', `unexpected ${msg.type} from the primary`);
   }
 
   #ackAt = 0;

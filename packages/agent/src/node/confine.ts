@@ -1,6 +1,7 @@
 import { lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkWirePath } from '@mimic/wire';
+import { AgentError } from './errors.js';
 
 /*
  * Confinement of every path a mirror writes to its root.
@@ -24,8 +25,8 @@ import { checkWirePath } from '@mimic/wire';
  * `path` when the path itself is malformed (absolute, `..`, reserved), `parent` when it is
  * well formed but a folder on its way is a symlink or not a folder on disk now.
  */
-export class ConfinementError extends Error {
-  readonly code = 'ERR_UNSAFE_PATH' as const;
+export class ConfinementError extends AgentError {
+  declare readonly code: 'ERR_UNSAFE_PATH';
   /** The relative path that was refused. */
   readonly path: string;
   readonly reason: 'path' | 'parent';
@@ -38,7 +39,7 @@ export class ConfinementError extends Error {
     reason: 'path' | 'parent',
     options?: { cause?: unknown; blocked?: { at: string; kind: 'symlink' | 'file' | 'other' } },
   ) {
-    super(message, options);
+    super('ERR_UNSAFE_PATH', message, options);
     this.name = 'ConfinementError';
     this.path = path;
     this.reason = reason;

@@ -1,6 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { AgentError, type AgentErrorCode } from './errors.js';
 
 /** The control socket's file inside a state folder. */
 export function controlSocketPath(stateDir: string): string {
@@ -60,7 +61,7 @@ export function callControl(stateDir: string, cmd: string, timeoutMs = 10_000): 
     let buf = '';
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(Object.assign(new Error('the agent did not answer'), { code: 'ERR_TIMEOUT' }));
+      reject(new AgentError('ERR_TIMEOUT', 'the agent did not answer'));
     }, timeoutMs);
     sock.setEncoding('utf8');
     sock.on('connect', () => sock.write(`${JSON.stringify({ cmd })}\n`));
@@ -84,9 +85,9 @@ export function callControl(stateDir: string, cmd: string, timeoutMs = 10_000): 
       try {
         const reply = JSON.parse(buf) as { ok: boolean; result?: unknown; code?: string; error?: string };
         if (reply.ok) resolve(reply.result);
-        else reject(Object.assign(new Error(reply.error ?? 'failed'), { code: reply.code ?? 'ERR_CONTROL' }));
+        else reject(new AgentError((reply.code ?? 'ERR_CONTROL') as AgentErrorCode, reply.error ?? 'failed'));
       } catch {
-        reject(Object.assign(new Error('the agent sent an unreadable answer'), { code: 'ERR_CONTROL' }));
+        reject(new AgentError('ERR_CONTROL', 'the agent sent an unreadable answer'));
       }
     });
   });

@@ -1,4 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { AgentError } from './errors.js';
 
 /*
  * syncfs(2) for the file system holding a folder: everything written there reaches the disk in
@@ -13,8 +14,13 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
  */
 
 /** Raised when syncfs reported a failure (an I/O error: what was written may not be durable). */
-export class FsSyncError extends Error {
-  readonly code = 'ERR_FSYNC';
+export class FsSyncError extends AgentError {
+  declare readonly code: 'ERR_FSYNC';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_FSYNC', message, options);
+    this.name = 'FsSyncError';
+  }
 }
 
 interface Waiter {

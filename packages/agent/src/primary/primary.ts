@@ -287,7 +287,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
 
   #command(cmd: string): unknown {
     if (cmd === 'status') return this.status();
-    throw Object.assign(new Error(`unknown command ${cmd}`), { code: 'ERR_BAD_REQUEST' });
+    throw new AgentError('ERR_BAD_REQUEST', `unknown command ${cmd}`);
   }
 
   async #listen(): Promise<void> {

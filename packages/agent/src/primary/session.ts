@@ -13,6 +13,7 @@ import {
 import type WebSocket from 'ws';
 import { PeerAuth } from '../link/peer-auth.js';
 import { type Corkable, PeerSocket } from '../link/peer-socket.js';
+import { AgentError } from '../node/errors.js';
 import { readFileVersion } from '../node/local-fs.js';
 import type { FileRecord, JournalOp, JournalRow, Store } from '../node/store.js';
 import type { ChangeTracker } from './change-tracker.js';
@@ -160,8 +161,7 @@ export class MirrorLink {
 
   #handle(msg: Message): void {
     if (this.state === 'hello') {
-      if (msg.type !== 'hello')
-        throw Object.assign(new Error(`expected hello, got ${msg.type}`), { code: 'ERR_PROTOCOL' });
+      if (msg.type !== 'hello') throw new AgentError('ERR_PROTOCOL', `expected hello, got ${msg.type}`);
       const hello = checkHello(msg, undefined, this.#ctx.nodeId);
       if (!this.#auth.required) {
         this.#start(hello);
@@ -209,7 +209,7 @@ export class MirrorLink {
         this.#ctx.log('mirror-error', { mirror: this.id, code: msg.code, message: msg.message });
         return;
       default:
-        throw Object.assign(new Error(`unexpected ${msg.type} from a mirror`), { code: 'ERR_PROTOCOL' });
+        throw new AgentError('ERR_PROTOCOL', `unexpected ${msg.type} from a mirror`);
     }
   }
 

@@ -24,6 +24,7 @@ import { createHasher, hashToHex, patchInto, strongHash, writeAllSync } from '@m
 import { checkWirePath, type Op, type WriteOp } from '@mimic/wire';
 import { AsyncQueue } from '../../node/async-queue.js';
 import { ConfinementError, isBlockedParent, mkdirsNoFollow, safePath } from '../../node/confine.js';
+import { AgentError } from '../../node/errors.js';
 import { FileSystemSync } from '../../node/fs-sync.js';
 import { type DiskEntry, entryOf, readFileVersion, statEntrySync } from '../../node/local-fs.js';
 import type { Logger } from '../../node/log.js';
@@ -48,17 +49,34 @@ import { preserve } from './preserve.js';
  * thread pool, and syncfs, which runs in a helper process (see fs-sync.ts).
  */
 
-export class ResyncNeeded extends Error {
-  readonly code = 'ERR_BASE_MISMATCH';
+/** A delta's basis is not the mirror's copy of the file: the mirror reconciles by manifest. */
+export class ResyncNeeded extends AgentError {
+  declare readonly code: 'ERR_BASIS_MISMATCH';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_BASIS_MISMATCH', message, options);
+    this.name = 'ResyncNeeded';
+  }
 }
 
-export class ApplyError extends Error {
-  readonly code = 'ERR_APPLY';
+/** An op that cannot be applied as sent (the message names the path). */
+export class ApplyError extends AgentError {
+  declare readonly code: 'ERR_APPLY';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_APPLY', message, options);
+    this.name = 'ApplyError';
+  }
 }
 
 /** Files rebuilt and verified could not be made durable or put in place (the cause says why). */
-export class LandingError extends Error {
-  readonly code = 'ERR_LAND';
+export class LandingError extends AgentError {
+  declare readonly code: 'ERR_LAND';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_LAND', message, options);
+    this.name = 'LandingError';
+  }
 }
 
 const fsyncAsync = promisify(fsync);
