@@ -97,7 +97,6 @@ export function addAgentCommands(program: Command): void {
       '--peers <urls>',
       'other nodes, comma-separated ws:// URLs (a newer epoch there fences this primary)',
     )
-    .option('--on-promote <cmd>', 'command run if this node is ever promoted (see mimic mirror)')
     .option('--exclude <glob>', 'gitignore-style pattern not to replicate (repeatable)', collect, [])
     .option('--rescan <seconds>', 'full rescan period in seconds (0: never)', '60')
     .option(

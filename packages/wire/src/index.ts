@@ -38,7 +38,6 @@ export {
   PROOF_BYTES,
   PROTOCOL_NAME,
   PROTOCOL_VERSION,
-  type ReconciledMessage,
   type RenameOp,
   type Role,
   type SymlinkOp,

@@ -4,8 +4,9 @@
  * Both sides open with `hello`, then prove knowledge of the shared token with `auth`. The primary
  * answers a mirror with `welcome`, which says whether the mirror can resume from its applied
  * sequence number or must reconcile. In reconcile mode the primary streams `manifest` pages, the
- * mirror asks for what it lacks with `need`, and the primary ends with `reconciled`. After that the
- * primary pushes numbered `op`s and the mirror answers with `ack`s. Every message after the hello
+ * mirror asks for what it lacks with `need` (answered by ops), and the last page is marked `last`;
+ * the op stream continues after the sequence the welcome named. The primary pushes numbered `op`s
+ * and the mirror answers with `ack`s, the first one once the reconcile is complete. Every message after the hello
  * carries the sender's epoch, so a message from a fenced primary can be told apart and dropped.
  */
 
@@ -207,13 +208,6 @@ export interface NeedMessage {
   signature?: Uint8Array;
 }
 
-export interface ReconciledMessage {
-  type: 'reconciled';
-  epoch: Epoch;
-  /** Sequence number the op stream continues after. */
-  seq: number;
-}
-
 export interface ErrorMessage {
   type: 'error';
   code: string;
@@ -229,7 +223,6 @@ export type Message =
   | AckMessage
   | ManifestMessage
   | NeedMessage
-  | ReconciledMessage
   | ErrorMessage;
 
 export type MessageType = Message['type'];
@@ -246,7 +239,6 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'ack',
   'manifest',
   'need',
-  'reconciled',
   'error',
 ];
 

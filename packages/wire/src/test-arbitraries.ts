@@ -18,7 +18,6 @@ import type {
   Op,
   OpMessage,
   OpsMessage,
-  ReconciledMessage,
   WelcomeMessage,
   WriteOp,
 } from './messages.js';
@@ -166,11 +165,6 @@ export const MESSAGE_ARBITRARIES: { readonly [T in MessageType]: fc.Arbitrary<Me
     { type: fc.constant('need' as const), epoch: epochArb, path: pathArb, signature: bytesArb(64) },
     { requiredKeys: ['type', 'epoch', 'path'] },
   ) satisfies fc.Arbitrary<NeedMessage>,
-  reconciled: fc.record({
-    type: fc.constant('reconciled' as const),
-    epoch: epochArb,
-    seq: seqArb,
-  }) satisfies fc.Arbitrary<ReconciledMessage>,
   error: fc.record({
     type: fc.constant('error' as const),
     code: fc.string({ minLength: 1, maxLength: 64 }),

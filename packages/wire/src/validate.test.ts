@@ -85,7 +85,6 @@ const VALID: { readonly [T in MessageType]: Message } = {
     last: true,
   },
   need: { type: 'need', epoch, path: 'a', signature: new Uint8Array(8) },
-  reconciled: { type: 'reconciled', epoch, seq: 11 },
   error: { type: 'error', code: 'ERR_FENCED', message: 'a newer primary exists' },
 };
 
@@ -182,7 +181,6 @@ describe('validateMessage', () => {
     ['manifest', 'last', REMOVE, 'ERR_BAD_MESSAGE'],
     ['need', 'path', '', 'ERR_BAD_PATH'],
     ['need', 'signature', 'sig', 'ERR_BAD_MESSAGE'],
-    ['reconciled', 'epoch.term', 1.5, 'ERR_BAD_MESSAGE'],
     ['error', 'code', '', 'ERR_BAD_MESSAGE'],
     ['error', 'code', 'E'.repeat(65), 'ERR_BAD_MESSAGE'],
     ['error', 'message', 'm'.repeat(4097), 'ERR_BAD_MESSAGE'],

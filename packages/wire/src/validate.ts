@@ -230,7 +230,6 @@ const MESSAGE_SHAPES: ReadonlyMap<MessageType, Shape> = new Map<MessageType, Sha
       fields: { type: req(literal('need')), epoch: req(epoch), path: req(wirePath), signature: opt(bytes()) },
     },
   ],
-  ['reconciled', { fields: { type: req(literal('reconciled')), epoch: req(epoch), seq: req(safeUint) } }],
   [
     'error',
     {
