@@ -1,3 +1,10 @@
+/*
+ * link/: how two nodes talk. A PeerSocket (this file) carries wire messages over one WebSocket
+ * with bounded send windows and liveness pings; peer-auth proves the shared token over the
+ * hello nonces; auth reads and checks token files; tls-options loads certificates; peer-probe
+ * asks another node who it is (its hello) without replicating. Both roles build on these; link/
+ * imports only node/.
+ */
 import { decode, type EncodeOptions, encodePieces, type Message, type WireLimitsOptions } from '@mimic/wire';
 import type WebSocket from 'ws';
 

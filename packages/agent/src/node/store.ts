@@ -1,3 +1,11 @@
+/*
+ * node/: what every node has, whatever its role. The Store (this file) is the node's SQLite
+ * database: its typed state (node id, epoch, role, fork point, applied sequence, fenced-by,
+ * folder id) behind methods, the manifest of the tree and, on a primary, the journal; no other
+ * file holds SQL or meta keys. Beside it: local-fs (stat and walk), confine (path safety),
+ * fs-sync (syncfs), folder-marker, excludes, log, control-socket, options and the error table.
+ * Nothing here imports link/, primary/ or mirror/ (Biome's noRestrictedImports checks it).
+ */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Epoch, ManifestEntry, Op } from '@mimic/wire';
