@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
   FailoverCluster,
-  filesUnder,
   freePorts,
   type MirrorStatus,
   PROMOTE_BIN,
@@ -12,10 +11,10 @@ import {
   runMimic,
   runScript,
   sleep,
-  treeOf,
   urlOf,
   waitFor,
 } from './helpers/failover-cluster.js';
+import { filesUnder, treeOf } from './helpers/tree-snapshot.js';
 
 /*
  * The failover drill with real processes: P primary (peers A, B), A and B mirrors that list

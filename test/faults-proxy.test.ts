@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { FailoverCluster, type NodeProcess, type Tree, treeOf, waitFor } from './helpers/failover-cluster.js';
+import { FailoverCluster, type NodeProcess, waitFor } from './helpers/failover-cluster.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
+import { type Tree, treeOf } from './helpers/tree-snapshot.js';
 
 /*
  * Network faults between a primary and its mirror: the mirror dials a TCP proxy that cuts

@@ -362,7 +362,7 @@ describe('a hostile primary', () => {
       s.ws.resume();
       const closed = await s.closed;
       expect(closed.by).toBe('mirror');
-      expect(closed.reason).toMatch(/^ERR_BASE_MISMATCH/);
+      expect(closed.reason).toMatch(/^ERR_BASIS_MISMATCH/);
       expect(s.acked).toBeLessThan(failed);
       expect(await exists(join(sc.root, 'after.txt'))).toBe(false);
       expect(await exists(join(sc.root, 'after-dir'))).toBe(false);

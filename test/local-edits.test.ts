@@ -1,30 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe } from 'vitest';
 import { type MirrorStatus, test } from './helpers/cluster.js';
-import { fileHash, writeRandomFile } from './helpers/tree-snapshot.js';
+import { fileHash, hashesBelow, writeRandomFile } from './helpers/tree-snapshot.js';
 
 /*
  * A mirror never silently destroys what it did not write: a local edit, or a file found in the
  * folder it was started on, ends up under `.mimic/diverged/` when the primary's version
  * replaces it. A file already identical to the primary's is adopted as it is.
  */
-
-/** Content hash of every regular file below `dir` (recursively), keyed by relative path. */
-async function hashesBelow(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const visit = async (rel: string): Promise<void> => {
-    const entries = await readdir(join(dir, rel), { withFileTypes: true }).catch(() => []);
-    for (const e of entries) {
-      const child = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await visit(child);
-      else if (e.isFile()) out.set(child, await fileHash(join(dir, child)));
-    }
-  };
-  await visit('');
-  return out;
-}
 
 describe('local changes on a mirror', () => {
   test('a local edit is kept under .mimic/diverged/ when the primary changes that file', async ({

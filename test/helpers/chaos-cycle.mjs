@@ -50,6 +50,9 @@ export function rngOf(seed) {
   };
 }
 
+// waitFor, snapshot and diffLines below are plain JavaScript counterparts of polling.ts and
+// tree-snapshot.ts: bench/chaos.mjs loads this file under plain node (no TypeScript step), which
+// cannot import those.
 async function waitFor(check, timeoutMs, what, details) {
   const deadline = Date.now() + timeoutMs;
   let lastError;

@@ -3,11 +3,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MirrorStatus, PrimaryStatus } from '@mimic/agent';
 import { test as base } from 'vitest';
 import { type ExitInfo, type RunResult, runNode, spawnNode } from './children.mjs';
 import { waitFor } from './polling.js';
 import { type ConvergeOptions, type Tree, waitConverged } from './tree-snapshot.js';
 
+/** What `mimic status --json` prints: the agent's own status object. */
+export type { MirrorLinkStatus, MirrorStatus, PrimaryStatus } from '@mimic/agent';
 export type { ExitInfo, RunResult } from './children.mjs';
 export { sleep, waitFor } from './polling.js';
 
@@ -25,28 +28,6 @@ export const MIMIC = fileURLToPath(new URL('../../packages/cli/bin/mimic.js', im
 export interface LogLine {
   event: string;
   [field: string]: unknown;
-}
-
-export interface PrimaryStatus {
-  role: 'primary';
-  epoch: { term: number; node: string };
-  root: string;
-  seq: number;
-  files: number;
-  mirrors: { id: string; connected: boolean; ackedSeq: number; bytesSent: number }[];
-}
-
-export interface MirrorStatus {
-  role: 'mirror';
-  nodeId: string;
-  epoch: { term: number; node: string };
-  root: string;
-  following: string | null;
-  connected: boolean;
-  appliedSeq: number;
-  bytesReceived: number;
-  diverged: number;
-  lastError: string | null;
 }
 
 /** Runs `mimic <args>` to completion (killed after `timeoutMs`); never rejects on a non-zero exit. */

@@ -1,14 +1,17 @@
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isDeepStrictEqual } from 'node:util';
+import type { MirrorStatus, PrimaryStatus } from '@mimic/agent';
 import { type RunResult, runNode, spawnNode } from './children.mjs';
+import { waitFor } from './polling.js';
+import { type Tree, waitConverged } from './tree-snapshot.js';
 
+export type { MirrorLinkStatus, MirrorStatus, PrimaryStatus } from '@mimic/agent';
 export type { RunResult } from './children.mjs';
+export { sleep, waitFor } from './polling.js';
 
 /*
  * Real `mimic` processes for failover tests: nodes that listen on ports chosen up front (a
@@ -25,35 +28,6 @@ export const MIMIC_BIN = fileURLToPath(new URL('../../packages/cli/bin/mimic.js'
 export const PROMOTE_BIN = fileURLToPath(
   new URL('../../packages/cli/bin/promote-mirror.js', import.meta.url),
 );
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls until `check` returns a truthy value (a throw counts as "not yet"); returns that value. */
-export async function waitFor<T>(
-  check: () => T | Promise<T>,
-  timeoutMs: number,
-  what: string,
-  details?: () => string | Promise<string>,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() >= deadline) {
-      const last = lastError ? `\nlast error: ${(lastError as Error).message}` : '';
-      const more = details ? `\n${await details()}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last}${more}`);
-    }
-    await sleep(50);
-  }
-}
 
 /** `n` distinct free ports on 127.0.0.1 (all bound at once, then released). */
 export async function freePorts(n: number): Promise<number[]> {
@@ -87,36 +61,6 @@ export function runScript(script: string, args: readonly string[], timeoutMs = 3
 /** `mimic <args>`, run to completion. */
 export function runMimic(args: readonly string[], timeoutMs?: number): Promise<RunResult> {
   return runScript(MIMIC_BIN, args, timeoutMs);
-}
-
-export interface Epoch {
-  term: number;
-  node: string;
-}
-
-export interface PrimaryStatus {
-  role: 'primary' | 'fenced';
-  fencedBy?: { url: string | null; epoch: Epoch };
-  nodeId: string;
-  epoch: Epoch;
-  root: string;
-  listen: string;
-  seq: number;
-  files: number;
-  mirrors: { id: string; connected: boolean; ackedSeq: number; bytesSent: number }[];
-}
-
-export interface MirrorStatus {
-  role: 'mirror';
-  nodeId: string;
-  epoch: Epoch;
-  root: string;
-  following: string | null;
-  connected: boolean;
-  appliedSeq: number;
-  bytesReceived: number;
-  diverged: number;
-  lastError: string | null;
 }
 
 /** `mimic status --state <dir> --json`, parsed; throws with the command's stderr when it fails. */
@@ -276,118 +220,11 @@ export class FailoverCluster {
 
   /** Waits until `b`'s tree equals `a`'s; returns the tree. */
   converged(a: string, b: string, timeoutMs = 20_000): Promise<Tree> {
-    return waitConverged(a, b, timeoutMs, () => this.report());
+    return waitConverged(a, b, { timeoutMs, details: () => this.report() });
   }
 
   async cleanup(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
     for (const dir of this.#dirs) await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   }
-}
-
-export interface TreeEntry {
-  type: 'file' | 'dir' | 'symlink' | 'other';
-  mode: number;
-  size?: number;
-  mtimeMs?: number;
-  sha256?: string;
-  target?: string;
-}
-
-/** Relative POSIX path → entry, sorted by path. */
-export type Tree = Map<string, TreeEntry>;
-
-export function sha256(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/**
- * The tree below `root` without the top-level `.mimic` state folder: files with mode, size,
- * mtime (whole ms) and content hash; links with target; folders with mode only (their mtime
- * moves whenever an entry comes or goes).
- */
-export async function treeOf(root: string, { withState = false } = {}): Promise<Tree> {
-  const entries: [string, TreeEntry][] = [];
-  const visit = async (dir: string): Promise<void> => {
-    let names: string[];
-    try {
-      names = await readdir(join(root, dir));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const name of names) {
-      const rel = dir === '' ? name : `${dir}/${name}`;
-      if ((rel === '.mimic' || rel === '.mimic-folder') && !withState) continue;
-      const abs = join(root, rel);
-      const st = await lstat(abs).catch(() => null);
-      if (!st) continue;
-      const mode = st.mode & 0o7777;
-      if (st.isDirectory()) {
-        entries.push([rel, { type: 'dir', mode }]);
-        await visit(rel);
-      } else if (st.isSymbolicLink()) {
-        entries.push([rel, { type: 'symlink', mode, target: await readlink(abs) }]);
-      } else if (st.isFile()) {
-        const content = await readFile(abs).catch(() => null);
-        entries.push([
-          rel,
-          {
-            type: 'file',
-            mode,
-            size: st.size,
-            mtimeMs: Math.floor(st.mtimeMs),
-            sha256: content ? sha256(content) : 'unreadable',
-          },
-        ]);
-      } else {
-        entries.push([rel, { type: 'other', mode }]);
-      }
-    }
-  };
-  await visit('');
-  entries.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
-  return new Map(entries);
-}
-
-/** Regular files below `dir` (relative paths, sorted), with their content. */
-export async function filesUnder(dir: string): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  const tree = await treeOf(dir, { withState: true });
-  for (const [rel, e] of tree) {
-    if (e.type === 'file') out.set(rel, await readFile(join(dir, rel)));
-  }
-  return out;
-}
-
-export function diffTrees(a: Tree, b: Tree, limit = 15): string[] {
-  const lines: string[] = [];
-  for (const p of [...new Set([...a.keys(), ...b.keys()])].sort()) {
-    if (isDeepStrictEqual(a.get(p), b.get(p))) continue;
-    lines.push(`${p}: ${JSON.stringify(a.get(p)) ?? 'absent'} vs ${JSON.stringify(b.get(p)) ?? 'absent'}`);
-    if (lines.length >= limit) break;
-  }
-  return lines;
-}
-
-/** Waits until the tree of `b` equals the tree of `a`; the timeout message lists the differences. */
-export async function waitConverged(
-  a: string,
-  b: string,
-  timeoutMs = 20_000,
-  details?: () => string | Promise<string>,
-): Promise<Tree> {
-  let diff: string[] = [];
-  return waitFor(
-    async () => {
-      const ta = await treeOf(a);
-      const tb = await treeOf(b);
-      if (isDeepStrictEqual(ta, tb)) return ta;
-      diff = diffTrees(ta, tb);
-      return null;
-    },
-    timeoutMs,
-    `${b} to equal ${a}`,
-    async () => `differences:\n  ${diff.join('\n  ')}${details ? `\n${await details()}` : ''}`,
-  );
 }

@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { contentHash } from '@mimic/delta';
 import { decode, type Epoch, type HelloMessage, type Message, makeHello } from '@mimic/wire';
 import { Packr } from 'msgpackr';
 import WebSocket, { WebSocketServer } from 'ws';
+import { fileHashUncached } from './tree-snapshot.js';
 
 /*
  * A fake primary that speaks just enough of the protocol to get a real mirror streaming, then
@@ -343,10 +343,8 @@ export async function fingerprint(dir: string): Promise<Map<string, Fingerprint>
       mtimeNs: st.mtimeNs,
       ctimeNs: st.ctimeNs,
     };
-    if (type === 'file')
-      entry.sha256 = createHash('sha256')
-        .update(await readFile(abs))
-        .digest('hex');
+    // Not the cached hash: a rewrite within one clock tick must show too.
+    if (type === 'file') entry.sha256 = await fileHashUncached(abs);
     if (type === 'symlink') entry.target = await readlink(abs);
     out.set(rel, entry);
     if (type === 'dir') {

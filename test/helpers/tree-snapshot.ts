@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { waitFor } from './polling.js';
@@ -11,7 +11,8 @@ import { waitFor } from './polling.js';
  * Files: mode, size, mtime (floored to the ms), content hash. Symlinks: the target and the
  * link's own mtime. Folders: mode, and their mtime only when asked for (`dirMtimes`), since a
  * folder's mtime moves whenever an entry is added or removed in it. The top-level `.mimic`
- * state folder and `.mimic-folder` marker (each node's own) are not part of the tree.
+ * state folder and `.mimic-folder` marker (each node's own) are not part of the tree, unless
+ * asked for (`withState`).
  */
 
 export interface TreeEntry {
@@ -19,7 +20,8 @@ export interface TreeEntry {
   mode: number;
   size?: number;
   mtimeMs?: number;
-  hash?: string;
+  /** Content hash (hex), files only. */
+  sha256?: string;
   target?: string;
 }
 
@@ -35,15 +37,20 @@ function versionKey(
   return `${abs}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+/** sha256 of a file's content, read now (streamed, never the whole file in memory). */
+export async function fileHashUncached(abs: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
 /** sha256 of a file's content, cached per (inode, size, mtime, ctime) so polling stays cheap. */
 export async function fileHash(abs: string): Promise<string> {
   const before = await lstat(abs, { bigint: true });
   const key = versionKey(abs, before);
   const cached = hashCache.get(key);
   if (cached) return cached;
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  const digest = h.digest('hex');
+  const digest = await fileHashUncached(abs);
   const after = await lstat(abs, { bigint: true });
   if (versionKey(abs, after) === key) {
     if (hashCache.size > 10_000) hashCache.clear();
@@ -57,10 +64,15 @@ export interface TreeOptions {
   ignore?: (rel: string) => boolean;
   /** Include folders' mtimes too. */
   dirMtimes?: boolean;
+  /** Include the top-level `.mimic` folder and `.mimic-folder` marker too. */
+  withState?: boolean;
 }
 
 /** The tree below `root`, without the top-level `.mimic` folder and `.mimic-folder` marker. */
-export async function treeOf(root: string, { ignore, dirMtimes = false }: TreeOptions = {}): Promise<Tree> {
+export async function treeOf(
+  root: string,
+  { ignore, dirMtimes = false, withState = false }: TreeOptions = {},
+): Promise<Tree> {
   const entries: [string, TreeEntry][] = [];
   const visit = async (dir: string): Promise<void> => {
     let names: string[];
@@ -72,7 +84,7 @@ export async function treeOf(root: string, { ignore, dirMtimes = false }: TreeOp
     }
     for (const name of names) {
       const rel = dir === '' ? name : `${dir}/${name}`;
-      if (rel === '.mimic' || rel === '.mimic-folder' || ignore?.(rel)) continue;
+      if ((!withState && (rel === '.mimic' || rel === '.mimic-folder')) || ignore?.(rel)) continue;
       const abs = join(root, rel);
       let st: Awaited<ReturnType<typeof lstat>>;
       try {
@@ -94,8 +106,8 @@ export async function treeOf(root: string, { ignore, dirMtimes = false }: TreeOp
           { type: 'symlink', mode, mtimeMs: Math.floor(st.mtimeMs), target: await readlink(abs) },
         ]);
       } else if (st.isFile()) {
-        const hash = await fileHash(abs).catch(() => 'unreadable');
-        entries.push([rel, { type: 'file', mode, size: st.size, mtimeMs: Math.floor(st.mtimeMs), hash }]);
+        const sha256 = await fileHash(abs).catch(() => 'unreadable');
+        entries.push([rel, { type: 'file', mode, size: st.size, mtimeMs: Math.floor(st.mtimeMs), sha256 }]);
       } else {
         entries.push([rel, { type: 'other', mode }]);
       }
@@ -106,12 +118,28 @@ export async function treeOf(root: string, { ignore, dirMtimes = false }: TreeOp
   return new Map(entries);
 }
 
+/** Content hash of every regular file below `dir` (everything included), keyed by relative path. */
+export async function hashesBelow(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [rel, e] of await treeOf(dir, { withState: true }))
+    if (e.type === 'file') out.set(rel, e.sha256!);
+  return out;
+}
+
+/** Regular files below `dir` (everything included; relative paths, sorted), with their content. */
+export async function filesUnder(dir: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  for (const [rel, e] of await treeOf(dir, { withState: true }))
+    if (e.type === 'file') out.set(rel, await readFile(join(dir, rel)));
+  return out;
+}
+
 /** A plain object, for `toEqual` diffs. */
 export function treeObject(tree: Tree): Record<string, TreeEntry> {
   return Object.fromEntries(tree);
 }
 
-/** Human-readable differences, at most `limit` lines. */
+/** Human-readable differences (`expected` is the primary's tree), at most `limit` lines. */
 export function diffTrees(expected: Tree, actual: Tree, limit = 20): string[] {
   const lines: string[] = [];
   const paths = [...new Set([...expected.keys(), ...actual.keys()])].sort();
