@@ -1,9 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
-import { Store } from '../node/store.js';
+import { type JournalOp, Store } from '../node/store.js';
 import { ChangeTracker } from './change-tracker.js';
 
 const cleanups: (() => void)[] = [];
@@ -158,4 +167,177 @@ test('a folder replaced by a link to an outside folder is that link, not what it
   await tracker.settled();
   expect([...tracker.manifest.keys()]).toEqual(['d']);
   expect(tracker.manifest.get('d')).toMatchObject({ kind: 'symlink', target: outside });
+});
+
+/** The journal's ops after `seq`. */
+function opsAfter(store: Store, seq: number): JournalOp[] {
+  return store.readJournal(seq + 1, 1000).map((r) => r.op);
+}
+
+function kinds(ops: JournalOp[], kind: JournalOp['kind']): JournalOp[] {
+  return ops.filter((op) => op.kind === kind);
+}
+
+test('a moved file is journaled as one rename, not a delete and a write of new content', async () => {
+  const { root, tracker, store } = newTracker();
+  mkdirSync(join(root, 'd'));
+  writeFileSync(join(root, 'a.txt'), 'content that moves');
+  await tracker.scan();
+  const before = tracker.lastSeq;
+  const hash = tracker.manifest.get('a.txt')?.hash;
+  renameSync(join(root, 'a.txt'), join(root, 'd/b.txt'));
+  // As a watcher reports it: the vanished name, then the new one.
+  tracker.mark('a.txt');
+  tracker.mark('d/b.txt');
+  await tracker.settled();
+  const ops = opsAfter(store, before);
+  expect(kinds(ops, 'rename')).toEqual([{ kind: 'rename', from: 'a.txt', to: 'd/b.txt' }]);
+  expect(kinds(ops, 'delete')).toEqual([]);
+  // A write row may follow for the new name, with the same content: never new data.
+  for (const w of kinds(ops, 'write')) expect(w).toMatchObject({ path: 'd/b.txt', hash });
+  expect(kinds(ops, 'write').some((w) => 'prevHash' in w)).toBe(false);
+  expect([...tracker.manifest.keys()].sort()).toEqual(['d', 'd/b.txt']);
+});
+
+test('a moved file whose old name is never reported is still journaled as a rename', async () => {
+  const { root, tracker, store } = newTracker();
+  writeFileSync(join(root, 'a.txt'), 'content that moves');
+  await tracker.scan();
+  const before = tracker.lastSeq;
+  renameSync(join(root, 'a.txt'), join(root, 'b.txt'));
+  tracker.mark('b.txt');
+  await tracker.settled();
+  const ops = opsAfter(store, before);
+  expect(kinds(ops, 'rename')).toEqual([{ kind: 'rename', from: 'a.txt', to: 'b.txt' }]);
+  expect(kinds(ops, 'delete')).toEqual([]);
+  expect([...tracker.manifest.keys()]).toEqual(['b.txt']);
+});
+
+test('a moved folder is journaled as one rename of the folder, its contents moved with it', async () => {
+  const { root, tracker, store } = newTracker();
+  mkdirSync(join(root, 'd/y'), { recursive: true });
+  writeFileSync(join(root, 'd/x'), 'x');
+  writeFileSync(join(root, 'd/y/z'), 'z');
+  await tracker.scan();
+  const before = tracker.lastSeq;
+  const inoZ = tracker.manifest.get('d/y/z')?.ino;
+  renameSync(join(root, 'd'), join(root, 'e'));
+  // As a watcher may report it: every vanished path, then the folder's new name.
+  for (const rel of ['d/y/z', 'd/x', 'd/y', 'd', 'e']) tracker.mark(rel);
+  await tracker.settled();
+  const ops = opsAfter(store, before);
+  expect(kinds(ops, 'rename')).toEqual([{ kind: 'rename', from: 'd', to: 'e' }]);
+  expect(kinds(ops, 'delete')).toEqual([]);
+  expect(kinds(ops, 'write')).toEqual([]);
+  expect([...tracker.manifest.keys()].sort()).toEqual(['e', 'e/x', 'e/y', 'e/y/z']);
+  expect(tracker.manifest.get('e/y/z')).toMatchObject({ path: 'e/y/z', ino: inoZ });
+});
+
+test('a delete and an unrelated new file are not paired as a rename', async () => {
+  const { root, tracker, store } = newTracker();
+  writeFileSync(join(root, 'a.txt'), 'old');
+  await tracker.scan();
+  const before = tracker.lastSeq;
+  // Made before the delete, so it cannot take the deleted file's inode.
+  writeFileSync(join(root, 'b.txt'), 'new');
+  rmSync(join(root, 'a.txt'));
+  tracker.mark('a.txt');
+  tracker.mark('b.txt');
+  await tracker.settled();
+  const ops = opsAfter(store, before);
+  expect(kinds(ops, 'rename')).toEqual([]);
+  expect(kinds(ops, 'delete')).toEqual([{ kind: 'delete', path: 'a.txt' }]);
+  expect(kinds(ops, 'write')).toEqual([expect.objectContaining({ kind: 'write', path: 'b.txt', size: 3 })]);
+  expect([...tracker.manifest.keys()]).toEqual(['b.txt']);
+});
+
+test('a path seen gone is deleted only on a second look, so a new name reported late still claims it', async () => {
+  const { root, tracker, store } = newTracker();
+  mkdirSync(join(root, 'sub'));
+  writeFileSync(join(root, 'a.txt'), 'content that moves');
+  writeFileSync(join(root, 'gone.txt'), 'content that goes');
+  await tracker.scan();
+  const before = tracker.lastSeq;
+  renameSync(join(root, 'a.txt'), join(root, 'sub/b.txt'));
+  rmSync(join(root, 'gone.txt'));
+  tracker.mark('a.txt');
+  tracker.mark('gone.txt');
+  await tracker.idle();
+  // Held back: nothing journaled, both still in the manifest.
+  expect(opsAfter(store, before)).toEqual([]);
+  expect(tracker.manifest.has('a.txt')).toBe(true);
+  expect(tracker.manifest.has('gone.txt')).toBe(true);
+  // The new name's event comes later, in another folder than the old name's.
+  tracker.mark('sub/b.txt');
+  await tracker.settled();
+  const ops = opsAfter(store, before);
+  expect(kinds(ops, 'rename')).toEqual([{ kind: 'rename', from: 'a.txt', to: 'sub/b.txt' }]);
+  expect(kinds(ops, 'delete')).toEqual([{ kind: 'delete', path: 'gone.txt' }]);
+  expect([...tracker.manifest.keys()].sort()).toEqual(['sub', 'sub/b.txt']);
+});
+
+test("a vanished path's folder is listed: a new name the watcher never reported is found as a rename", async () => {
+  const { root, tracker, store } = newTracker();
+  writeFileSync(join(root, 'a.txt'), 'content that moves');
+  await tracker.scan();
+  const before = tracker.lastSeq;
+  renameSync(join(root, 'a.txt'), join(root, 'b.txt'));
+  tracker.mark('a.txt');
+  await tracker.settled();
+  const ops = opsAfter(store, before);
+  expect(kinds(ops, 'rename')).toEqual([{ kind: 'rename', from: 'a.txt', to: 'b.txt' }]);
+  expect(kinds(ops, 'delete')).toEqual([]);
+  expect([...tracker.manifest.keys()]).toEqual(['b.txt']);
+});
+
+test('a hard link is a new file, not a rename: the first name stays', async () => {
+  const { root, tracker, store } = newTracker();
+  writeFileSync(join(root, 'a.txt'), 'two names');
+  await tracker.scan();
+  const before = tracker.lastSeq;
+  const hash = tracker.manifest.get('a.txt')?.hash;
+  linkSync(join(root, 'a.txt'), join(root, 'b.txt'));
+  // As a watcher may report it: the first name too (its link count changed).
+  tracker.mark('a.txt');
+  tracker.mark('b.txt');
+  await tracker.settled();
+  const ops = opsAfter(store, before);
+  expect(kinds(ops, 'rename')).toEqual([]);
+  expect(kinds(ops, 'delete')).toEqual([]);
+  expect(kinds(ops, 'write')).toEqual([expect.objectContaining({ path: 'b.txt', hash })]);
+  expect([...tracker.manifest.keys()].sort()).toEqual(['a.txt', 'b.txt']);
+  expect(tracker.manifest.get('b.txt')?.ino).toBe(tracker.manifest.get('a.txt')?.ino);
+});
+
+test('removing one name of a hard-linked file is a delete of that name only, after its second look', async () => {
+  const { root, tracker, store } = newTracker();
+  writeFileSync(join(root, 'a.txt'), 'two names');
+  linkSync(join(root, 'a.txt'), join(root, 'b.txt'));
+  await tracker.scan();
+  const before = tracker.lastSeq;
+  rmSync(join(root, 'a.txt'));
+  tracker.mark('a.txt');
+  tracker.mark('b.txt');
+  await tracker.idle();
+  expect(kinds(opsAfter(store, before), 'delete')).toEqual([]);
+  await tracker.settled();
+  const ops = opsAfter(store, before);
+  expect(kinds(ops, 'rename')).toEqual([]);
+  expect(kinds(ops, 'delete')).toEqual([{ kind: 'delete', path: 'a.txt' }]);
+  expect([...tracker.manifest.keys()]).toEqual(['b.txt']);
+});
+
+test('settled() resolves at once with nothing to do, and after the last later look otherwise', async () => {
+  const { root, tracker } = newTracker();
+  writeFileSync(join(root, 'a.txt'), 'x');
+  await tracker.scan();
+  await tracker.settled();
+  rmSync(join(root, 'a.txt'));
+  tracker.mark('a.txt');
+  await tracker.idle();
+  // The delete waits for its second look, which settled() waits for.
+  expect(tracker.manifest.has('a.txt')).toBe(true);
+  await tracker.settled();
+  expect(tracker.manifest.has('a.txt')).toBe(false);
+  expect(tracker.busy).toBe(false);
 });

@@ -1,0 +1,142 @@
+import { closeSync, fstatSync } from 'node:fs';
+import { entryOf, openToRead, readOpenedVersion } from '../node/local-fs.js';
+import type { FileRecord, JournalOp } from '../node/store.js';
+import type { RecentContent } from './recent-content.js';
+import { type BatchRows, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
+import { PART_BYTES } from './write-parts.js';
+
+const RETRY_UNSTABLE_MS = 20;
+/** Kernel timestamps advance in ticks of a few ms; a read this long after a change saw it. */
+const CTIME_SLACK_MS = 20;
+/** Files at least this large are read again for a late watcher event only after a pause. */
+const RECHECK_LATER_BYTES = 8 * 1024 * 1024;
+const RECHECK_LATER_MS = 1000;
+/** The longest the tracker waits for the sender to take kept content before reading on. */
+const ROOM_WAIT_MS = 50;
+
+/** What reading a file needs of the tracker. */
+export interface FileReadContext {
+  /** Where a relative path is on disk. */
+  abs(rel: string): string;
+  /** Content of files just read, kept for the sender. */
+  recent: RecentContent;
+  /** Looks at `rel` again after `ms`. */
+  later(rel: string, forced: boolean, ms: number): void;
+  /** Journals the batch's rows so far. */
+  commit(rows: BatchRows): void;
+}
+
+/**
+ * Reads regular files for a batch: a write row for new content, a meta row for new metadata,
+ * nothing for a file its stat (or an earlier read) shows unchanged.
+ */
+export class FileReads {
+  readonly #ctx: FileReadContext;
+  /** When each file's last read began (not persisted: after a restart, files are read again). */
+  readonly #readAt = new Map<string, number>();
+  /** Large files whose second read for a late watcher event is scheduled (see RECHECK_LATER_MS). */
+  readonly #recheckDue = new Set<string>();
+
+  constructor(ctx: FileReadContext) {
+    this.#ctx = ctx;
+  }
+
+  /** When the last read of `rel` began, if it was read since the start. */
+  readAt(rel: string): number | undefined {
+    return this.#readAt.get(rel);
+  }
+
+  /** `rel` is gone: a second read scheduled for it is no longer due. */
+  forget(rel: string): void {
+    this.#recheckDue.delete(rel);
+  }
+
+  /** The look at a regular file: reads it unless its stat shows it unchanged. */
+  async look(p: Present, old: FileRecord | undefined, rows: BatchRows): Promise<void> {
+    const { rel } = p;
+    let readStartMs = Date.now();
+    let fd: number | null = null;
+    let entry = p.entry;
+    if (entry === UNSTATED) {
+      fd = openToRead(this.#ctx.abs(rel));
+      const found = fd === null ? null : entryOf(fstatSync(fd));
+      if (found?.kind !== 'file') {
+        // Gone, or no longer a regular file: looked at again, through an lstat.
+        if (fd !== null) closeSync(fd);
+        this.#ctx.later(rel, true, RETRY_UNSTABLE_MS);
+        return;
+      }
+      // `old` is undefined (a batch lstats a listed path the manifest knows): nothing below
+      // returns before the read.
+      entry = found;
+    }
+    const unchanged = statsMatch(old, entry);
+    if (unchanged && !p.forced) return;
+    if (unchanged) {
+      // A watcher event can trail the read that already saw its write. If the file is
+      // unchanged since and that read began well after the file's last change, skip it.
+      const readAt = this.#readAt.get(rel);
+      if (readAt !== undefined && readAt > entry.ctimeMs + CTIME_SLACK_MS) return;
+      // Otherwise a write in the same clock tick as the last change could hide behind equal
+      // stats, so the file is read again. For a large file that read waits a little: right
+      // now it would compete with sending the version just read.
+      if (entry.size >= RECHECK_LATER_BYTES && !this.#recheckDue.delete(rel)) {
+        this.#recheckDue.add(rel);
+        this.#ctx.later(rel, true, RECHECK_LATER_MS);
+        return;
+      }
+    }
+    // Content kept for the sender fills up while the sender waits for the batch's rows:
+    // journal what was read so far, and give the sender time to take it. (With no sender
+    // taking any, the batch goes on unjournaled: a commit per file would be all it gained.)
+    if (entry.size <= PART_BYTES && this.#ctx.recent.full(entry.size)) {
+      if (rows.writes.length > 0) this.#ctx.commit(rows);
+      await this.#ctx.recent.room(entry.size, ROOM_WAIT_MS);
+    }
+    // Read into a buffer of its own only when it will be kept for the sender.
+    const keep = entry.size <= PART_BYTES && this.#ctx.recent.fits(entry.size) ? PART_BYTES : 0;
+    if (fd === null) {
+      readStartMs = Date.now();
+      fd = openToRead(this.#ctx.abs(rel));
+    }
+    const version = fd === null ? null : await readOpenedVersion(fd, readStartMs, keep, entry);
+    if (!version) {
+      // Changing under us, or gone: look again shortly.
+      this.#ctx.later(rel, true, RETRY_UNSTABLE_MS);
+      return;
+    }
+    this.#readAt.set(rel, version.readStartMs);
+    const v = version.entry;
+    const rec: FileRecord = {
+      path: rel,
+      kind: 'file',
+      size: v.size,
+      mtimeMs: v.mtimeMs,
+      mode: v.mode,
+      ino: v.ino,
+      ctimeMs: v.ctimeMs,
+      hash: version.hash,
+    };
+    rows.puts.push(rec);
+    if (old?.hash === version.hash && !p.renamed) {
+      if (old.mode !== v.mode || old.mtimeMs !== v.mtimeMs)
+        rows.metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs });
+      return;
+    }
+    // Same content under a new name: a write of the old name may still be on its way to a
+    // mirror, or have been voided (the rename made it look torn). This row lets the sender
+    // check what the mirror holds under the new name; usually it leaves as metadata only.
+    const write: JournalOp = {
+      kind: 'write',
+      path: rel,
+      mode: v.mode,
+      mtimeMs: v.mtimeMs,
+      size: v.size,
+      hash: version.hash,
+    };
+    if (old?.hash && old.hash !== version.hash) write.prevHash = old.hash;
+    rows.writes.push(write);
+    // Content is kept only for a write row: the sender takes (or drops) it at the row.
+    if (version.content) this.#ctx.recent.put(rel, version.hash, version.content);
+  }
+}
