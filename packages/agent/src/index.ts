@@ -12,11 +12,11 @@ export { callControl, controlSocketPath } from './node/control-socket.js';
 export { AGENT_ERROR_CODES, AgentError, type AgentErrorCode } from './node/errors.js';
 export { jsonLogger, type Logger, silentLogger } from './node/log.js';
 export { type ListenAddress, parseListen, parsePeerUrl } from './node/options.js';
-export {
-  type MirrorStatus as MirrorLinkStatus,
-  Primary,
-  type PrimaryEvents,
-  type PrimaryOptions,
-  type PrimaryStatus,
-  type ResolvedPrimaryOptions,
-} from './primary/primary.js';
+export { Primary } from './primary/primary.js';
+export type {
+  MirrorStatus as MirrorLinkStatus,
+  PrimaryEvents,
+  PrimaryOptions,
+  PrimaryStatus,
+  ResolvedPrimaryOptions,
+} from './primary/primary-types.js';

@@ -1,142 +1,62 @@
-import { randomBytes } from 'node:crypto';
+/*
+ * primary/: the writer's side of mimic.
+ *
+ *   primary.ts            Primary: owns the store, the tracker, the watcher, the WebSocket server
+ *                         and one session per connected mirror; fencing by newer epochs; pruning
+ *   primary-types.ts      what Primary's callers pass (options, resolved and frozen) and see
+ *   ws-server.ts          the WebSocket server (on https with TLS)
+ *   tree-watcher*.ts      the filesystem watcher, in a thread of its own
+ *   change-tracker.ts     resolves marked paths against the manifest and journals the changes
+ *   tracker-*.ts          its parts
+ *   journal-retention.ts  how far back the journal is kept for mirrors that are behind
+ *   recent-content.ts     content just read by the tracker, held for the sessions to send
+ *   session.ts            MirrorSession: one mirror's handshake, resume or reconcile, acks
+ *   session-sender.ts     the op for each journal row or need, against what the mirror holds
+ *   op-batcher.ts         small ops gathered into bounded `ops` messages
+ *   signing-scheduler.ts  signatures of what went whole, made when a session is quiet
+ *   write-parts.ts        a file's write op in parts: whole, or a delta
+ *
+ * How a change flows: the watcher marks a path → the tracker lstats and hashes it, resolves it
+ * against the manifest and appends a journal row (manifest and journal in one transaction) →
+ * 'appended' pokes every session → each session reads the journal from its cursor, turns rows
+ * into ops (the file's content as it is now, a delta where the mirror's version is signed) and
+ * sends them within its socket's window → the mirror applies them and acks a sequence, which
+ * the store records for journal pruning and `flush()` waits on.
+ */
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import type { Server } from 'node:net';
 import { join, relative, sep } from 'node:path';
 import { compareEpoch, type Epoch, type HelloMessage, makeHello } from '@mimic/wire';
 import type { WebSocketServer as WebSocketServerClass } from 'ws';
-import { isLoopbackHost, RefusalLimiter } from '../link/auth.js';
+import { RefusalLimiter } from '../link/auth.js';
 import { probePeer } from '../link/peer-probe.js';
 import { serveControl } from '../node/control-socket.js';
 import { AgentError } from '../node/errors.js';
 import { makeExcluder } from '../node/excludes.js';
 import { resolveFolderId } from '../node/folder-marker.js';
-import { type Logger, limitRepeats, silentLogger } from '../node/log.js';
-import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
-import { requireCjs } from '../node/require-cjs.js';
+import type { ListenAddress } from '../node/options.js';
 import { Store } from '../node/store.js';
 import { ChangeTracker } from './change-tracker.js';
-import { JOURNAL_KEEP_DEFAULT_ROWS, journalKeepFrom } from './journal-retention.js';
-import { MirrorLink } from './session.js';
+import { journalKeepFrom } from './journal-retention.js';
+import {
+  type MirrorStatus,
+  type PrimaryEvents,
+  type PrimaryOptions,
+  type PrimaryStatus,
+  type ResolvedPrimaryOptions,
+  resolveOptions,
+} from './primary-types.js';
+import { MirrorSession, type SessionContext } from './session.js';
 import { TreeWatcher } from './tree-watcher.js';
-
-const { WebSocketServer }: { WebSocketServer: typeof WebSocketServerClass } = requireCjs('ws');
-
-export interface PrimaryOptions {
-  /** The replicated folder. */
-  root: string;
-  listen: ListenAddress;
-  /** State folder (default `<root>/.mimic`). */
-  stateDir?: string;
-  /** gitignore-style globs of paths not to replicate. */
-  exclude?: readonly string[];
-  /** Full rescan period, to catch what the watcher missed (default 60 s; 0 disables). */
-  rescanIntervalMs?: number;
-  /**
-   * Most journal rows kept for mirrors that are behind (default 1,000,000); one further behind
-   * catches up by manifest. Rows every known mirror has acknowledged go sooner.
-   */
-  journalKeep?: number;
-  /** Other nodes (ws:// URLs) asked every few seconds for their epoch: a higher one fences this primary. */
-  peers?: readonly string[];
-  /** Shared secret every peer must prove it holds (HMAC challenge and response). */
-  token?: Uint8Array;
-  /** Certificate and key (PEM) to serve wss:// instead of ws://. */
-  tls?: { cert: Buffer; key: Buffer };
-  /** CA (PEM) to trust when dialing wss:// peers. */
-  tlsCa?: Buffer;
-  /** Allow a listener on a non-loopback address without a token. */
-  insecure?: boolean;
-  /**
-   * Serve a folder that has no folder marker yet as a new folder: a new folder id and a marker
-   * in the root (`mimic primary --init`). Without it, a root lacking its marker is refused.
-   */
-  init?: boolean;
-  log?: Logger;
-}
+import { listenWs } from './ws-server.js';
 
 const PEER_PROBE_MS = 3000;
 /** How often acknowledged journal rows are dropped (and signatures nothing refers to any more). */
 const PRUNE_EVERY_MS = 30_000;
 const PRUNE_SIGNATURES_EVERY_MS = 10 * 60_000;
-/** Largest WebSocket frame accepted (the wire codec caps a message well below this). */
-const MAX_FRAME = 16 * 1024 * 1024;
-
-export interface ResolvedPrimaryOptions {
-  readonly root: string;
-  readonly listen: ListenAddress;
-  readonly stateDir: string;
-  readonly exclude: readonly string[];
-  readonly rescanIntervalMs: number;
-  readonly journalKeep: number;
-  readonly peers: readonly string[];
-  readonly token: Uint8Array | null;
-  readonly tls: { cert: Buffer; key: Buffer } | null;
-  readonly tlsCa: Buffer | null;
-  readonly init: boolean;
-  readonly log: Logger;
-}
-
-export interface MirrorStatus {
-  id: string;
-  connected: boolean;
-  ackedSeq: number;
-  bytesSent: number;
-}
-
-export interface PrimaryStatus {
-  role: 'primary' | 'fenced';
-  /** When fenced: the newer primary, as far as it is known. */
-  fencedBy?: { url: string | null; epoch: Epoch };
-  nodeId: string;
-  epoch: Epoch;
-  /** The identity of the folder served (see folder-marker.ts). */
-  folderId: string;
-  root: string;
-  listen: string;
-  seq: number;
-  files: number;
-  mirrors: MirrorStatus[];
-}
-
-export interface PrimaryEvents {
-  listening: [address: ListenAddress];
-  fenced: [by: { url: string | null; epoch: Epoch }];
-  appended: [seq: number];
-  ack: [mirror: string, seq: number];
-  error: [err: Error];
-}
-
-function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
-  const root = resolveDir(o.root, 'root');
-  if (!o.token && !o.insecure && !isLoopbackHost(o.listen.host)) {
-    throw new AgentError(
-      'ERR_INSECURE',
-      `refusing to listen on ${o.listen.host} without a token: give --token-file, or --insecure to accept anyone who can reach the port`,
-    );
-  }
-  const rescan = o.rescanIntervalMs ?? 60_000;
-  if (!Number.isFinite(rescan) || rescan < 0) throw new TypeError('rescanIntervalMs must be >= 0');
-  const journalKeep = o.journalKeep ?? JOURNAL_KEEP_DEFAULT_ROWS;
-  if (!Number.isSafeInteger(journalKeep) || journalKeep < 1)
-    throw new TypeError('journalKeep must be a whole number of rows, at least 1');
-  return Object.freeze({
-    root,
-    listen: Object.freeze({ ...o.listen }),
-    stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
-    exclude: Object.freeze([...(o.exclude ?? [])]),
-    rescanIntervalMs: rescan,
-    journalKeep,
-    peers: Object.freeze((o.peers ?? []).map(parsePeerUrl)),
-    token: o.token ?? null,
-    tls: o.tls ?? null,
-    tlsCa: o.tlsCa ?? null,
-    init: o.init ?? false,
-    log: limitRepeats(o.log ?? silentLogger),
-  });
-}
 
 /** The writer's side: watches its folder, journals every change, and streams it to mirrors. */
 export class Primary extends EventEmitter<PrimaryEvents> {
@@ -150,7 +70,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #watcher: TreeWatcher | null = null;
   #control: Server | null = null;
   #rescan: NodeJS.Timeout | null = null;
-  #links = new Set<MirrorLink>();
+  #sessions = new Set<MirrorSession>();
   #known = new Map<string, MirrorStatus>();
   #address: ListenAddress | null = null;
   #fencedBy: { url: string | null; epoch: Epoch } | null = null;
@@ -206,7 +126,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const skip = makeExcluder(this.options.exclude, stateRel);
     this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch);
     this.#tracker.on('appended', (seq) => {
-      for (const l of this.#links) l.poke();
+      for (const s of this.#sessions) s.poke();
       this.emit('appended', seq);
     });
     this.#tracker.on('error', (err) => {
@@ -247,13 +167,14 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     return `${this.options.tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
 
-  #hello(): HelloMessage {
+  /** This primary's hello as it is now, carrying the nonce of the connection it opens. */
+  #hello(nonce: Uint8Array): HelloMessage {
     return makeHello({
       nodeId: this.#nodeId,
       role: this.#fencedBy ? 'fenced' : 'primary',
       epoch: this.#epoch,
       appliedSeq: this.#tracker?.lastSeq ?? 0,
-      nonce: randomBytes(32),
+      nonce,
       listenUrl: this.#listenUrl,
       folder: this.#folderId,
     });
@@ -263,7 +184,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const { token, tlsCa } = this.options;
     const results = await Promise.all(
       this.options.peers.map((url) =>
-        probePeer(url, () => this.#hello(), { token, ...(tlsCa ? { ca: tlsCa } : {}) }),
+        probePeer(url, (nonce) => this.#hello(nonce), { token, ...(tlsCa ? { ca: tlsCa } : {}) }),
       ),
     );
     for (const r of results) {
@@ -280,8 +201,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#fencedBy = { url, epoch };
     this.#store.fence(this.#fencedBy);
     this.options.log('fenced', { epoch: this.#epoch, newerEpoch: epoch, newerPrimary: url });
-    for (const l of this.#links)
-      l.socket.close(4001, `ERR_FENCED: a newer primary (epoch ${epoch.term}) exists`);
+    for (const s of this.#sessions)
+      s.socket.close(4001, `ERR_FENCED: a newer primary (epoch ${epoch.term}) exists`);
     this.emit('fenced', this.#fencedBy);
   }
 
@@ -291,67 +212,54 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   }
 
   async #listen(): Promise<void> {
-    const { host, port } = this.options.listen;
-    const { tls } = this.options;
-    // TLS: the WebSocket server rides on an https server holding the certificate.
-    const https = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }) : null;
-    const wss = https
-      ? new WebSocketServer({ server: https, maxPayload: MAX_FRAME, perMessageDeflate: false })
-      : new WebSocketServer({ host, port, maxPayload: MAX_FRAME, perMessageDeflate: false });
-    await new Promise<void>((resolve, reject) => {
-      const emitter = https ?? wss;
-      emitter.once('listening', () => resolve());
-      emitter.once('error', (err: NodeJS.ErrnoException) => {
-        if (err.code === 'EADDRINUSE')
-          reject(new AgentError('ERR_PORT_IN_USE', `${host}:${port}: address already in use`));
-        else reject(new AgentError('ERR_LISTEN', `${host}:${port}: ${err.message}`));
-      });
-      https?.listen(port, host);
-    });
+    const { wss, https, address } = await listenWs(this.options.listen, this.options.tls);
     this.#https = https;
-    const addr = https ? https.address() : wss.address();
-    this.#address = typeof addr === 'object' && addr ? { host, port: addr.port } : { host, port };
+    this.#address = address;
     this.#wss = wss;
     this.options.log('listening', { url: this.#listenUrl, auth: this.options.token ? 'token' : 'none' });
     this.emit('listening', this.#address);
     wss.on('connection', (ws, req) => {
-      const remote = req.socket.remoteAddress ?? 'unknown';
-      const link: MirrorLink = new MirrorLink(
+      const session = new MirrorSession(
         ws,
-        {
-          nodeId: this.#nodeId,
-          folderId: this.#folderId,
-          root: this.options.root,
-          store: this.#store,
-          tracker: this.#tracker,
-          epoch: () => this.#epoch,
-          hello: () => this.#hello(),
-          fork: () => this.#store.fork(),
-          fenced: () => this.#fencedBy !== null,
-          learnEpoch: (epoch, url) => this.#learnEpoch(epoch, url),
-          log: this.options.log,
-          token: this.options.token,
-          refused: (who, reason) => this.#refusals.refused(who, { reason }),
-          onAck: (l) => {
-            this.#store.setPeerAck(l.id, l.ackedSeq);
-            this.emit('ack', l.id, l.ackedSeq);
-          },
-          onClose: (l) => {
-            this.#links.delete(l);
-            if (l.id)
-              this.#known.set(l.id, {
-                id: l.id,
-                connected: false,
-                ackedSeq: l.ackedSeq,
-                bytesSent: (this.#known.get(l.id)?.bytesSent ?? 0) + l.socket.bytesSent,
-              });
-          },
-        },
-        remote,
+        this.#sessionContext(),
+        req.socket.remoteAddress ?? 'unknown',
         req.socket,
       );
-      this.#links.add(link);
+      this.#sessions.add(session);
     });
+  }
+
+  /** What a mirror's session is given of this primary. */
+  #sessionContext(): SessionContext {
+    return {
+      nodeId: this.#nodeId,
+      folderId: this.#folderId,
+      root: this.options.root,
+      store: this.#store,
+      tracker: this.#tracker,
+      epoch: () => this.#epoch,
+      hello: (nonce) => this.#hello(nonce),
+      fork: () => this.#store.fork(),
+      fenced: () => this.#fencedBy !== null,
+      learnEpoch: (epoch, url) => this.#learnEpoch(epoch, url),
+      log: this.options.log,
+      token: this.options.token,
+      refused: (who, reason) => this.#refusals.refused(who, { reason }),
+      onAck: (s) => {
+        this.#store.setPeerAck(s.id, s.ackedSeq);
+        this.emit('ack', s.id, s.ackedSeq);
+      },
+      onClose: (s) => {
+        this.#sessions.delete(s);
+        if (s.id)
+          this.#known.set(s.id, {
+            id: s.id,
+            connected: false,
+            ackedSeq: s.ackedSeq,
+            bytesSent: (this.#known.get(s.id)?.bytesSent ?? 0) + s.socket.bytesSent,
+          });
+      },
+    };
   }
 
   /**
@@ -392,14 +300,14 @@ export class Primary extends EventEmitter<PrimaryEvents> {
 
   status(): PrimaryStatus {
     const mirrors = new Map(this.#known);
-    for (const l of this.#links) {
-      if (!l.id) continue;
-      const prev = mirrors.get(l.id);
-      mirrors.set(l.id, {
-        id: l.id,
-        connected: l.connected,
-        ackedSeq: l.ackedSeq,
-        bytesSent: l.socket.bytesSent + (prev && !prev.connected ? prev.bytesSent : 0),
+    for (const s of this.#sessions) {
+      if (!s.id) continue;
+      const prev = mirrors.get(s.id);
+      mirrors.set(s.id, {
+        id: s.id,
+        connected: s.connected,
+        ackedSeq: s.ackedSeq,
+        bytesSent: s.socket.bytesSent + (prev && !prev.connected ? prev.bytesSent : 0),
       });
     }
     return {
@@ -432,7 +340,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const target = this.#tracker.lastSeq;
     // Distinct mirrors: a stale second connection of one mirror must not count twice.
     const enough = () =>
-      new Set([...this.#links].filter((l) => l.ackedSeq >= target && l.id).map((l) => l.id)).size >= mirrors;
+      new Set([...this.#sessions].filter((s) => s.ackedSeq >= target && s.id).map((s) => s.id)).size >=
+      mirrors;
     if (enough()) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -476,7 +385,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     if (this.#peerTimer) clearInterval(this.#peerTimer);
     this.#tracker?.close();
     await this.#watcher?.close();
-    for (const l of this.#links) l.socket.close(1001, 'primary shutting down');
+    for (const s of this.#sessions) s.socket.close(1001, 'primary shutting down');
     await new Promise<void>((resolve) => (this.#wss ? this.#wss.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) => (this.#https ? this.#https.close(() => resolve()) : resolve()));
     this.#refusals.close();

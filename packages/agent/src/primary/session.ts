@@ -1,5 +1,3 @@
-import { join } from 'node:path';
-import { decodeSignature, encodeSignature, hashToHex, signature } from '@mimic/delta';
 import {
   checkHello,
   compareEpoch,
@@ -8,38 +6,47 @@ import {
   type ManifestEntry,
   type Message,
   type NeedMessage,
-  type Op,
 } from '@mimic/wire';
 import type WebSocket from 'ws';
 import { PeerAuth } from '../link/peer-auth.js';
 import { type Corkable, PeerSocket } from '../link/peer-socket.js';
 import { AgentError } from '../node/errors.js';
-import { readFileVersion } from '../node/local-fs.js';
-import type { FileRecord, JournalOp, JournalRow, Store } from '../node/store.js';
-import type { ChangeTracker } from './change-tracker.js';
-import { PART_BYTES, type WriteSource, wholePart, writeParts } from './write-parts.js';
+import type { FileRecord, Store } from '../node/store.js';
+import { OpBatcher } from './op-batcher.js';
+import { OpSender, type SessionTracker } from './session-sender.js';
+import { QUIET_MS, SigningScheduler } from './signing-scheduler.js';
 
 /*
  * The primary's side of one mirror connection.
  *
- *   hello      both sides send hello; the mirror's says which epoch and sequence it applied
+ *   hello      both sides send hello (ours on connect); the mirror's says which epoch and
+ *              sequence it applied. With a token the primary answers it with its proof: auth
+ *   auth       the mirror's proof of the token, over our nonce, or the connection is refused
+ *   then one of (see #start):
  *   reconcile  (fresh mirror, or journal no longer reaching back) the primary sends its
  *              manifest as of sequence S; the mirror asks for what differs with `need`, each
  *              answered by one op at sequence S; the mirror's ack of S ends the phase
  *   streaming  journal rows from the cursor, within the socket's send window; acks move
  *              `ackedSeq`. Needs that arrive later are answered first.
+ *   closed     the socket closed, for whatever reason; the pump stops.
+ *
+ * What is sent for a row or a need is OpSender's (session-sender.ts); OpBatcher groups the
+ * small ops into messages; SigningScheduler signs what went whole when the session is quiet.
  */
 
-export interface LinkContext {
+export type SessionState = 'hello' | 'auth' | 'reconcile' | 'streaming' | 'closed';
+
+/** What a session needs of the primary: the seam its tests fill with a fake. */
+export interface SessionContext {
   readonly nodeId: string;
   /** The folder this primary serves: a mirror holding another one is refused. */
   readonly folderId: string;
   readonly root: string;
   readonly store: Store;
-  readonly tracker: ChangeTracker;
+  readonly tracker: SessionTracker;
   epoch(): Epoch;
-  /** This primary's hello (its epoch and role as they are now). */
-  hello(): HelloMessage;
+  /** This primary's hello (its epoch and role as they are now), carrying the session's nonce. */
+  hello(nonce: Uint8Array): HelloMessage;
   /** Where this primary's epoch forked from its predecessor, if it was promoted. */
   fork(): { epoch: Epoch; seq: number } | undefined;
   fenced(): boolean;
@@ -50,33 +57,13 @@ export interface LinkContext {
   /** A peer's hello carried this epoch (and maybe its URL). */
   learnEpoch(epoch: Epoch, url: string | null): void;
   log(event: string, fields: Record<string, unknown>): void;
-  onAck(link: MirrorLink): void;
-  onClose(link: MirrorLink): void;
+  onAck(session: MirrorSession): void;
+  onClose(session: MirrorSession): void;
 }
-
-type State = 'hello' | 'auth' | 'reconcile' | 'streaming' | 'closed';
 
 const HELLO_TIMEOUT_MS = 10_000;
 const MANIFEST_PAGE = 1000;
 const JOURNAL_BATCH = 256;
-/** Files are signed after the sender has sent nothing for this long, in slices this long. */
-const QUIET_MS = 100;
-const SIGN_SLICE_MS = 20;
-/** Most content held for signing later; past it, versions waiting are re-read when signed. */
-const MAX_TO_SIGN_BYTES = 32 * 1024 * 1024;
-/** Most versions waiting to be signed; past it, a file's next change travels whole. */
-const MAX_TO_SIGN = 200_000;
-/**
- * Small ops leave together in one `ops` message of at most this many ops and bytes of content:
- * one message per file cost each side as much as the file itself, for a tree of small files.
- */
-const BATCH_OPS = 256;
-const BATCH_BYTES = 1024 * 1024;
-/** Whole files up to this size join a batch; larger ones go alone, their content not copied. */
-const BATCH_FILE_BYTES = 64 * 1024;
-
-/** In `#held`: the mirror's copy is not known (its next version travels whole). */
-const UNKNOWN = '';
 
 function toWireEntry(r: FileRecord): ManifestEntry {
   const e: ManifestEntry = { path: r.path, kind: r.kind, size: r.size, mtimeMs: r.mtimeMs, mode: r.mode };
@@ -85,35 +72,25 @@ function toWireEntry(r: FileRecord): ManifestEntry {
   return e;
 }
 
-export class MirrorLink {
+export class MirrorSession {
   readonly socket: PeerSocket;
   id = '';
   ackedSeq = 0;
-  state: State = 'hello';
-  readonly #ctx: LinkContext;
+  state: SessionState = 'hello';
+  readonly #ctx: SessionContext;
   #cursor = 0;
   #snapshotSeq = 0;
   #needs: NeedMessage[] = [];
   #auth: PeerAuth;
   #peer: HelloMessage | null = null;
   readonly #remote: string;
-  /**
-   * Content hash of each file as this connection last sent it: what the mirror holds. UNKNOWN
-   * where a send was cut short and the mirror's copy, if any, is not known here.
-   */
-  #held = new Map<string, string>();
   #wake: (() => void) | null = null;
-  /**
-   * Versions sent whole and not signed yet, by hash: their content, or the path to read it from.
-   * Signed when the link is quiet, or at once when the next change of the file needs it.
-   */
-  #toSign = new Map<string, Uint8Array | string>();
-  #toSignBytes = 0;
-  #sentAt = 0;
-  /** Ops waiting to leave in one message (see #sendOp); sent before anything else is. */
-  #batch: { seqs: number[]; ops: Op[]; bytes: number } = { seqs: [], ops: [], bytes: 0 };
+  readonly #signing: SigningScheduler;
+  /** Ops waiting to leave in one message; sent before anything else is. */
+  readonly #ops: OpBatcher;
+  readonly #sender: OpSender;
 
-  constructor(ws: WebSocket, ctx: LinkContext, remote: string, transport: Corkable | null = null) {
+  constructor(ws: WebSocket, ctx: SessionContext, remote: string, transport: Corkable | null = null) {
     this.#ctx = ctx;
     this.#remote = remote;
     this.socket = new PeerSocket(
@@ -122,6 +99,13 @@ export class MirrorLink {
       (reason) => this.#onClose(reason),
       transport,
     );
+    this.#signing = new SigningScheduler(ctx.store, ctx.root);
+    // Built from the journal and manifest, whose paths were checked on the way in.
+    this.#ops = new OpBatcher(
+      (msg) => this.socket.send(msg, { trusted: true }),
+      () => ctx.epoch(),
+    );
+    this.#sender = new OpSender(ctx, this.#ops, this.#signing, () => this.connected);
     const timer = setTimeout(() => {
       if (this.state === 'hello' || this.state === 'auth') {
         this.socket.close(1008, 'ERR_HANDSHAKE_TIMEOUT: no hello and proof in time');
@@ -129,7 +113,7 @@ export class MirrorLink {
     }, HELLO_TIMEOUT_MS);
     timer.unref();
     this.#auth = new PeerAuth(ctx.token, ctx.nodeId);
-    void this.socket.send({ ...ctx.hello(), nonce: this.#auth.nonce });
+    void this.socket.send(ctx.hello(this.#auth.nonce));
   }
 
   get connected(): boolean {
@@ -309,8 +293,8 @@ export class MirrorLink {
     while (this.connected) {
       const need = this.#needs.shift();
       if (need) {
-        await this.#serveNeed(need);
-        if (this.#needs.length === 0) await this.#flush();
+        await this.#sender.serveNeed(need, this.state === 'reconcile' ? this.#snapshotSeq : this.#cursor - 1);
+        if (this.#needs.length === 0) await this.#ops.flush();
         continue;
       }
       if (this.state === 'streaming' && this.#cursor <= tracker.lastSeq) {
@@ -320,228 +304,22 @@ export class MirrorLink {
           return;
         }
         for (const row of rows) {
-          await this.#sendRow(row);
+          await this.#sender.sendRow(row);
           this.#cursor = row.seq + 1;
           if (!this.connected || this.#needs.length > 0) break;
         }
-        if (this.#needs.length === 0) await this.#flush();
+        if (this.#needs.length === 0) await this.#ops.flush();
         continue;
       }
-      if (this.#toSign.size > 0 && this.#quiet()) {
-        await this.#signSome();
+      if (this.#signing.due(this.#ops.sentAt, !tracker.busy && this.ackedSeq >= this.#cursor - 1)) {
+        // Nothing being journaled and all sent acknowledged: signing takes nothing from a transfer.
+        await this.#signing.slice();
         continue;
       }
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
-        if (this.#toSign.size > 0) setTimeout(resolve, QUIET_MS).unref();
+        if (this.#signing.waiting > 0) setTimeout(resolve, QUIET_MS).unref();
       });
     }
-  }
-
-  /**
-   * Nothing sent for QUIET_MS, nothing being journaled and the mirror has acknowledged all it
-   * was sent: signing then takes no CPU from a transfer (an initial sync signs at its end).
-   */
-  #quiet(): boolean {
-    return (
-      Date.now() - this.#sentAt >= QUIET_MS && !this.#ctx.tracker.busy && this.ackedSeq >= this.#cursor - 1
-    );
-  }
-
-  /**
-   * Signs some of the files sent without a signature (for the deltas of their next change),
-   * for at most SIGN_SLICE_MS, so that new work never waits long behind it.
-   */
-  async #signSome(): Promise<void> {
-    const until = Date.now() + SIGN_SLICE_MS;
-    for (const hash of this.#toSign.keys()) {
-      await this.#signNow(hash);
-      if (Date.now() >= until) return;
-    }
-  }
-
-  /**
-   * The signature of a version sent and not yet signed, made and kept now; undefined if none is
-   * waiting, or if the file no longer holds that version (its next change then travels whole).
-   */
-  async #signNow(hash: string): Promise<Uint8Array | undefined> {
-    const held = this.#toSign.get(hash);
-    if (held === undefined) return undefined;
-    this.#toSign.delete(hash);
-    if (typeof held !== 'string') this.#toSignBytes -= held.length;
-    const store = this.#ctx.store;
-    const known = store.getSignature(hash);
-    if (known) return known;
-    let content: Uint8Array | undefined;
-    if (typeof held === 'string') {
-      const v = await readFileVersion(join(this.#ctx.root, held), PART_BYTES);
-      if (v?.hash === hash) content = v.content;
-    } else content = held;
-    if (!content) return undefined;
-    const sig = encodeSignature(signature(content));
-    store.putSignature(hash, sig);
-    return sig;
-  }
-
-  /** Where write-parts hands the signatures (or the content to sign later) of what it sent. */
-  readonly #signer: NonNullable<WriteSource['sign']> = {
-    later: (path, hash, content) => this.#signLater(path, hash, content),
-    keep: (hash, signature) => this.#ctx.store.putSignature(hash, signature),
-  };
-
-  /** Remembers a version sent whole for signing later: its content while that fits, else its path. */
-  #signLater(path: string, hash: string, content: Uint8Array): void {
-    if (this.#toSign.has(hash) || this.#toSign.size >= MAX_TO_SIGN) return;
-    if (this.#toSignBytes + content.length <= MAX_TO_SIGN_BYTES) {
-      this.#toSign.set(hash, content);
-      this.#toSignBytes += content.length;
-    } else {
-      this.#toSign.set(hash, path);
-    }
-  }
-
-  /** Sends one op, or adds it to the batch (small ops); anything else sends the batch first. */
-  async #sendOp(seq: number, op: Op): Promise<void> {
-    this.#sentAt = Date.now();
-    const small = op.kind !== 'write' || (op.part === 0 && op.last && op.data.length <= BATCH_FILE_BYTES);
-    if (small) {
-      const b = this.#batch;
-      b.seqs.push(seq);
-      b.ops.push(op);
-      b.bytes += op.kind === 'write' ? op.data.length : 0;
-      if (b.ops.length >= BATCH_OPS || b.bytes >= BATCH_BYTES) await this.#flush();
-      return;
-    }
-    await this.#flush();
-    // Built from the journal and manifest, whose paths were checked on the way in.
-    await this.socket.send({ type: 'op', epoch: this.#ctx.epoch(), seq, op }, { trusted: true });
-  }
-
-  /** Sends the batched ops. */
-  async #flush(): Promise<void> {
-    const { seqs, ops } = this.#batch;
-    if (ops.length === 0) return;
-    this.#batch = { seqs: [], ops: [], bytes: 0 };
-    const epoch = this.#ctx.epoch();
-    if (ops.length === 1)
-      await this.socket.send({ type: 'op', epoch, seq: seqs[0]!, op: ops[0]! }, { trusted: true });
-    else await this.socket.send({ type: 'ops', epoch, seqs, ops }, { trusted: true });
-  }
-
-  async #sendRow(row: JournalRow): Promise<void> {
-    const op = row.op;
-    if (op.kind !== 'write') {
-      this.#track(op);
-      await this.#sendOp(row.seq, op as Op);
-      return;
-    }
-    // Files are sent as they are now, not as they were when journaled: a later row for the
-    // same path then finds the mirror already holding that content and sends only metadata.
-    const rec = this.#ctx.tracker.manifest.get(op.path);
-    if (rec?.kind !== 'file') {
-      // Gone or no longer a file: whatever the mirror held there is not what we know now.
-      this.#held.delete(op.path);
-      if (!rec) return this.#sendOp(row.seq, { kind: 'delete', path: op.path });
-    }
-    if (rec.kind !== 'file' || this.#held.get(op.path) === rec.hash) {
-      if (rec.hash) this.#ctx.tracker.recent.discard(op.path, rec.hash);
-      return this.#sendOp(row.seq, { kind: 'meta', path: op.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
-    }
-    const held = this.#held.get(op.path);
-    // Nothing sent on this connection yet: the mirror holds the journal's previous version.
-    const baseHash = held === undefined ? op.prevHash : held === UNKNOWN ? undefined : held;
-    const sig = baseHash
-      ? (this.#ctx.store.getSignature(baseHash) ?? (await this.#signNow(baseHash)))
-      : undefined;
-    await this.#sendWrite(row.seq, rec, baseHash && sig ? { hash: baseHash, signature: sig } : undefined);
-  }
-
-  /** Keeps `#held` in step with deletes and renames sent to the mirror. */
-  #track(op: JournalOp): void {
-    if (op.kind !== 'delete' && op.kind !== 'rename') return;
-    // The new name now holds whatever the mirror had at the old one, which may be unknown here.
-    if (op.kind === 'rename') this.#held.delete(op.to);
-    const from = op.kind === 'delete' ? op.path : op.from;
-    const hash = this.#held.get(from);
-    if (hash !== undefined) {
-      // A file: nothing is held below it, so there is no need to look through them all.
-      this.#held.delete(from);
-      if (op.kind === 'rename') this.#held.set(op.to, hash);
-      return;
-    }
-    const prefix = `${from}/`;
-    for (const [path, h] of [...this.#held]) {
-      if (!path.startsWith(prefix)) continue;
-      this.#held.delete(path);
-      if (op.kind === 'rename') this.#held.set(op.to + path.slice(from.length), h);
-    }
-  }
-
-  async #sendWrite(
-    seq: number,
-    rec: FileRecord,
-    base?: { hash: string; signature: Uint8Array },
-  ): Promise<void> {
-    const recent = this.#ctx.tracker.recent;
-    if (base) recent.discard(rec.path, rec.hash!);
-    else {
-      const content = recent.take(rec.path, rec.hash!);
-      if (content) {
-        const whole = wholePart(rec, rec.hash!, content, this.#signer);
-        await this.#sendOp(seq, whole);
-        if (this.connected) this.#held.set(rec.path, whole.hash);
-        return;
-      }
-    }
-    return this.#sendParts(seq, {
-      abs: join(this.#ctx.root, rec.path),
-      path: rec.path,
-      mode: rec.mode,
-      mtimeMs: rec.mtimeMs,
-      size: rec.size,
-      hash: rec.hash!,
-      sign: this.#signer,
-      ...(base ? { base } : {}),
-    });
-  }
-
-  /** A file read now, in one part or several: whole, or as a delta against `src.base`. */
-  async #sendParts(seq: number, src: WriteSource): Promise<void> {
-    try {
-      for await (const part of writeParts(src)) {
-        await this.#sendOp(seq, part);
-        if (!this.connected) return;
-        if (part.last && !part.abort) this.#held.set(src.path, part.hash);
-        // Torn: the mirror kept what it had, which the journal's previous version may not be.
-        else if (part.last && !this.#held.has(src.path)) this.#held.set(src.path, UNKNOWN);
-      }
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'ENOTDIR') throw err;
-      // Gone since: the journal has (or will have) its delete; tell the mirror now.
-      this.#held.delete(src.path);
-      await this.#sendOp(seq, { kind: 'delete', path: src.path });
-    }
-  }
-
-  async #serveNeed(need: NeedMessage): Promise<void> {
-    const seq = this.state === 'reconcile' ? this.#snapshotSeq : this.#cursor - 1;
-    const rec = this.#ctx.tracker.manifest.get(need.path);
-    if (!rec) return this.#sendOp(seq, { kind: 'delete', path: need.path });
-    if (rec.kind === 'dir')
-      return this.#sendOp(seq, { kind: 'mkdir', path: rec.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
-    if (rec.kind === 'symlink')
-      return this.#sendOp(seq, {
-        kind: 'symlink',
-        path: rec.path,
-        target: rec.target!,
-        mtimeMs: rec.mtimeMs,
-      });
-    let base: { hash: string; signature: Uint8Array } | undefined;
-    if (need.signature) {
-      const sig = decodeSignature(need.signature); // a bad one throws and closes this connection
-      base = { hash: hashToHex(sig.fileHash), signature: need.signature };
-    }
-    await this.#sendWrite(seq, rec, base);
   }
 }

@@ -1,0 +1,117 @@
+import { join } from 'node:path';
+import type { Epoch } from '@mimic/wire';
+import { isLoopbackHost } from '../link/auth.js';
+import { AgentError } from '../node/errors.js';
+import { type Logger, limitRepeats, silentLogger } from '../node/log.js';
+import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
+import { JOURNAL_KEEP_DEFAULT_ROWS } from './journal-retention.js';
+
+/** What Primary's callers pass (options, and what the primary uses once defaults are in) and see. */
+
+export interface PrimaryOptions {
+  /** The replicated folder. */
+  root: string;
+  listen: ListenAddress;
+  /** State folder (default `<root>/.mimic`). */
+  stateDir?: string;
+  /** gitignore-style globs of paths not to replicate. */
+  exclude?: readonly string[];
+  /** Full rescan period, to catch what the watcher missed (default 60 s; 0 disables). */
+  rescanIntervalMs?: number;
+  /**
+   * Most journal rows kept for mirrors that are behind (default 1,000,000); one further behind
+   * catches up by manifest. Rows every known mirror has acknowledged go sooner.
+   */
+  journalKeep?: number;
+  /** Other nodes (ws:// URLs) asked every few seconds for their epoch: a higher one fences this primary. */
+  peers?: readonly string[];
+  /** Shared secret every peer must prove it holds (HMAC challenge and response). */
+  token?: Uint8Array;
+  /** Certificate and key (PEM) to serve wss:// instead of ws://. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** CA (PEM) to trust when dialing wss:// peers. */
+  tlsCa?: Buffer;
+  /** Allow a listener on a non-loopback address without a token. */
+  insecure?: boolean;
+  /**
+   * Serve a folder that has no folder marker yet as a new folder: a new folder id and a marker
+   * in the root (`mimic primary --init`). Without it, a root lacking its marker is refused.
+   */
+  init?: boolean;
+  log?: Logger;
+}
+
+export interface ResolvedPrimaryOptions {
+  readonly root: string;
+  readonly listen: ListenAddress;
+  readonly stateDir: string;
+  readonly exclude: readonly string[];
+  readonly rescanIntervalMs: number;
+  readonly journalKeep: number;
+  readonly peers: readonly string[];
+  readonly token: Uint8Array | null;
+  readonly tls: { cert: Buffer; key: Buffer } | null;
+  readonly tlsCa: Buffer | null;
+  readonly init: boolean;
+  readonly log: Logger;
+}
+
+/** Fills in the defaults and refuses bad combinations; the result is frozen. */
+export function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
+  const root = resolveDir(o.root, 'root');
+  if (!o.token && !o.insecure && !isLoopbackHost(o.listen.host)) {
+    throw new AgentError(
+      'ERR_INSECURE',
+      `refusing to listen on ${o.listen.host} without a token: give --token-file, or --insecure to accept anyone who can reach the port`,
+    );
+  }
+  const rescan = o.rescanIntervalMs ?? 60_000;
+  if (!Number.isFinite(rescan) || rescan < 0) throw new TypeError('rescanIntervalMs must be >= 0');
+  const journalKeep = o.journalKeep ?? JOURNAL_KEEP_DEFAULT_ROWS;
+  if (!Number.isSafeInteger(journalKeep) || journalKeep < 1)
+    throw new TypeError('journalKeep must be a whole number of rows, at least 1');
+  return Object.freeze({
+    root,
+    listen: Object.freeze({ ...o.listen }),
+    stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
+    exclude: Object.freeze([...(o.exclude ?? [])]),
+    rescanIntervalMs: rescan,
+    journalKeep,
+    peers: Object.freeze((o.peers ?? []).map(parsePeerUrl)),
+    token: o.token ?? null,
+    tls: o.tls ?? null,
+    tlsCa: o.tlsCa ?? null,
+    init: o.init ?? false,
+    log: limitRepeats(o.log ?? silentLogger),
+  });
+}
+
+export interface MirrorStatus {
+  id: string;
+  connected: boolean;
+  ackedSeq: number;
+  bytesSent: number;
+}
+
+export interface PrimaryStatus {
+  role: 'primary' | 'fenced';
+  /** When fenced: the newer primary, as far as it is known. */
+  fencedBy?: { url: string | null; epoch: Epoch };
+  nodeId: string;
+  epoch: Epoch;
+  /** The identity of the folder served (see folder-marker.ts). */
+  folderId: string;
+  root: string;
+  listen: string;
+  seq: number;
+  files: number;
+  mirrors: MirrorStatus[];
+}
+
+export interface PrimaryEvents {
+  listening: [address: ListenAddress];
+  fenced: [by: { url: string | null; epoch: Epoch }];
+  appended: [seq: number];
+  ack: [mirror: string, seq: number];
+  error: [err: Error];
+}
