@@ -9,13 +9,15 @@ import { type AuthMessage, authProof, type HelloMessage, verifyProof } from '@mi
  * connection (the nonce differs). Without a token, `required` is false and no auth is sent.
  */
 export class PeerAuth {
-  readonly nonce: Uint8Array = randomBytes(32);
+  /** The fresh nonce our hello carries; the peer's proof must cover it. */
+  readonly nonce: Uint8Array;
   readonly #token: Uint8Array | null;
   readonly #ownNodeId: string;
 
-  constructor(token: Uint8Array | null, ownNodeId: string) {
+  constructor(token: Uint8Array | null, ownNodeId: string, nonce: Uint8Array = randomBytes(32)) {
     this.#token = token;
     this.#ownNodeId = ownNodeId;
+    this.nonce = nonce;
   }
 
   get required(): boolean {

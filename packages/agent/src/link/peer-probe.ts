@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { checkHello, compareEpoch, decode, encode, type HelloMessage } from '@mimic/wire';
 import type WebSocketClass from 'ws';
 import { requireCjs } from '../node/require-cjs.js';
@@ -40,9 +41,9 @@ export function probePeer(
       handshakeTimeout: timeoutMs,
       ...(options.ca ? { ca: options.ca } : {}),
     });
-    const mine = ours(new Uint8Array(32));
-    const auth = new PeerAuth(options.token ?? null, mine.nodeId);
-    const hello = { ...mine, nonce: auth.nonce };
+    const nonce = randomBytes(32);
+    const hello = ours(nonce);
+    const auth = new PeerAuth(options.token ?? null, hello.nodeId, nonce);
     const finish = (r: ProbeResult | null) => {
       if (done) return;
       done = true;
