@@ -1,0 +1,99 @@
+/*
+ * The Store's records and schema: the types its methods take and return, the tables of the
+ * node's database, and the conversion of a manifest row to a record. Only store.ts reads them.
+ */
+import type { Epoch, ManifestEntry, Op } from '@mimic/wire';
+
+/** What the manifest knows of one path: the wire entry plus the local identity used to spot changes. */
+export interface FileRecord extends ManifestEntry {
+  ino: number;
+  ctimeMs: number;
+}
+
+/** What a node last served as: a primary, a mirror, or a primary fenced by a newer epoch. */
+export type NodeRole = 'primary' | 'mirror' | 'fenced';
+
+/** The newer primary that fenced this one, as far as it is known. */
+export interface FencedBy {
+  url: string | null;
+  epoch: Epoch;
+}
+
+/** Where a promoted node's epoch began: the epoch it forked from and the last seq it held of it. */
+export interface ForkPoint {
+  epoch: Epoch;
+  seq: number;
+}
+
+/** The meta keys of the node state; nothing outside this file names them. */
+export type MetaKey =
+  | 'nodeId'
+  | 'epochTerm'
+  | 'epochNode'
+  | 'role'
+  | 'fencedBy'
+  | 'appliedSeq'
+  | 'forkTerm'
+  | 'forkNode'
+  | 'forkSeq'
+  | 'journalBase'
+  | 'folderId'
+  | 'unrecorded';
+
+/** One journal row: an operation stamped with its sequence number and epoch. */
+export interface JournalRow {
+  seq: number;
+  epoch: Epoch;
+  op: JournalOp;
+}
+
+/** Journal operations: a write carries no bytes (they are read at send time), but the hash it had. */
+export type JournalOp =
+  | Exclude<Op, { kind: 'write' }>
+  | {
+      kind: 'write';
+      path: string;
+      mode: number;
+      mtimeMs: number;
+      size: number;
+      hash: string;
+      prevHash?: string;
+    };
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+  path TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms REAL NOT NULL,
+  mode INTEGER NOT NULL, hash TEXT, target TEXT, ino INTEGER NOT NULL, ctime_ms REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (
+  seq INTEGER PRIMARY KEY, term INTEGER NOT NULL, node TEXT NOT NULL, op TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sigs (hash TEXT PRIMARY KEY, sig BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS peers (id TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL);
+`;
+
+export interface FileRow {
+  path: string;
+  kind: 'file' | 'dir' | 'symlink';
+  size: number;
+  mtime_ms: number;
+  mode: number;
+  hash: string | null;
+  target: string | null;
+  ino: number;
+  ctime_ms: number;
+}
+
+export function toRecord(r: FileRow): FileRecord {
+  const rec: FileRecord = {
+    path: r.path,
+    kind: r.kind,
+    size: r.size,
+    mtimeMs: r.mtime_ms,
+    mode: r.mode,
+    ino: r.ino,
+    ctimeMs: r.ctime_ms,
+  };
+  if (r.hash !== null) rec.hash = r.hash;
+  if (r.target !== null) rec.target = r.target;
+  return rec;
+}
