@@ -14,18 +14,18 @@ import {
 import { validateMessage } from './validate.js';
 
 /**
- * The handshake, as each side runs it:
+ * The handshake, as each side runs it (@mimic/agent's link/handshake.ts is this state machine):
  *
- *   connected ──send hello──▶ awaiting-hello ──peer hello ok, send auth──▶ awaiting-auth
- *   awaiting-auth ──peer proof ok──▶ authenticated ──(primary sends welcome)──▶ replicating
+ *   hello ──peer's hello ok, send auth──▶ proof ──peer's proof ok──▶ done ──(primary sends welcome)──▶ ops
  *
- * - connected: both sides send `hello` at once, each with a fresh 32-byte nonce.
- * - awaiting-hello: the first message must be the peer's hello; `checkHello` refuses another
+ * - Each side sends `hello` with a fresh 32-byte nonce (a primary on connect, a mirror when the
+ *   primary's hello came, a probe only to a peer of a lower epoch).
+ * - hello: the first message must be the peer's hello; `checkHello` refuses another
  *   protocol or version, an unexpected role, and a peer using our own node id. Then send `auth`
  *   with `authProof(token, peerHello.nonce, ownNodeId)`.
- * - awaiting-auth: the next message must be `auth`; `verifyProof(token, ownNonce, peerNodeId, proof)`.
+ * - proof: the next message must be `auth`; `verifyProof(token, ownNonce, peerNodeId, proof)`.
  *   A false result, or any other message, ends the connection with an `error`.
- * - authenticated: the primary sends `welcome` to a mirror; from then on the op stream runs.
+ * - done: the primary sends `welcome` to a mirror; from then on the op stream runs.
  *
  * Each proof covers the verifier's own fresh nonce, so it cannot be replayed on another connection,
  * and the prover's node id, so a proof cannot be passed off under another id. Reflecting a node's

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { checkHello, compareEpoch, decode, encode, type HelloMessage } from '@mimic/wire';
+import { compareEpoch, decode, encode, type HelloMessage } from '@mimic/wire';
 import type WebSocketClass from 'ws';
 import { requireCjs } from '../node/require-cjs.js';
-import { PeerAuth } from './peer-auth.js';
+import { Handshake } from './handshake.js';
 
 const WebSocket: typeof WebSocketClass = requireCjs('ws');
 
@@ -28,22 +27,20 @@ export interface ProbeOptions {
  */
 export function probePeer(
   url: string,
+  ownNodeId: string,
   ours: (nonce: Uint8Array) => HelloMessage,
   options: ProbeOptions = {},
 ): Promise<ProbeResult | null> {
   const timeoutMs = options.timeoutMs ?? 2000;
   return new Promise((resolve) => {
     let done = false;
-    let peer: HelloMessage | null = null;
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
       maxPayload: 64 * 1024,
       handshakeTimeout: timeoutMs,
       ...(options.ca ? { ca: options.ca } : {}),
     });
-    const nonce = randomBytes(32);
-    const hello = ours(nonce);
-    const auth = new PeerAuth(options.token ?? null, hello.nodeId, nonce);
+    const handshake = new Handshake(options.token ?? null, ownNodeId, ours);
     const finish = (r: ProbeResult | null) => {
       if (done) return;
       done = true;
@@ -59,20 +56,20 @@ export function probePeer(
     ws.on('message', (data) => {
       try {
         const msg = decode(data as Buffer);
-        if (!peer) {
-          if (msg.type !== 'hello') return finish(null);
-          peer = checkHello(msg);
-          const lower = compareEpoch(peer.epoch, hello.epoch) < 0;
-          if (!auth.required) {
-            if (lower) ws.send(encode(hello));
+        const was = handshake.state;
+        const now = handshake.receive(msg);
+        const peer = handshake.peer!;
+        if (was === 'hello') {
+          const lower = compareEpoch(peer.epoch, handshake.hello().epoch) < 0;
+          if (now === 'done') {
+            if (lower) ws.send(encode(handshake.hello()));
             return finish({ url, hello: peer });
           }
-          ws.send(encode(hello));
-          if (lower) ws.send(encode(auth.proofFor(peer)));
+          ws.send(encode(handshake.hello()));
+          if (lower) ws.send(encode(handshake.proof()));
           return;
         }
-        if (msg.type === 'auth' && auth.verify(peer, msg)) return finish({ url, hello: peer });
-        finish(null);
+        finish({ url, hello: peer });
       } catch {
         finish(null);
       }

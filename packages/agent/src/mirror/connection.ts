@@ -10,9 +10,9 @@
  * while that loop is more than QUEUE_HIGH bytes behind. `idle()` resolves once the loop ends,
  * so that a close, a promotion or the next connection waits for it rather than polling.
  */
-import { checkHello, compareEpoch, type Epoch, type HelloMessage, type Message } from '@mimic/wire';
+import { compareEpoch, type Epoch, type HelloMessage, type Message } from '@mimic/wire';
 import type WebSocket from 'ws';
-import { PeerAuth } from '../link/peer-auth.js';
+import { Handshake } from '../link/handshake.js';
 import { PeerSocket } from '../link/peer-socket.js';
 import { AgentError } from '../node/errors.js';
 import { type Applying, type CheckpointTarget, type FollowState, REFUSALS } from './follow-state.js';
@@ -37,15 +37,14 @@ export class Connection implements CheckpointTarget {
   readonly url: string;
   readonly socket: PeerSocket;
   readonly #s: FollowState;
-  readonly #token: Uint8Array | null;
   #state: ConnectionState = 'hello';
   #queue: Message[] = [];
   #queueBytes = 0;
   #draining = false;
   #drained: Promise<void> = Promise.resolve();
-  /** The primary's hello, and the proof this side expects of it. */
+  /** The hello and token proof each way; the primary's hello once it came. */
+  readonly #handshake: Handshake;
   #peer: HelloMessage | null = null;
-  #auth: PeerAuth | null = null;
   /** The epoch of the primary, from its hello. */
   #primaryEpoch: Epoch = { term: 0, node: 'none' };
   #reconciler: Reconciler | null = null;
@@ -64,7 +63,7 @@ export class Connection implements CheckpointTarget {
   ) {
     this.#s = s;
     this.url = url;
-    this.#token = token;
+    this.#handshake = new Handshake(token, s.nodeId, (nonce) => s.hello(nonce));
     this.socket = new PeerSocket(
       ws,
       (m) => this.#enqueue(m),
@@ -169,15 +168,19 @@ export class Connection implements CheckpointTarget {
 
   async #dispatch(msg: Message): Promise<void> {
     if (!this.current) return;
-    if (msg.type === 'hello') {
-      if (this.#state !== 'hello') throw new AgentError('ERR_PROTOCOL', 'a second hello');
-      return this.#hello(msg);
-    }
-    if (this.#state === 'hello') throw new AgentError('ERR_PROTOCOL', `${msg.type} before hello`);
-    if (this.#state === 'proof') {
-      if (msg.type !== 'auth' || !this.#auth!.verify(this.#peer!, msg)) {
-        throw new AgentError('ERR_AUTH', `${this.url} did not prove it holds the token`);
+    if (this.#state === 'hello' || this.#state === 'proof' || msg.type === 'hello') {
+      const was = this.#handshake.state;
+      try {
+        this.#handshake.receive(msg);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === 'ERR_AUTH')
+          throw new AgentError('ERR_AUTH', `${this.url} did not prove it holds the token`);
+        if (code === 'ERR_PROTOCOL' && was === 'hello')
+          throw new AgentError('ERR_PROTOCOL', `${msg.type} before hello`);
+        throw err;
       }
+      if (was === 'hello') return this.#hello(this.#handshake.peer!);
       this.#enter('welcome');
       return;
     }
@@ -210,9 +213,8 @@ export class Connection implements CheckpointTarget {
     if (this.#state !== 'closed') this.#state = state;
   }
 
-  async #hello(msg: HelloMessage): Promise<void> {
+  async #hello(hello: HelloMessage): Promise<void> {
     const s = this.#s;
-    const hello = checkHello(msg, undefined, s.nodeId);
     if (hello.role !== 'primary')
       throw new AgentError('ERR_ROLE', `${this.url} is a ${hello.role}, not a primary`);
     if (hello.folder === undefined || (s.folderId !== null && hello.folder !== s.folderId)) {
@@ -224,11 +226,10 @@ export class Connection implements CheckpointTarget {
       );
     }
     this.#peer = hello;
-    const auth = new PeerAuth(this.#token, s.nodeId);
-    this.#auth = auth;
-    this.#enter(auth.required ? 'proof' : 'welcome');
-    await this.socket.send({ ...s.hello(), nonce: auth.nonce });
-    if (auth.required) await this.socket.send(auth.proofFor(hello));
+    const authenticated = this.#handshake.authenticated;
+    this.#enter(authenticated ? 'proof' : 'welcome');
+    await this.socket.send(this.#handshake.hello());
+    if (authenticated) await this.socket.send(this.#handshake.proof());
     if (compareEpoch(hello.epoch, s.epoch) < 0) {
       // A primary of an older epoch: it has our hello now (and fences itself); do not follow it.
       throw new AgentError(

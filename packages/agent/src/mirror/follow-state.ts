@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { type Epoch, type HelloMessage, type Message, makeHello } from '@mimic/wire';
 import { writeFolderMarker } from '../node/folder-marker.js';
@@ -99,14 +98,15 @@ export class FollowState {
     this.events = events;
   }
 
-  hello(): HelloMessage {
+  /** This mirror's hello as of now, around the connection's nonce. */
+  hello(nonce: Uint8Array): HelloMessage {
     return makeHello({
       nodeId: this.nodeId,
       role: 'mirror',
       epoch: this.epoch,
       appliedSeq: this.forceReconcile ? 0 : this.appliedSeq,
       fresh: this.fresh,
-      nonce: randomBytes(32),
+      nonce,
       ...(this.folderId ? { folder: this.folderId } : {}),
     });
   }

@@ -229,7 +229,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const s = this.#s;
     const results = await Promise.all(
       this.options.primaries.map((url) =>
-        probePeer(url, () => s.hello(), {
+        probePeer(url, s.nodeId, (nonce) => s.hello(nonce), {
           token: this.options.token,
           ...(this.options.tlsCa ? { ca: this.options.tlsCa } : {}),
         }),

@@ -184,7 +184,10 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const { token, tlsCa } = this.options;
     const results = await Promise.all(
       this.options.peers.map((url) =>
-        probePeer(url, (nonce) => this.#hello(nonce), { token, ...(tlsCa ? { ca: tlsCa } : {}) }),
+        probePeer(url, this.#nodeId, (nonce) => this.#hello(nonce), {
+          token,
+          ...(tlsCa ? { ca: tlsCa } : {}),
+        }),
       ),
     );
     for (const r of results) {

@@ -1,5 +1,4 @@
 import {
-  checkHello,
   compareEpoch,
   type Epoch,
   type HelloMessage,
@@ -8,7 +7,7 @@ import {
   type NeedMessage,
 } from '@mimic/wire';
 import type WebSocket from 'ws';
-import { PeerAuth } from '../link/peer-auth.js';
+import { Handshake, type HandshakeState } from '../link/handshake.js';
 import { type Corkable, PeerSocket } from '../link/peer-socket.js';
 import { AgentError } from '../node/errors.js';
 import type { FileRecord, Store } from '../node/store.js';
@@ -81,8 +80,7 @@ export class MirrorSession {
   #cursor = 0;
   #snapshotSeq = 0;
   #needs: NeedMessage[] = [];
-  #auth: PeerAuth;
-  #peer: HelloMessage | null = null;
+  #handshake: Handshake;
   readonly #remote: string;
   #wake: (() => void) | null = null;
   readonly #signing: SigningScheduler;
@@ -112,8 +110,8 @@ export class MirrorSession {
       }
     }, HELLO_TIMEOUT_MS);
     timer.unref();
-    this.#auth = new PeerAuth(ctx.token, ctx.nodeId);
-    void this.socket.send(ctx.hello(this.#auth.nonce));
+    this.#handshake = new Handshake(ctx.token, ctx.nodeId, (nonce) => ctx.hello(nonce));
+    void this.socket.send(this.#handshake.hello());
   }
 
   get connected(): boolean {
@@ -144,25 +142,23 @@ export class MirrorSession {
   }
 
   #handle(msg: Message): void {
-    if (this.state === 'hello') {
-      if (msg.type !== 'hello') throw new AgentError('ERR_PROTOCOL', `expected hello, got ${msg.type}`);
-      const hello = checkHello(msg, undefined, this.#ctx.nodeId);
-      if (!this.#auth.required) {
-        this.#start(hello);
-        return;
-      }
-      this.#peer = hello;
-      this.state = 'auth';
-      void this.socket.send(this.#auth.proofFor(hello));
-      return;
-    }
-    if (this.state === 'auth') {
-      if (msg.type !== 'auth' || !this.#auth.verify(this.#peer!, msg)) {
+    if (this.state === 'hello' || this.state === 'auth') {
+      let next: HandshakeState;
+      try {
+        next = this.#handshake.receive(msg);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_AUTH') throw err;
         this.#ctx.refused(this.#remote, msg.type === 'auth' ? 'wrong token' : 'no proof of the token');
         this.socket.close(4003, 'ERR_AUTH: authentication failed');
         return;
       }
-      this.#start(this.#peer!);
+      const hello = this.#handshake.peer!;
+      if (next === 'proof') {
+        this.state = 'auth';
+        void this.socket.send(this.#handshake.proof());
+        return;
+      }
+      this.#start(hello);
       return;
     }
     if ((msg.type === 'ack' || msg.type === 'need') && compareEpoch(msg.epoch, this.#ctx.epoch()) !== 0) {
