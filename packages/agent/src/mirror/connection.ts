@@ -185,9 +185,9 @@ export class Connection implements CheckpointTarget {
       return;
     }
     if (msg.type !== 'error' && 'epoch' in msg && compareEpoch(msg.epoch, this.#primaryEpoch) !== 0) {
-      throw Object.assign(
-        new Error(`${msg.type} from epoch ${msg.epoch.term}, not ${this.#primaryEpoch.term}`),
-        { code: 'ERR_EPOCH' },
+      throw new AgentError(
+        'ERR_EPOCH',
+        `${msg.type} from epoch ${msg.epoch.term}, not ${this.#primaryEpoch.term}`,
       );
     }
     switch (msg.type) {

@@ -1,4 +1,5 @@
 import type ignoreFn from 'ignore';
+import { under } from './paths.js';
 import { requireCjs } from './require-cjs.js';
 
 const ignore: typeof ignoreFn = requireCjs('ignore');
@@ -18,7 +19,7 @@ export function makeExcluder(
   return (rel, isDir) => {
     // Every reserved name starts with a dot: other paths need no look at their first segment.
     if (rel.startsWith('.') && RESERVED_ROOT_NAMES.includes(rel.split('/', 1)[0]!)) return true;
-    if (stateRel && (rel === stateRel || rel.startsWith(`${stateRel}/`))) return true;
+    if (stateRel && under(rel, stateRel)) return true;
     return globs.length > 0 && ig.ignores(isDir ? `${rel}/` : rel);
   };
 }

@@ -163,11 +163,9 @@ export class MirrorSession {
     }
     if ((msg.type === 'ack' || msg.type === 'need') && compareEpoch(msg.epoch, this.#ctx.epoch()) !== 0) {
       // From a mirror still in another epoch: refused, never counted.
-      throw Object.assign(
-        new Error(`${msg.type} for epoch ${msg.epoch.term}, not ${this.#ctx.epoch().term}`),
-        {
-          code: 'ERR_EPOCH',
-        },
+      throw new AgentError(
+        'ERR_EPOCH',
+        `${msg.type} for epoch ${msg.epoch.term}, not ${this.#ctx.epoch().term}`,
       );
     }
     switch (msg.type) {

@@ -1,5 +1,6 @@
 import type { Epoch } from '@mimic/wire';
 import { type DiskEntry, sameVersion } from '../node/local-fs.js';
+import { depth } from '../node/paths.js';
 import type { FileRecord, JournalOp, Store } from '../node/store.js';
 
 /** A marked path found on disk by a batch, with what the manifest knew of it. */
@@ -29,12 +30,6 @@ export const UNSTATED: DiskEntry = Object.freeze({
 /** What the manifest knows of a path and what an lstat finds there agree: it is unchanged. */
 export function statsMatch(old: FileRecord | undefined, entry: DiskEntry): boolean {
   return old !== undefined && sameVersion(old, entry) && old.mode === entry.mode;
-}
-
-function depth(rel: string): number {
-  let d = 0;
-  for (let i = 0; i < rel.length; i++) if (rel.charCodeAt(i) === 47) d++;
-  return d;
 }
 
 /** The batch, parents before children (stable within a depth); each depth counted once. */

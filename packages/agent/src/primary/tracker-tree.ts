@@ -1,3 +1,4 @@
+import { rekey, under } from '../node/paths.js';
 import type { FileRecord } from '../node/store.js';
 
 /**
@@ -26,9 +27,8 @@ export class ManifestTree {
   subtree(path: string): string[] {
     const rec = this.files.get(path);
     if (rec && rec.kind !== 'dir') return [path];
-    const prefix = `${path}/`;
     const out: string[] = [];
-    for (const rel of this.files.keys()) if (rel === path || rel.startsWith(prefix)) out.push(rel);
+    for (const rel of this.files.keys()) if (under(rel, path)) out.push(rel);
     return out;
   }
 
@@ -39,7 +39,7 @@ export class ManifestTree {
   moveTree(from: string, to: string, moves: (FileRecord | string)[]): void {
     for (const rel of this.subtree(from)) {
       const rec = this.files.get(rel)!;
-      const moved = to + rel.slice(from.length);
+      const moved = rekey(rel, from, to);
       this.forget(rel);
       moves.push(rel);
       const next = { ...rec, path: moved };
