@@ -16,322 +16,36 @@
 //      equal A, keeping under .mimic/diverged/ whatever it held that A did not have.
 //   At every check, every file of every node (diverged copies included) must be a whole
 //   version the writer wrote for that path: never torn, never invented.
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+//
+// Split in three: chaos-procs.mjs (processes, waits, ports), chaos-tree.mjs (snapshots and
+// convergence) and this file (the writer and the cycle).
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import { cleanEnv, runNode, track } from './children.mjs';
+import {
+  freePorts,
+  KiB,
+  MIMIC_BIN,
+  rngOf,
+  runMimic,
+  sleep,
+  startLibraryPrimary,
+  statusOf,
+  waitFor,
+} from './chaos-procs.mjs';
+import { divergedOf, sha256, snapshot, waitConverged } from './chaos-tree.mjs';
 
-export const MIMIC_BIN = fileURLToPath(new URL('../../packages/cli/bin/mimic.js', import.meta.url));
-export const CHAOS_PRIMARY = fileURLToPath(new URL('./chaos-primary.mjs', import.meta.url));
-const KiB = 1024;
-const CONVERGE_MS = 45_000;
-
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A small seeded PRNG (mulberry32): every choice of a cycle follows from its seed. */
-export function rngOf(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)),
-    pick: (list) => list[Math.floor(next() * list.length)],
-    chance: (p) => next() < p,
-  };
-}
-
-// waitFor, snapshot and diffLines below are plain JavaScript counterparts of polling.ts and
-// tree-snapshot.ts: bench/chaos.mjs loads this file under plain node (no TypeScript step), which
-// cannot import those.
-async function waitFor(check, timeoutMs, what, details) {
-  const deadline = Date.now() + timeoutMs;
-  let lastError;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() >= deadline) {
-      const last = lastError ? `\nlast error: ${lastError.message}` : '';
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last}${details ? `\n${await details()}` : ''}`,
-      );
-    }
-    await sleep(50);
-  }
-}
-
-export async function freePorts(n) {
-  const servers = [];
-  try {
-    const ports = [];
-    for (let i = 0; i < n; i++) {
-      const s = createServer();
-      servers.push(s);
-      await new Promise((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', resolve);
-      });
-      ports.push(s.address().port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  }
-}
-
-/** A child process with its output kept; stdout lines can be read one at a time. */
-class Proc {
-  constructor(label, args, { stdin = false } = {}) {
-    this.label = label;
-    this.stderr = '';
-    this.child = track(
-      spawn(process.execPath, args, {
-        stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-        env: cleanEnv(),
-      }),
-    );
-    this.done = false;
-    this.lines = [];
-    this.waiters = [];
-    let partial = '';
-    this.child.stdout.setEncoding('utf8').on('data', (d) => {
-      partial += d;
-      for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n')) {
-        const line = partial.slice(0, nl);
-        partial = partial.slice(nl + 1);
-        const w = this.waiters.shift();
-        if (w) w.resolve(line);
-        else this.lines.push(line);
-      }
-    });
-    this.child.stderr.setEncoding('utf8').on('data', (d) => {
-      this.stderr += d;
-    });
-    this.child.stdin?.on('error', () => {});
-    this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
-        this.done = true;
-        for (const w of this.waiters.splice(0)) w.reject(new Error(`${this.label} exited`));
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  get running() {
-    return !this.done;
-  }
-
-  nextLine(timeoutMs = 30_000) {
-    if (this.lines.length > 0) return Promise.resolve(this.lines.shift());
-    if (this.done) return Promise.reject(new Error(`${this.label} exited`));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`${this.label}: no answer in ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = (line) => {
-        clearTimeout(timer);
-        resolve(line);
-      };
-      this.waiters.push({
-        resolve: done,
-        reject: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      });
-    });
-  }
-
-  /** Sends one command line, resolves with the answer line. */
-  request(line, timeoutMs) {
-    this.child.stdin.write(`${line}\n`);
-    return this.nextLine(timeoutMs);
-  }
-
-  events(event) {
-    const out = [];
-    for (const line of this.stderr.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        const e = JSON.parse(line);
-        if (e.event === event) out.push(e);
-      } catch {
-        // cut short by a kill
-      }
-    }
-    return out;
-  }
-
-  async kill9() {
-    if (this.running) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  async stop(graceMs = 5000) {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  tail(n = 15) {
-    return `--- ${this.label} (${this.running ? `pid ${this.child.pid}` : 'exited'})\n${this.stderr
-      .trimEnd()
-      .split('\n')
-      .slice(-n)
-      .join('\n')}`;
-  }
-}
-
-/** Every process a cycle starts; `stopAll` ends those still running (only these pids). */
-export class ProcessSet {
-  constructor() {
-    this.procs = [];
-  }
-
-  start(label, args, opts) {
-    const p = new Proc(label, args, opts);
-    this.procs.push(p);
-    return p;
-  }
-
-  describe() {
-    return this.procs.map((p) => p.tail()).join('\n');
-  }
-
-  async stopAll() {
-    await Promise.all(this.procs.map((p) => p.stop()));
-  }
-}
-
-/** Starts chaos-primary.mjs (a library Primary driven over stdin); resolves once it serves. */
-export async function startLibraryPrimary(procs, label, root, port, peers = []) {
-  const proc = procs.start(label, [CHAOS_PRIMARY, root, String(port), peers.join(',')], { stdin: true });
-  const ready = await proc.nextLine(20_000);
-  if (!ready.startsWith('ready')) throw new Error(`${label}: ${ready}\n${proc.tail()}`);
-  return proc;
-}
-
-export function runMimic(args, timeoutMs = 60_000) {
-  return runNode(MIMIC_BIN, args, { timeoutMs });
-}
-
-async function statusOf(dir) {
-  const r = await runMimic(['status', '--state', join(dir, '.mimic'), '--json'], 10_000);
-  if (r.code !== 0) throw new Error(`status of ${dir}: ${r.stderr.trim()}`);
-  return JSON.parse(r.stdout);
-}
-
-const sha256 = (data) => createHash('sha256').update(data).digest('hex');
-
-/**
- * Files and folders below `root` (without the top-level .mimic unless `under` points into
- * it): path → { type, mode, size, mtimeMs, sha256 }.
- */
-export async function snapshot(root) {
-  const out = new Map();
-  const visit = async (dir) => {
-    let names;
-    try {
-      names = await readdir(join(root, dir));
-    } catch {
-      return;
-    }
-    for (const name of names.sort()) {
-      const rel = dir === '' ? name : `${dir}/${name}`;
-      if (rel === '.mimic' || rel === '.mimic-folder') continue;
-      const st = await lstat(join(root, rel)).catch(() => null);
-      if (!st) continue;
-      if (st.isDirectory()) {
-        out.set(rel, { type: 'dir', mode: st.mode & 0o7777 });
-        await visit(rel);
-      } else if (st.isFile()) {
-        const data = await readFile(join(root, rel)).catch(() => null);
-        if (!data) continue; // replaced or removed while we looked
-        out.set(rel, {
-          type: 'file',
-          mode: st.mode & 0o7777,
-          size: st.size,
-          mtimeMs: Math.floor(st.mtimeMs),
-          sha256: sha256(data),
-        });
-      } else {
-        out.set(rel, { type: st.isSymbolicLink() ? 'symlink' : 'other', mode: st.mode & 0o7777 });
-      }
-    }
-  };
-  await visit('');
-  return new Map([...out].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)));
-}
-
-function diffLines(a, b, limit = 10) {
-  const lines = [];
-  for (const p of [...new Set([...a.keys(), ...b.keys()])].sort()) {
-    if (isDeepStrictEqual(a.get(p), b.get(p))) continue;
-    lines.push(`${p}: ${JSON.stringify(a.get(p)) ?? 'absent'} vs ${JSON.stringify(b.get(p)) ?? 'absent'}`);
-    if (lines.length >= limit) break;
-  }
-  return lines;
-}
-
-async function waitConverged(want, got, details) {
-  let diff = [];
-  const t0 = Date.now();
-  await waitFor(
-    async () => {
-      const a = await snapshot(want);
-      const b = await snapshot(got);
-      if (isDeepStrictEqual(a, b)) return true;
-      diff = diffLines(a, b);
-      return false;
-    },
-    CONVERGE_MS,
-    `${got} to equal ${want}`,
-    async () => `differences:\n  ${diff.join('\n  ')}\n${await details()}`,
-  );
-  return Date.now() - t0;
-}
-
-/** Files kept under `<dir>/.mimic/diverged/<term>/<path>[.N]`: { file, path, sha256 }. */
-async function divergedOf(dir, known) {
-  const base = join(dir, '.mimic', 'diverged');
-  const out = [];
-  const visit = async (rel) => {
-    let names;
-    try {
-      names = await readdir(join(base, rel));
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const r = rel === '' ? name : `${rel}/${name}`;
-      const st = await lstat(join(base, r));
-      if (st.isDirectory()) await visit(r);
-      else if (st.isFile()) {
-        let path = r.slice(r.indexOf('/') + 1);
-        if (!known.has(path) && /\.\d+$/.test(path)) path = path.replace(/\.\d+$/, '');
-        out.push({ file: r, path, sha256: sha256(await readFile(join(base, r))) });
-      }
-    }
-  };
-  await visit('');
-  return out;
-}
+export {
+  CHAOS_PRIMARY,
+  freePorts,
+  MIMIC_BIN,
+  ProcessSet,
+  runMimic,
+  sleep,
+  startLibraryPrimary,
+} from './chaos-procs.mjs';
+export { snapshot } from './chaos-tree.mjs';
 
 /*
  * The writer and its record. history: path → [{ sha256 | null (absent), on }] in write order,
