@@ -24,6 +24,9 @@ import {
   toRecord,
 } from './store-schema.js';
 
+/** The term a node serves in when it first becomes a primary. */
+export const FIRST_TERM = 1;
+
 export type { FencedBy, FileRecord, ForkPoint, JournalOp, JournalRow, NodeRole } from './store-schema.js';
 
 const SqliteDatabase: typeof Database = requireCjs('better-sqlite3');
@@ -152,12 +155,24 @@ export class Store {
     return id;
   }
 
-  /** The epoch this node is in; a node that was never in one is in term 0 of its own. */
+  /**
+   * The epoch this node is in. A node that was never in one is in term 0 of its own: older than
+   * any primary's, so as a mirror it follows the first it meets, and as a primary it serves
+   * `FIRST_TERM` (see `serveEpoch`).
+   */
   epoch(): Epoch {
     return {
       term: Number(this.#getMeta('epochTerm') ?? 0),
       node: this.#getMeta('epochNode') ?? this.nodeId(),
     };
+  }
+
+  /** The epoch this node serves in as a primary: its own, or the first term if it had none. */
+  serveEpoch(): Epoch {
+    const stored = this.epoch();
+    const epoch = stored.term === 0 ? { term: FIRST_TERM, node: stored.node } : stored;
+    this.setEpoch(epoch);
+    return epoch;
   }
 
   setEpoch(epoch: Epoch): void {

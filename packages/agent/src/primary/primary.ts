@@ -113,10 +113,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     })!;
     this.#store.setFolderId(this.#folderId);
     this.#nodeId = this.#store.nodeId();
-    const stored = this.#store.epoch();
-    // A node never in an epoch before serves the first term.
-    this.#epoch = stored.term === 0 ? { term: 1, node: stored.node } : stored;
-    this.#store.setEpoch(this.#epoch);
+    this.#epoch = this.#store.serveEpoch();
     this.#fencedBy = this.#store.fencedBy();
     if (!this.#fencedBy) this.#store.setRole('primary');
     for (const [id, seq] of this.#store.peerAcks())
