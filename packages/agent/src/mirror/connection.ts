@@ -14,7 +14,7 @@ import { compareEpoch, type Epoch, type HelloMessage, type Message } from '@mimi
 import type WebSocket from 'ws';
 import { Handshake } from '../link/handshake.js';
 import { PeerSocket } from '../link/peer-socket.js';
-import { AgentError } from '../node/errors.js';
+import { AgentError, codeOf } from '../node/errors.js';
 import { type Applying, type CheckpointTarget, type FollowState, REFUSALS } from './follow-state.js';
 import { Reconciler } from './reconciler.js';
 import { divergedSince } from './rejoin.js';
@@ -173,7 +173,7 @@ export class Connection implements CheckpointTarget {
       try {
         this.#handshake.receive(msg);
       } catch (err) {
-        const code = (err as { code?: string }).code;
+        const code = codeOf(err);
         if (code === 'ERR_AUTH')
           throw new AgentError('ERR_AUTH', `${this.url} did not prove it holds the token`);
         if (code === 'ERR_PROTOCOL' && was === 'hello')

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { type Epoch, type HelloMessage, type Message, makeHello } from '@mimic/wire';
+import { codeOf } from '../node/errors.js';
 import { writeFolderMarker } from '../node/folder-marker.js';
 import type { Logger } from '../node/log.js';
 import type { Store } from '../node/store.js';
@@ -153,7 +154,7 @@ export class FollowState {
       if (err) {
         this.forceReconcile = true;
         this.lastError = err.message;
-        const code = (err as { code?: string }).code ?? 'ERR_APPLY';
+        const code = codeOf(err) ?? 'ERR_APPLY';
         this.log('apply-failed', { error: err.message, code });
         this.landingFailure = err;
         this.failedAt = Math.max(this.failedAt, seq);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { decodeSignature, hashToHex } from '@mimic/delta';
 import type { NeedMessage, Op } from '@mimic/wire';
-import { rekey } from '../node/paths.js';
+import { rekey, under } from '../node/paths.js';
 import type { FileRecord, JournalOp, JournalRow, Store } from '../node/store.js';
 import type { OpBatcher } from './op-batcher.js';
 import type { RecentContent } from './recent-content.js';
@@ -115,9 +115,8 @@ export class OpSender {
       if (op.kind === 'rename') this.#held.set(op.to, hash);
       return;
     }
-    const prefix = `${from}/`;
     for (const [path, h] of [...this.#held]) {
-      if (!path.startsWith(prefix)) continue;
+      if (!under(path, from)) continue;
       this.#held.delete(path);
       if (op.kind === 'rename') this.#held.set(rekey(path, from, op.to), h);
     }

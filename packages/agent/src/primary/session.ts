@@ -9,7 +9,7 @@ import {
 import type WebSocket from 'ws';
 import { Handshake, type HandshakeState } from '../link/handshake.js';
 import { type Corkable, PeerSocket } from '../link/peer-socket.js';
-import { AgentError } from '../node/errors.js';
+import { AgentError, codeOf } from '../node/errors.js';
 import type { FileRecord, Store } from '../node/store.js';
 import { OpBatcher } from './op-batcher.js';
 import { OpSender, type SessionTracker } from './session-sender.js';
@@ -147,7 +147,7 @@ export class MirrorSession {
       try {
         next = this.#handshake.receive(msg);
       } catch (err) {
-        if ((err as { code?: string }).code !== 'ERR_AUTH') throw err;
+        if (codeOf(err) !== 'ERR_AUTH') throw err;
         this.#ctx.refused(this.#remote, msg.type === 'auth' ? 'wrong token' : 'no proof of the token');
         this.socket.close(4003, 'ERR_AUTH: authentication failed');
         return;
