@@ -35,7 +35,7 @@ import Database from 'better-sqlite3';
 import { Packr, Unpackr } from 'msgpackr';
 import { WebSocket, WebSocketServer } from 'ws';
 // syncfs as mimic's mirror runs it (the agent keeps the class to itself).
-import { FileSystemSync } from '../../packages/agent/dist/fs-sync.js';
+import { FileSystemSync } from '../../packages/agent/dist/node/fs-sync.js';
 
 const BATCH_FILES = 256;
 const MESSAGE_BYTES = 1 << 20;
