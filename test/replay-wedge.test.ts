@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe } from 'vitest';
+import { Store } from '../packages/agent/src/node/store.js';
 import { type MirrorStatus, sleep, test } from './helpers/cluster.js';
 
 /*
@@ -16,12 +16,12 @@ import { type MirrorStatus, sleep, test } from './helpers/cluster.js';
  * `unrecorded`: and with the note a mirror makes before it changes its tree past that sequence.
  */
 function rewindApplied(stateDir: string, seq: number, unrecorded = false): void {
-  const db = new Database(join(stateDir, 'mimic.db'));
+  const store = new Store(join(stateDir, 'mimic.db'));
   try {
-    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('appliedSeq', ?)").run(String(seq));
-    if (unrecorded) db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('unrecorded', '1')").run();
+    store.setAppliedSeq(seq);
+    if (unrecorded) store.markUnrecorded();
   } finally {
-    db.close();
+    store.close();
   }
 }
 

@@ -47,31 +47,30 @@ describe('FollowState failure bookkeeping', () => {
     await s.failed(refusal('ERR_UNSAFE_PATH'), { seq: 7, path: 'a' }, 'ws://p');
     land();
     expect(recorded).toEqual([5]);
-    expect(s.lastFailure).toEqual({ seq: 7, code: 'ERR_UNSAFE_PATH' });
-    expect(s.failedAt).toBe(7);
-    expect(s.progressed).toBe(false);
+    expect(s.failure).toEqual({ seq: 7, code: 'ERR_UNSAFE_PATH', failedAt: 7 });
+    expect(s.takeProgress()).toBe(false);
   });
 
   it('a batch that lands at or past the failed op clears the failure and acks', async () => {
     const { s, land, sent, conn } = setup();
     s.appliedSeq = 5;
     await s.failed(refusal('ERR_UNSAFE_PATH'), { seq: 5, path: 'a' }, 'ws://p');
-    s.forceReconcile = true;
+    s.reconcileNext();
     await s.checkpoint(conn());
     land();
-    expect(s.lastFailure).toBeNull();
-    expect(s.forceReconcile).toBe(false);
-    expect(s.progressed).toBe(true);
+    expect(s.failure).toBeNull();
+    expect(s.mustReconcile).toBe(false);
+    expect(s.takeProgress()).toBe(true);
     expect(sent).toMatchObject([{ type: 'ack', seq: 5 }]);
   });
 
   it('the same refusal twice at the same sequence logs replay-refused once and forces a reconcile', async () => {
     const { s, logged } = setup();
     await s.failed(refusal('ERR_UNSAFE_PATH'), { seq: 9, path: 'a' }, 'ws://p');
-    expect(s.forceReconcile).toBe(false);
+    expect(s.mustReconcile).toBe(false);
     await s.failed(refusal('ERR_UNSAFE_PATH'), { seq: 9, path: 'a' }, 'ws://p');
     await s.failed(refusal('ERR_UNSAFE_PATH'), { seq: 9, path: 'a' }, 'ws://p');
-    expect(s.forceReconcile).toBe(true);
+    expect(s.mustReconcile).toBe(true);
     expect(logged.filter((e) => e === 'replay-refused')).toHaveLength(1);
   });
 
@@ -81,8 +80,10 @@ describe('FollowState failure bookkeeping', () => {
     await s.checkpoint(conn());
     const err = refusal('ERR_LAND');
     land(err);
-    expect(s.forceReconcile).toBe(true);
-    expect(s.failedAt).toBe(3);
+    expect(s.mustReconcile).toBe(true);
+    s.nodeId = 'm1';
+    s.epoch = { term: 1, node: 'p1' };
+    expect(s.hello(new Uint8Array(32)).appliedSeq).toBe(0);
     expect(closed).toEqual(['ERR_LAND: refused (ERR_LAND)']);
     await s.failed(err, { seq: 4, path: 'b' }, 'ws://p');
     expect(logged.filter((e) => e === 'apply-failed')).toHaveLength(1);

@@ -72,18 +72,19 @@ export class FollowState {
   bytesReceived = 0;
   /** What the last dial found (see Mirror#isFresh): told to the primary in our hello. */
   fresh = false;
-  forceReconcile = false;
+  /** The next connection compares manifests instead of replaying (see `mustReconcile`). */
+  #forceReconcile = false;
   /** The refusal of the last failed connection (see `failed`). */
-  lastFailure: { seq: number; code: string } | null = null;
+  #lastFailure: { seq: number; code: string } | null = null;
   /**
-   * The sequence of the op whose failure set forceReconcile or lastFailure: a landing that
+   * The sequence of the op whose failure set #forceReconcile or #lastFailure: a landing that
    * records less than it finished before that failure and must not clear what it set.
    */
-  failedAt = 0;
+  #failedAt = 0;
   /** The current connection applied something new (the backoff starts over). */
-  progressed = false;
+  #progressed = false;
   /** A background landing's failure, already logged: the op that next meets it logs nothing. */
-  landingFailure: Error | null = null;
+  #landingFailure: Error | null = null;
   /** The tree holds changes past the recorded sequence, and the store says so. */
   unrecorded = false;
   /** A reconcile began and has not finished (its tree is between two sequences). */
@@ -99,13 +100,35 @@ export class FollowState {
     this.events = events;
   }
 
+  /** The next connection reconciles by manifest instead of replaying from appliedSeq. */
+  get mustReconcile(): boolean {
+    return this.#forceReconcile;
+  }
+
+  /** The tree cannot be trusted to match appliedSeq (an unclean stop): compare it next time. */
+  reconcileNext(): void {
+    this.#forceReconcile = true;
+  }
+
+  /** Whether the connection applied something new since the last call (then resets it). */
+  takeProgress(): boolean {
+    const progressed = this.#progressed;
+    this.#progressed = false;
+    return progressed;
+  }
+
+  /** The failure the next connection is judged by: the op refused and where bookkeeping stands. */
+  get failure(): { seq: number; code: string; failedAt: number } | null {
+    return this.#lastFailure ? { ...this.#lastFailure, failedAt: this.#failedAt } : null;
+  }
+
   /** This mirror's hello as of now, around the connection's nonce. */
   hello(nonce: Uint8Array): HelloMessage {
     return makeHello({
       nodeId: this.nodeId,
       role: 'mirror',
       epoch: this.epoch,
-      appliedSeq: this.forceReconcile ? 0 : this.appliedSeq,
+      appliedSeq: this.#forceReconcile ? 0 : this.appliedSeq,
       fresh: this.fresh,
       nonce,
       ...(this.folderId ? { folder: this.folderId } : {}),
@@ -152,21 +175,21 @@ export class FollowState {
     this.ackAt = Date.now();
     await this.applier.commitSoon(record, (err) => {
       if (err) {
-        this.forceReconcile = true;
+        this.#forceReconcile = true;
         this.lastError = err.message;
         const code = codeOf(err) ?? 'ERR_APPLY';
         this.log('apply-failed', { error: err.message, code });
-        this.landingFailure = err;
-        this.failedAt = Math.max(this.failedAt, seq);
+        this.#landingFailure = err;
+        this.#failedAt = Math.max(this.#failedAt, seq);
         conn.close(1011, `${code}: ${err.message}`);
         return;
       }
       if (!record) return;
       // Batches land in the background: this one may complete after a later op failed.
-      if (seq >= this.failedAt) {
-        this.forceReconcile = false;
-        this.progressed = true;
-        this.lastFailure = null;
+      if (seq >= this.#failedAt) {
+        this.#forceReconcile = false;
+        this.#progressed = true;
+        this.#lastFailure = null;
       }
       if (conn.current) void conn.send({ type: 'ack', epoch: this.epoch, seq });
       this.events.emit('applied', seq);
@@ -183,14 +206,14 @@ export class FollowState {
     const code = e.code ?? 'ERR_APPLY';
     if (REFUSALS.has(code)) this.refuse(code, e.message, primary);
     // A batch that failed to land was logged as it failed; the next op only meets it again.
-    else if (err !== this.landingFailure) this.log('apply-failed', { error: e.message, code });
-    this.landingFailure = null;
+    else if (err !== this.#landingFailure) this.log('apply-failed', { error: e.message, code });
+    this.#landingFailure = null;
     await this.applier.abandon();
-    if (RECONCILE_AFTER.includes(e.code)) this.forceReconcile = true;
+    if (RECONCILE_AFTER.includes(e.code)) this.#forceReconcile = true;
     // The same op refused the same way twice: replaying it again would only fail again.
-    const last = this.lastFailure;
-    if (applying && last && last.seq === applying.seq && last.code === code && !this.forceReconcile) {
-      this.forceReconcile = true;
+    const last = this.#lastFailure;
+    if (applying && last && last.seq === applying.seq && last.code === code && !this.#forceReconcile) {
+      this.#forceReconcile = true;
       this.log('replay-refused', {
         seq: applying.seq,
         path: e.path ?? applying.path,
@@ -198,8 +221,8 @@ export class FollowState {
         action: 'reconcile by manifest',
       });
     }
-    this.lastFailure = applying ? { seq: applying.seq, code } : null;
-    this.failedAt = applying?.seq ?? this.appliedSeq + 1;
+    this.#lastFailure = applying ? { seq: applying.seq, code } : null;
+    this.#failedAt = applying?.seq ?? this.appliedSeq + 1;
     return code;
   }
 }

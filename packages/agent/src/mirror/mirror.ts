@@ -183,7 +183,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     if (s.store.unrecorded()) {
       // It stopped after changing its tree past the recorded sequence: a replay of a rename
       // onto a name that got new content since would move the wrong file. Compare instead.
-      s.forceReconcile = true;
+      s.reconcileNext();
       this.options.log('unclean-stop', { appliedSeq: s.appliedSeq, action: 'reconcile by manifest' });
     }
     const diverged = () => join(stateDir, 'diverged', String(s.epoch.term));
@@ -278,7 +278,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   /** Nothing applied, nothing recorded, and nothing in the folder but mimic's own. */
   async #isFresh(): Promise<boolean> {
     const s = this.#s;
-    if (s.appliedSeq !== 0 || s.forceReconcile || s.applier.manifest.size > 0) return false;
+    if (s.appliedSeq !== 0 || s.mustReconcile || s.applier.manifest.size > 0) return false;
     const names = await readdir(this.options.root).catch(() => null);
     return names?.every((n) => RESERVED_ROOT_NAMES.includes(n)) ?? false;
   }
@@ -310,9 +310,9 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     }
     if (this.#closed) return;
     // A healthy connection that ended starts the backoff over; a failing one doubles it.
-    const healthy = upSince !== null && (s.progressed || Date.now() - upSince >= RESET_BACKOFF_MS);
+    const progressed = s.takeProgress();
+    const healthy = upSince !== null && (progressed || Date.now() - upSince >= RESET_BACKOFF_MS);
     this.#attempt = healthy ? 1 : this.#attempt + 1;
-    s.progressed = false;
     // Soon at first: a mirror started with its primary (or just after it restarted) would
     // otherwise wait a quarter of a second for a port that opens a moment later.
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.min(12, this.#attempt - 1));
@@ -376,7 +376,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     await s.applier?.abandon();
     // A clean stop records what it applied, so that the next start resumes without a compare;
     // a reconcile cut short is not a sequence one can resume from.
-    const clean = !s.reconciling && !s.forceReconcile && s.applier !== undefined;
+    const clean = !s.reconciling && !s.mustReconcile && s.applier !== undefined;
     const record = clean ? () => s.store.setAppliedSeq(s.appliedSeq) : undefined;
     await s.applier?.commit(record).catch(() => {});
     s.applier?.close();
