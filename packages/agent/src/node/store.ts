@@ -129,8 +129,7 @@ export class Store {
   }
 
   #getMeta(key: MetaKey): string | undefined {
-    const row = this.#q('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
-    return row?.value;
+    return (this.#q('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
   }
 
   #setMeta(key: MetaKey, value: string | number): void {
@@ -230,9 +229,7 @@ export class Store {
   }
 
   /** True when the last run stopped with tree changes past its recorded sequence. */
-  unrecorded(): boolean {
-    return this.#getMeta('unrecorded') !== undefined;
-  }
+  unrecorded = (): boolean => this.#getMeta('unrecorded') !== undefined;
 
   /** Where this node's epoch forked from the one before, if it was promoted. */
   fork(): ForkPoint | undefined {
