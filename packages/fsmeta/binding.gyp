@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "fsmeta",
+      "sources": ["native/fsmeta.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

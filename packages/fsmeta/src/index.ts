@@ -1,0 +1,46 @@
+/*
+ * @mimic/fsmeta: what Node's fs lacks for a faithful copy on Linux, as one small N-API addon
+ * (native/fsmeta.c) and typed helpers: extended attributes and POSIX ACLs on the path itself
+ * (xattrs.ts, acl.ts), data and hole ranges and a hole-keeping writer (sparse.ts), and
+ * timestamps to the nanosecond (times below). Owners, modes and link counts Node has already.
+ */
+import { native } from './native.js';
+
+export {
+  ACL_ACCESS,
+  ACL_DEFAULT,
+  type AclEntry,
+  AclError,
+  type AclTag,
+  decodeAcl,
+  encodeAcl,
+  formatAcl,
+} from './acl.js';
+export {
+  dataBytes,
+  dataRanges,
+  finishSparse,
+  HOLE_BLOCK,
+  MAX_RANGES,
+  punchHole,
+  type Range,
+  writeSparse,
+} from './sparse.js';
+export {
+  copies,
+  DEFAULT_MAX_XATTR_BYTES,
+  decodeXattrs,
+  encodeXattrs,
+  readXattrs,
+  writeXattrs,
+  type Xattr,
+  XattrError,
+  type XattrPolicy,
+} from './xattrs.js';
+
+/**
+ * Sets the access and modification times of `path` (a link itself, not its target) to the
+ * nanosecond, as `fs.lstat(path, { bigint: true })` reports them; fs.utimes rounds to a double.
+ */
+export const setTimesNs = (path: string, atimeNs: bigint, mtimeNs: bigint): void =>
+  native.setTimesNs(path, atimeNs, mtimeNs);
