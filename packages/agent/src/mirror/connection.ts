@@ -15,6 +15,7 @@ import type WebSocket from 'ws';
 import { Handshake } from '../link/handshake.js';
 import { PeerSocket } from '../link/peer-socket.js';
 import { AgentError, codeOf } from '../node/errors.js';
+import { NO_EPOCH } from '../node/store-schema.js';
 import { type Applying, type CheckpointTarget, type FollowState, REFUSALS } from './follow-state.js';
 import { Reconciler } from './reconciler.js';
 import { divergedSince } from './rejoin.js';
@@ -46,7 +47,7 @@ export class Connection implements CheckpointTarget {
   readonly #handshake: Handshake;
   #peer: HelloMessage | null = null;
   /** The epoch of the primary, from its hello. */
-  #primaryEpoch: Epoch = { term: 0, node: 'none' };
+  #primaryEpoch: Epoch = NO_EPOCH;
   #reconciler: Reconciler | null = null;
   /** The op being applied (see #drain). */
   #applying: Applying | null = null;

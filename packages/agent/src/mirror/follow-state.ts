@@ -4,6 +4,7 @@ import { codeOf } from '../node/errors.js';
 import { writeFolderMarker } from '../node/folder-marker.js';
 import type { Logger } from '../node/log.js';
 import type { Store } from '../node/store.js';
+import { NO_EPOCH } from '../node/store-schema.js';
 import type { Applier } from './applier/applier.js';
 import type { MirrorEvents, MirrorStatus } from './mirror.js';
 
@@ -64,7 +65,7 @@ export class FollowState {
   nodeId = '';
   /** The folder this mirror holds (null: none yet; it adopts its first primary's). */
   folderId: string | null = null;
-  epoch: Epoch = { term: 0, node: '' };
+  epoch: Epoch = NO_EPOCH;
   appliedSeq = 0;
   lastAcked = 0;
   /** When the last checkpoint was taken. */

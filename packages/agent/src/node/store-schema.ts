@@ -10,6 +10,9 @@ export interface FileRecord extends ManifestEntry {
   ctimeMs: number;
 }
 
+/** No epoch yet: before a node reads its store, or a mirror meets its primary. Older than any. */
+export const NO_EPOCH: Epoch = Object.freeze({ term: 0, node: '' });
+
 /** What a node last served as: a primary, a mirror, or a primary fenced by a newer epoch. */
 export type NodeRole = 'primary' | 'mirror' | 'fenced';
 

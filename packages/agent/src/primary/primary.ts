@@ -39,6 +39,7 @@ import { makeExcluder } from '../node/excludes.js';
 import { resolveFolderId } from '../node/folder-marker.js';
 import type { ListenAddress } from '../node/options.js';
 import { Store } from '../node/store.js';
+import { NO_EPOCH } from '../node/store-schema.js';
 import { ChangeTracker } from './change-tracker.js';
 import { journalKeepFrom } from './journal-retention.js';
 import {
@@ -65,7 +66,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #tracker!: ChangeTracker;
   #nodeId = '';
   #folderId = '';
-  #epoch: Epoch = { term: 1, node: '' };
+  #epoch: Epoch = NO_EPOCH;
   #wss: WebSocketServerClass | null = null;
   #watcher: TreeWatcher | null = null;
   #control: Server | null = null;
