@@ -167,10 +167,19 @@ export function addAgentCommands(program: Command): void {
       '--on-promote <cmd>',
       'shell command run after a promotion (MIMIC_EPOCH, MIMIC_LISTEN in its environment)',
     )
+    .option('--no-owner', "do not set the primary's file owners (set by default when run as root)")
+    .option('--no-group', "do not set the primary's file groups")
     .action(
       async (
         dir: string,
-        opts: SecurityFlags & { primary: string; listen?: string; state?: string; onPromote?: string },
+        opts: SecurityFlags & {
+          primary: string;
+          listen?: string;
+          state?: string;
+          onPromote?: string;
+          owner: boolean;
+          group: boolean;
+        },
       ) => {
         const primaries = await urls(opts.primary, '--primary');
         const security = await loadSecurity(opts);
@@ -189,6 +198,7 @@ export function addAgentCommands(program: Command): void {
           ...security,
           ...(listen ? { listen } : {}),
           ...(opts.state ? { stateDir: resolve(opts.state) } : {}),
+          owners: { ...(opts.owner ? {} : { owner: false }), ...(opts.group ? {} : { group: false }) },
           log: jsonLogger('mirror'),
         });
         try {

@@ -35,6 +35,8 @@ export function printStatus(s: Record<string, unknown>): string {
       lines.push(`REFUSED:   [${refused.code}] ${refused.message} (since ${refused.since})`);
       if (refused.hint) lines.push(`to fix:    ${refused.hint}`);
     } else if (s.lastError && !s.connected) lines.push(`last error: ${s.lastError}`);
+    const notKept = (s.notKept as string[] | undefined) ?? [];
+    if (notKept.length > 0) lines.push(`not kept:  ${notKept.join(', ')} (this mirror is not root)`);
   }
   return `${lines.join('\n')}\n`;
 }

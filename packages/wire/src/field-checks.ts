@@ -67,6 +67,13 @@ export const fileMode: Check = (v, field) => {
   }
 };
 
+/** A numeric user or group id (ids of 2^32 - 1 mean "none" to the kernel and are refused). */
+export const ownerId: Check = (v, field) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 0xffffffff) {
+    fail(field, 'an integer id from 0 to 4294967294', v);
+  }
+};
+
 export const mtime: Check = (v, field) => {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(field, 'a finite number >= 0', v);
 };

@@ -35,6 +35,7 @@ export {
   type OpKind,
   type OpMessage,
   type OpsMessage,
+  type Owner,
   PROOF_BYTES,
   PROTOCOL_NAME,
   PROTOCOL_VERSION,

@@ -95,14 +95,23 @@ export interface WelcomeMessage {
   fork?: { epoch: Epoch; seq: number };
 }
 
-export interface MkdirOp {
+/**
+ * A path's owner and group as numeric ids (names differ between hosts, as rsync --numeric-ids
+ * assumes). Absent: the sender does not say, and the mirror leaves the owner it has.
+ */
+export interface Owner {
+  uid?: number;
+  gid?: number;
+}
+
+export interface MkdirOp extends Owner {
   kind: 'mkdir';
   path: string;
   mode: number;
   mtimeMs: number;
 }
 
-export interface SymlinkOp {
+export interface SymlinkOp extends Owner {
   kind: 'symlink';
   path: string;
   target: string;
@@ -114,7 +123,7 @@ export interface SymlinkOp {
  * one; `size` and `hash` describe the whole resulting file, `data` only this part. With
  * `encoding: 'delta'` the parts form a patch against the file whose hash is `baseHash`.
  */
-export interface WriteOp {
+export interface WriteOp extends Owner {
   kind: 'write';
   path: string;
   mode: number;
@@ -144,7 +153,7 @@ export interface RenameOp {
   to: string;
 }
 
-export interface MetaOp {
+export interface MetaOp extends Owner {
   kind: 'meta';
   path: string;
   mode: number;
@@ -180,7 +189,7 @@ export interface AckMessage {
   seq: number;
 }
 
-export interface ManifestEntry {
+export interface ManifestEntry extends Owner {
   path: string;
   kind: 'file' | 'dir' | 'symlink';
   size: number;

@@ -37,6 +37,7 @@ export const nodeIdArb: fc.Arbitrary<string> = fc.string({
 export const epochArb: fc.Arbitrary<Epoch> = fc.record({ term: fc.maxSafeNat(), node: nodeIdArb });
 export const seqArb: fc.Arbitrary<number> = fc.maxSafeNat();
 export const modeArb: fc.Arbitrary<number> = fc.integer({ min: 0, max: 0o7777 });
+const idArb = fc.integer({ min: 0, max: 0xfffffffe });
 // `+ 0` turns -0 into 0: msgpack has no negative zero integer, and 0 round-trips as 0.
 export const mtimeArb: fc.Arbitrary<number> = fc
   .oneof(fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }), fc.integer({ min: 0, max: 2 ** 45 }))
@@ -91,7 +92,17 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   writeArb,
   fc.record({ kind: fc.constant('delete' as const), path: pathArb }),
   fc.record({ kind: fc.constant('rename' as const), from: pathArb, to: pathArb }),
-  fc.record({ kind: fc.constant('meta' as const), path: pathArb, mode: modeArb, mtimeMs: mtimeArb }),
+  fc.record(
+    {
+      kind: fc.constant('meta' as const),
+      path: pathArb,
+      mode: modeArb,
+      mtimeMs: mtimeArb,
+      uid: idArb,
+      gid: idArb,
+    },
+    { requiredKeys: ['kind', 'path', 'mode', 'mtimeMs'] },
+  ),
 );
 
 const entryBase = { path: pathArb, size: fc.maxSafeNat(), mtimeMs: mtimeArb, mode: modeArb };

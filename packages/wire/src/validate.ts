@@ -15,6 +15,7 @@ import {
   object,
   oneOf,
   opt,
+  ownerId,
   req,
   type Shape,
   safeUint,
@@ -46,11 +47,20 @@ const MAX_ERROR_TEXT_CHARS = 4096;
 
 const epoch = object({ fields: { term: req(safeUint), node: req(nodeId) } });
 
+/** Owner and group as numeric ids: optional, a primary that does not send them leaves them be. */
+const OWNER = { uid: opt(ownerId), gid: opt(ownerId) };
+
 const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
   [
     'mkdir',
     {
-      fields: { kind: req(literal('mkdir')), path: req(wirePath), mode: req(fileMode), mtimeMs: req(mtime) },
+      fields: {
+        kind: req(literal('mkdir')),
+        path: req(wirePath),
+        mode: req(fileMode),
+        mtimeMs: req(mtime),
+        ...OWNER,
+      },
     },
   ],
   [
@@ -61,6 +71,7 @@ const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
         path: req(wirePath),
         target: req(symlinkTarget),
         mtimeMs: req(mtime),
+        ...OWNER,
       },
     },
   ],
@@ -72,6 +83,7 @@ const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
         path: req(wirePath),
         mode: req(fileMode),
         mtimeMs: req(mtime),
+        ...OWNER,
         size: req(safeUint),
         hash: req(hash),
         encoding: req(oneOf('full', 'delta')),
@@ -97,7 +109,15 @@ const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
   ['rename', { fields: { kind: req(literal('rename')), from: req(wirePath), to: req(wirePath) } }],
   [
     'meta',
-    { fields: { kind: req(literal('meta')), path: req(wirePath), mode: req(fileMode), mtimeMs: req(mtime) } },
+    {
+      fields: {
+        kind: req(literal('meta')),
+        path: req(wirePath),
+        mode: req(fileMode),
+        mtimeMs: req(mtime),
+        ...OWNER,
+      },
+    },
   ],
 ]);
 
@@ -119,6 +139,7 @@ const manifestEntry = object({
     size: req(safeUint),
     mtimeMs: req(mtime),
     mode: req(fileMode),
+    ...OWNER,
     hash: opt(hash),
     target: opt(symlinkTarget),
   },

@@ -38,6 +38,7 @@ import { requireCjs } from '../node/require-cjs.js';
 import { Store } from '../node/store.js';
 import { Primary } from '../primary/primary.js';
 import { Applier } from './applier/applier.js';
+import { defaultOwnerPolicy, type OwnerPolicy } from './applier/owners.js';
 import { Connection } from './connection.js';
 import { FollowState } from './follow-state.js';
 import { lastWriteOf } from './rejoin.js';
@@ -59,6 +60,8 @@ export interface MirrorOptions {
   /** Once promoted, allow a non-loopback listener without a token. */
   insecure?: boolean;
   stateDir?: string;
+  /** Set the primary's owners (uid) and groups (gid): by default owners as root, groups always. */
+  owners?: Partial<OwnerPolicy>;
   log?: Logger;
 }
 
@@ -71,6 +74,7 @@ export interface ResolvedMirrorOptions {
   readonly tls: { cert: Buffer; key: Buffer } | null;
   readonly insecure: boolean;
   readonly stateDir: string;
+  readonly owners: OwnerPolicy;
   readonly log: Logger;
 }
 
@@ -92,6 +96,8 @@ export interface MirrorStatus {
    * what an operator can do about it. Null once a primary is followed again.
    */
   refused: { code: string; message: string; hint: string; since: string } | null;
+  /** What of the primary's metadata this mirror could not set (`owner`, `group`: not root). */
+  notKept: string[];
 }
 
 export interface MirrorEvents {
@@ -130,6 +136,7 @@ function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
     tls: o.tls ?? null,
     insecure: o.insecure ?? false,
     stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
+    owners: { ...defaultOwnerPolicy(), ...o.owners },
     log: limitRepeats(o.log ?? silentLogger),
   });
 }
@@ -189,6 +196,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const diverged = () => join(stateDir, 'diverged', String(s.epoch.term));
     s.applier = new Applier(root, s.store, join(stateDir, 'tmp'), diverged, this.options.log);
     s.applier.beforeTreeChange = () => s.noteUnrecorded();
+    s.applier.owners.policy = this.options.owners;
     await s.applier.init();
     s.applier.preserved = await countFiles(join(stateDir, 'diverged'));
     this.#control = await serveControl(stateDir, (req) => {
@@ -218,6 +226,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       folderId: s.folderId,
       lastError: s.lastError,
       refused: s.refused,
+      notKept: s.applier?.owners.notKept ?? [],
     };
   }
 

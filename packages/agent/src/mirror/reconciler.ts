@@ -1,7 +1,7 @@
 import { encodeSignature, signatureFile } from '@mimic/delta';
 import type { Epoch, ManifestEntry, Message } from '@mimic/wire';
 import { RESERVED_ROOT_NAMES } from '../node/excludes.js';
-import { SIGNATURE_MIN_BYTES, walk } from '../node/local-fs.js';
+import { ownerOf, SIGNATURE_MIN_BYTES, walk } from '../node/local-fs.js';
 import type { Logger } from '../node/log.js';
 import type { Applier } from './applier/applier.js';
 
@@ -99,16 +99,26 @@ export class Reconciler {
     const a = this.#applier;
     const local = await a.statLocal(e.path);
     if (e.kind === 'dir') {
-      if (local?.kind !== 'dir' || local.mode !== e.mode || !a.manifest.has(e.path)) {
-        await a.apply({ kind: 'mkdir', path: e.path, mode: e.mode, mtimeMs: e.mtimeMs });
+      if (
+        local?.kind !== 'dir' ||
+        local.mode !== e.mode ||
+        a.owners.differs(local, e) ||
+        !a.manifest.has(e.path)
+      ) {
+        await a.apply({ kind: 'mkdir', path: e.path, mode: e.mode, mtimeMs: e.mtimeMs, ...ownerOf(e) });
       }
       this.#dirTimes.set(e.path, e.mtimeMs);
       return;
     }
     if (e.kind === 'symlink') {
-      if (local?.kind === 'symlink' && (await a.readLink(e.path)) === e.target && a.manifest.has(e.path))
+      if (
+        local?.kind === 'symlink' &&
+        (await a.readLink(e.path)) === e.target &&
+        !a.owners.differs(local, e) &&
+        a.manifest.has(e.path)
+      )
         return;
-      await a.apply({ kind: 'symlink', path: e.path, target: e.target!, mtimeMs: e.mtimeMs });
+      await a.apply({ kind: 'symlink', path: e.path, target: e.target!, mtimeMs: e.mtimeMs, ...ownerOf(e) });
       return;
     }
     if (local?.kind === 'file') {
@@ -120,7 +130,8 @@ export class Reconciler {
         same = true;
       }
       if (same) {
-        if (local.mode !== e.mode || local.mtimeMs !== e.mtimeMs) await a.fixMeta(e.path, e.mode, e.mtimeMs);
+        if (local.mode !== e.mode || local.mtimeMs !== e.mtimeMs || a.owners.differs(local, e))
+          await a.fixMeta(e.path, e);
         return;
       }
       this.needed++;

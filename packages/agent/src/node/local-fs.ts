@@ -26,6 +26,8 @@ export interface DiskEntry {
   size: number;
   mtimeMs: number;
   mode: number;
+  uid: number;
+  gid: number;
   ino: number;
   ctimeMs: number;
 }
@@ -38,6 +40,8 @@ export function entryOf(st: Stats): DiskEntry | null {
     size: kind === 'file' ? st.size : 0,
     mtimeMs: Math.floor(st.mtimeMs),
     mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
     ino: st.ino,
     ctimeMs: st.ctimeMs,
   };
@@ -83,8 +87,11 @@ export interface FileVersion {
   content?: Uint8Array;
 }
 
+/** What sameVersion compares: a DiskEntry or a manifest record. */
+type Version = Pick<DiskEntry, 'kind' | 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'>;
+
 /** Same inode, kind, size, mtime and ctime: nothing was written there since (a chmod changes the ctime too). */
-export function sameVersion(a: DiskEntry, b: DiskEntry | null): boolean {
+export function sameVersion(a: Version, b: Version | null): boolean {
   return (
     b !== null &&
     a.kind === b.kind &&
@@ -94,6 +101,23 @@ export function sameVersion(a: DiskEntry, b: DiskEntry | null): boolean {
     a.ino === b.ino
   );
 }
+
+/** What a meta op carries: permission bits, mtime, and owner and group where known. */
+export interface Meta {
+  mode: number;
+  mtimeMs: number;
+  uid?: number;
+  gid?: number;
+}
+
+/** Same mode, mtime, owner and group: no meta op is needed between the two. */
+export function sameMeta(a: Meta, b: Meta): boolean {
+  return a.mode === b.mode && a.mtimeMs === b.mtimeMs && a.uid === b.uid && a.gid === b.gid;
+}
+
+/** The owner fields of an entry, to spread into an op or a record. */
+export const ownerOf = (e: { uid?: number; gid?: number }): { uid?: number; gid?: number } =>
+  e.uid === undefined || e.gid === undefined ? {} : { uid: e.uid, gid: e.gid };
 
 const shared = Buffer.allocUnsafe(IO_CHUNK);
 const BYTES_PER_TURN = 8 * 1024 * 1024;

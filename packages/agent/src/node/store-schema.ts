@@ -3,6 +3,7 @@
  * node's database, and the conversion of a manifest row to a record. Only store.ts reads them.
  */
 import type { Epoch, ManifestEntry, Op } from '@mimic/wire';
+import type Database from 'better-sqlite3';
 
 /** What the manifest knows of one path: the wire entry plus the local identity used to spot changes. */
 export interface FileRecord extends ManifestEntry {
@@ -58,6 +59,8 @@ export type JournalOp =
       path: string;
       mode: number;
       mtimeMs: number;
+      uid?: number;
+      gid?: number;
       size: number;
       hash: string;
       prevHash?: string;
@@ -67,7 +70,8 @@ export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
   path TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms REAL NOT NULL,
-  mode INTEGER NOT NULL, hash TEXT, target TEXT, ino INTEGER NOT NULL, ctime_ms REAL NOT NULL);
+  mode INTEGER NOT NULL, hash TEXT, target TEXT, ino INTEGER NOT NULL, ctime_ms REAL NOT NULL,
+  uid INTEGER, gid INTEGER);
 CREATE TABLE IF NOT EXISTS journal (
   seq INTEGER PRIMARY KEY, term INTEGER NOT NULL, node TEXT NOT NULL, op TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sigs (hash TEXT PRIMARY KEY, sig BLOB NOT NULL);
@@ -84,6 +88,22 @@ export interface FileRow {
   target: string | null;
   ino: number;
   ctime_ms: number;
+  uid: number | null;
+  gid: number | null;
+}
+
+/** Columns added since the first schema, for a store made before them (ALTER TABLE ADD COLUMN). */
+const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: string])[] = [
+  ['files', 'uid', 'INTEGER'],
+  ['files', 'gid', 'INTEGER'],
+];
+
+/** Brings a store made by an older version up to SCHEMA; a no-op on a new one. */
+export function upgradeSchema(db: Database.Database): void {
+  for (const [table, column, type] of ADDED_COLUMNS) {
+    const have = db.pragma(`table_info(${table})`) as { name: string }[];
+    if (!have.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+  }
 }
 
 export function toRecord(r: FileRow): FileRecord {
@@ -96,6 +116,8 @@ export function toRecord(r: FileRow): FileRecord {
     ino: r.ino,
     ctimeMs: r.ctime_ms,
   };
+  if (r.uid !== null) rec.uid = r.uid;
+  if (r.gid !== null) rec.gid = r.gid;
   if (r.hash !== null) rec.hash = r.hash;
   if (r.target !== null) rec.target = r.target;
   return rec;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, test } from 'vitest';
+import { requireCjs } from './require-cjs.js';
 import { type FileRecord, Store } from './store.js';
 
 const dirs: string[] = [];
@@ -176,5 +177,28 @@ describe('Store node state', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+describe('Store schema upgrade', () => {
+  test('a store made before owners were kept opens, keeps its rows, and records owners from then on', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mimic-store-'));
+    dirs.push(dir);
+    const path = join(dir, 'mimic.db');
+    // The files table as the first schema made it, with one row.
+    const SqliteDatabase = requireCjs('better-sqlite3') as typeof import('better-sqlite3');
+    const old = new SqliteDatabase(path);
+    old.exec(`CREATE TABLE files (
+      path TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms REAL NOT NULL,
+      mode INTEGER NOT NULL, hash TEXT, target TEXT, ino INTEGER NOT NULL, ctime_ms REAL NOT NULL)`);
+    old.prepare("INSERT INTO files VALUES ('a', 'file', 1, 1, 420, '00', NULL, 1, 1)").run();
+    old.close();
+    const store = new Store(path);
+    expect(store.loadFiles().get('a')).toEqual(rec('a'));
+    store.putFile({ ...rec('b'), uid: 33, gid: 44 });
+    store.close();
+    const again = new Store(path);
+    expect(again.loadFiles().get('b')).toEqual({ ...rec('b'), uid: 33, gid: 44 });
+    again.close();
   });
 });

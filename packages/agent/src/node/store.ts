@@ -22,6 +22,7 @@ import {
   type NodeRole,
   SCHEMA,
   toRecord,
+  upgradeSchema,
 } from './store-schema.js';
 
 /** The term a node serves in when it first becomes a primary. */
@@ -70,9 +71,10 @@ export class Store {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.exec(SCHEMA);
+    upgradeSchema(this.#db);
     this.#putFile = this.#db.prepare(
-      `INSERT OR REPLACE INTO files (path, kind, size, mtime_ms, mode, hash, target, ino, ctime_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO files (path, kind, size, mtime_ms, mode, hash, target, ino, ctime_ms, uid, gid)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#delFile = this.#db.prepare('DELETE FROM files WHERE path = ?');
     this.#append = this.#db.prepare('INSERT INTO journal (seq, term, node, op) VALUES (?, ?, ?, ?)');
@@ -289,8 +291,20 @@ export class Store {
 
   putFile(rec: FileRecord): void {
     // Bound by position: binding by name looks up every field of an object on each run.
-    const { path, kind, size, mtimeMs, mode, ino, ctimeMs } = rec;
-    this.#putFile.run(path, kind, size, mtimeMs, mode, rec.hash ?? null, rec.target ?? null, ino, ctimeMs);
+    const { path, kind, size, mtimeMs, mode, ino, ctimeMs, uid, gid } = rec;
+    this.#putFile.run(
+      path,
+      kind,
+      size,
+      mtimeMs,
+      mode,
+      rec.hash ?? null,
+      rec.target ?? null,
+      ino,
+      ctimeMs,
+      uid ?? null,
+      gid ?? null,
+    );
   }
 
   deleteFile(path: string): void {

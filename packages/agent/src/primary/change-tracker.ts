@@ -3,7 +3,14 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
-import { type DiskEntry, readLinkTarget, statEntry, walkFolders } from '../node/local-fs.js';
+import {
+  type DiskEntry,
+  ownerOf,
+  readLinkTarget,
+  sameMeta,
+  statEntry,
+  walkFolders,
+} from '../node/local-fs.js';
 import type { FileRecord, Store } from '../node/store.js';
 import { RecentContent } from './recent-content.js';
 import { BatchJournal, BatchRows, byDepth, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
@@ -260,12 +267,19 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       size: entry.size,
       mtimeMs: entry.mtimeMs,
       mode: entry.mode,
+      ...ownerOf(entry),
       ino: entry.ino,
       ctimeMs: entry.ctimeMs,
     };
     if (entry.kind === 'dir') {
       if (!old) {
-        rows.mkdirs.push({ kind: 'mkdir', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
+        rows.mkdirs.push({
+          kind: 'mkdir',
+          path: rel,
+          mode: entry.mode,
+          mtimeMs: entry.mtimeMs,
+          ...ownerOf(entry),
+        });
         // Whatever was made inside before the watcher watched the new folder (mkdir -p a/b/c
         // and a file in it, at once) is found here rather than at the next rescan. Listed
         // twice: the writer may still be making or writing what goes in it as it is listed
@@ -276,14 +290,20 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           this.#markNew(rel);
           this.#state.after(NEW_FOLDER_RELOOK_MS, () => this.#markNew(rel, true));
         }
-      } else if (old.mode !== entry.mode || old.mtimeMs !== entry.mtimeMs)
-        rows.metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs });
+      } else if (!sameMeta(old, entry))
+        rows.metas.push({
+          kind: 'meta',
+          path: rel,
+          mode: entry.mode,
+          mtimeMs: entry.mtimeMs,
+          ...ownerOf(entry),
+        });
       rows.puts.push(base);
     } else {
       const target = await readLinkTarget(this.#abs(rel));
       if (target === null || target === '') return;
-      if (!old || old.target !== target)
-        rows.links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs });
+      if (!old || old.target !== target || old.uid !== entry.uid || old.gid !== entry.gid)
+        rows.links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs, ...ownerOf(entry) });
       rows.puts.push({ ...base, target });
     }
   }

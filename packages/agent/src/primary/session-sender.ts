@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { decodeSignature, hashToHex } from '@mimic/delta';
 import type { NeedMessage, Op } from '@mimic/wire';
+import { ownerOf } from '../node/local-fs.js';
 import { rekey, under } from '../node/paths.js';
 import type { FileRecord, JournalOp, JournalRow, Store } from '../node/store.js';
 import type { OpBatcher } from './op-batcher.js';
@@ -70,7 +71,13 @@ export class OpSender {
     }
     if (rec.kind !== 'file' || this.#held.get(op.path) === rec.hash) {
       if (rec.hash) this.#tracker.recent.discard(op.path, rec.hash);
-      return this.#ops.send(row.seq, { kind: 'meta', path: op.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
+      return this.#ops.send(row.seq, {
+        kind: 'meta',
+        path: op.path,
+        mode: rec.mode,
+        mtimeMs: rec.mtimeMs,
+        ...ownerOf(rec),
+      });
     }
     const held = this.#held.get(op.path);
     // Nothing sent on this connection yet: the mirror holds the journal's previous version.
@@ -86,13 +93,20 @@ export class OpSender {
     const rec = this.#tracker.manifest.get(need.path);
     if (!rec) return this.#ops.send(seq, { kind: 'delete', path: need.path });
     if (rec.kind === 'dir')
-      return this.#ops.send(seq, { kind: 'mkdir', path: rec.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
+      return this.#ops.send(seq, {
+        kind: 'mkdir',
+        path: rec.path,
+        mode: rec.mode,
+        mtimeMs: rec.mtimeMs,
+        ...ownerOf(rec),
+      });
     if (rec.kind === 'symlink')
       return this.#ops.send(seq, {
         kind: 'symlink',
         path: rec.path,
         target: rec.target!,
         mtimeMs: rec.mtimeMs,
+        ...ownerOf(rec),
       });
     let base: { hash: string; signature: Uint8Array } | undefined;
     if (need.signature) {
@@ -143,6 +157,7 @@ export class OpSender {
       path: rec.path,
       mode: rec.mode,
       mtimeMs: rec.mtimeMs,
+      ...ownerOf(rec),
       size: rec.size,
       hash: rec.hash!,
       sign: this.#signing.sink,

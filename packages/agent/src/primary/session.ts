@@ -10,6 +10,7 @@ import type WebSocket from 'ws';
 import { Handshake, type HandshakeState } from '../link/handshake.js';
 import { type Corkable, PeerSocket } from '../link/peer-socket.js';
 import { AgentError, codeOf } from '../node/errors.js';
+import { ownerOf } from '../node/local-fs.js';
 import type { FileRecord, Store } from '../node/store.js';
 import { OpBatcher } from './op-batcher.js';
 import { OpSender, type SessionTracker } from './session-sender.js';
@@ -65,7 +66,14 @@ const MANIFEST_PAGE = 1000;
 const JOURNAL_BATCH = 256;
 
 function toWireEntry(r: FileRecord): ManifestEntry {
-  const e: ManifestEntry = { path: r.path, kind: r.kind, size: r.size, mtimeMs: r.mtimeMs, mode: r.mode };
+  const e: ManifestEntry = {
+    path: r.path,
+    kind: r.kind,
+    size: r.size,
+    mtimeMs: r.mtimeMs,
+    mode: r.mode,
+    ...ownerOf(r),
+  };
   if (r.hash !== undefined) e.hash = r.hash;
   if (r.target !== undefined) e.target = r.target;
   return e;

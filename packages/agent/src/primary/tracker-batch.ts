@@ -1,5 +1,5 @@
 import type { Epoch } from '@mimic/wire';
-import { type DiskEntry, sameVersion } from '../node/local-fs.js';
+import { type DiskEntry, sameMeta, sameVersion } from '../node/local-fs.js';
 import { depth } from '../node/paths.js';
 import type { FileRecord, JournalOp, Store } from '../node/store.js';
 
@@ -23,13 +23,15 @@ export const UNSTATED: DiskEntry = Object.freeze({
   size: -1,
   mtimeMs: 0,
   mode: 0,
+  uid: -1,
+  gid: -1,
   ino: -1,
   ctimeMs: 0,
 });
 
 /** What the manifest knows of a path and what an lstat finds there agree: it is unchanged. */
 export function statsMatch(old: FileRecord | undefined, entry: DiskEntry): boolean {
-  return old !== undefined && sameVersion(old, entry) && old.mode === entry.mode;
+  return old !== undefined && sameVersion(old, entry) && sameMeta(old, entry);
 }
 
 /** The batch, parents before children (stable within a depth); each depth counted once. */

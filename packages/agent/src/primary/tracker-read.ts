@@ -1,5 +1,5 @@
 import { closeSync, fstatSync } from 'node:fs';
-import { entryOf, openToRead, readOpenedVersion } from '../node/local-fs.js';
+import { entryOf, openToRead, ownerOf, readOpenedVersion, sameMeta } from '../node/local-fs.js';
 import type { FileRecord, JournalOp } from '../node/store.js';
 import type { RecentContent } from './recent-content.js';
 import { type BatchRows, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
@@ -113,14 +113,15 @@ export class FileReads {
       size: v.size,
       mtimeMs: v.mtimeMs,
       mode: v.mode,
+      ...ownerOf(v),
       ino: v.ino,
       ctimeMs: v.ctimeMs,
       hash: version.hash,
     };
     rows.puts.push(rec);
     if (old?.hash === version.hash && !p.renamed) {
-      if (old.mode !== v.mode || old.mtimeMs !== v.mtimeMs)
-        rows.metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs });
+      if (!sameMeta(old, v))
+        rows.metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs, ...ownerOf(v) });
       return;
     }
     // Same content under a new name: a write of the old name may still be on its way to a
@@ -131,6 +132,7 @@ export class FileReads {
       path: rel,
       mode: v.mode,
       mtimeMs: v.mtimeMs,
+      ...ownerOf(v),
       size: v.size,
       hash: version.hash,
     };

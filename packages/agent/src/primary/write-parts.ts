@@ -10,7 +10,7 @@ import {
   SignatureBuilder,
 } from '@mimic/delta';
 import type { WriteOp } from '@mimic/wire';
-import { openToRead, SIGNATURE_MIN_BYTES } from '../node/local-fs.js';
+import { openToRead, ownerOf, SIGNATURE_MIN_BYTES } from '../node/local-fs.js';
 
 /** Bytes of file content or delta carried by one write message. */
 export const PART_BYTES = 1024 * 1024;
@@ -25,6 +25,8 @@ export interface WriteSource {
   path: string;
   mode: number;
   mtimeMs: number;
+  uid?: number;
+  gid?: number;
   size: number;
   hash: string;
   /** Signature of the version the mirror holds, and that version's hash: send a delta. */
@@ -100,6 +102,7 @@ function headOf(src: WriteSource, sig: Signature | null) {
     path: src.path,
     mode: src.mode,
     mtimeMs: src.mtimeMs,
+    ...ownerOf(src),
     size: src.size,
     hash: src.hash,
     encoding: sig ? ('delta' as const) : ('full' as const),
@@ -113,7 +116,7 @@ function headOf(src: WriteSource, sig: Signature | null) {
  * a large tree leave this way, without a read or a generator of their own.
  */
 export function wholePart(
-  file: { path: string; mode: number; mtimeMs: number },
+  file: { path: string; mode: number; mtimeMs: number; uid?: number; gid?: number },
   hash: string,
   data: Uint8Array,
   sign?: WriteSource['sign'],
@@ -125,6 +128,7 @@ export function wholePart(
     path: file.path,
     mode: file.mode,
     mtimeMs: file.mtimeMs,
+    ...ownerOf(file),
     size: data.length,
     hash,
     encoding: 'full',

@@ -29,13 +29,14 @@
 import { chmodSync, lutimesSync, mkdirSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { checkWirePath, type Op, type WriteOp } from '@mimic/wire';
-import { type DiskEntry, readFileVersion, statEntrySync } from '../../node/local-fs.js';
+import { type DiskEntry, type Meta, ownerOf, readFileVersion, statEntrySync } from '../../node/local-fs.js';
 import type { Logger } from '../../node/log.js';
 import { rekey, under } from '../../node/paths.js';
 import type { FileRecord, Store } from '../../node/store.js';
 import { Assembler, type Assembly, utimeOf } from './assembly.js';
 import { ApplyError, ResyncNeeded } from './errors.js';
 import { GroupCommit } from './group-commit.js';
+import { Owners } from './owners.js';
 import { Clearer, isOurs } from './preserve.js';
 import { SafePaths } from './safe-paths.js';
 
@@ -50,25 +51,32 @@ export class Applier {
   readonly #assembler: Assembler;
   readonly #group: GroupCommit;
   /** Folder metadata waiting for the files below it to be committed. */
-  #dirMeta = new Map<string, { mode: number; mtimeMs: number }>();
+  #dirMeta = new Map<string, Meta>();
   #current: Assembly | null = null;
   preserved = 0;
   /** Paths this node wrote as a primary after its epoch was superseded: kept, never overwritten. */
   keep = new Set<string>();
   /** Called before an op other than a write changes the tree (after any landing before it). */
   beforeTreeChange: () => void = () => {};
+  /** Which of the primary's owner and group this mirror sets, and what it could not. */
+  readonly owners: Owners;
 
   constructor(root: string, store: Store, tmpDir: string, diverged: () => string, log: Logger) {
     this.root = root;
+    this.owners = new Owners(log);
     this.#store = store;
     this.manifest = store.loadFiles();
     this.#paths = new SafePaths(root, (rel) => this.#clearer.clear(rel));
     this.#clearer = new Clearer(this, this.#paths, diverged, log);
-    this.#assembler = new Assembler(tmpDir, async () => {
-      if (this.#group.size === 0) return false;
-      await this.commit(); // out of descriptors: the pending files give theirs back
-      return true;
-    });
+    this.#assembler = new Assembler(
+      tmpDir,
+      async () => {
+        if (this.#group.size === 0) return false;
+        await this.commit(); // out of descriptors: the pending files give theirs back
+        return true;
+      },
+      (fd, op) => this.owners.set({ fd }, op),
+    );
     this.#group = new GroupCommit(root, store, this.manifest, {
       placeFor: (rel, parents) => this.#placeFor(rel, parents),
       afterLanding: () => this.#applyDirMeta(),
@@ -121,6 +129,7 @@ export class Applier {
           await this.#paths.ensureParent(op.path);
           mkdirSync(abs, { mode: op.mode });
         }
+        this.owners.set({ path: abs }, op);
         chmodSync(abs, op.mode);
         lutimesSync(abs, utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
         this.#record(op.path, abs, {});
@@ -133,6 +142,7 @@ export class Applier {
         await this.#clearer.clear(op.path);
         await this.#paths.ensureParent(op.path);
         symlinkSync(op.target, abs);
+        this.owners.set({ path: abs }, op);
         try {
           lutimesSync(abs, utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
         } catch {}
@@ -163,11 +173,11 @@ export class Applier {
         if (e?.kind === 'dir' && this.#group.hasPendingUnder(op.path)) {
           // Files still to land below would change the folder's time again: set it after
           // the commit that renames them, rather than forcing that commit now.
-          this.#dirMeta.set(op.path, { mode: op.mode, mtimeMs: op.mtimeMs });
+          this.#dirMeta.set(op.path, op);
           return;
         }
         await this.#flushIfPendingUnder(op.path);
-        this.#setMeta(op.path, abs, op.mode, op.mtimeMs);
+        this.#setMeta(op.path, abs, op);
         return;
       }
     }
@@ -225,11 +235,12 @@ export class Applier {
     if (this.#group.hasPendingUnder(rel)) await this.commit();
   }
 
-  #setMeta(rel: string, abs: string, mode: number, mtimeMs: number): void {
-    const e = statEntrySync(abs);
-    if (!e || e.kind === 'symlink' || !this.isOurs(rel, e)) return;
-    chmodSync(abs, mode);
-    lutimesSync(abs, utimeOf(mtimeMs), utimeOf(mtimeMs));
+  #setMeta(rel: string, abs: string, m: Meta, checked = false): void {
+    const e = checked ? null : statEntrySync(abs);
+    if (!checked && (!e || e.kind === 'symlink' || !this.isOurs(rel, e))) return;
+    this.owners.set({ path: abs }, m);
+    chmodSync(abs, m.mode);
+    lutimesSync(abs, utimeOf(m.mtimeMs), utimeOf(m.mtimeMs));
     const rec = this.manifest.get(rel);
     this.#record(rel, abs, rec?.hash ? { hash: rec.hash } : {});
   }
@@ -238,7 +249,7 @@ export class Applier {
     const e = statEntrySync(abs);
     if (!e) return;
     const { kind, size, mtimeMs, mode, ino, ctimeMs } = e;
-    const rec: FileRecord = { path: rel, kind, size, mtimeMs, mode, ino, ctimeMs, ...extra };
+    const rec: FileRecord = { path: rel, kind, size, mtimeMs, mode, ...ownerOf(e), ino, ctimeMs, ...extra };
     this.manifest.set(rel, rec);
     this.#store.putFile(rec);
   }
@@ -323,7 +334,7 @@ export class Applier {
     this.#dirMeta.clear();
     for (const [rel, m] of waiting) {
       try {
-        this.#setMeta(rel, await this.#paths.safe(rel), m.mode, m.mtimeMs);
+        this.#setMeta(rel, await this.#paths.safe(rel), m);
       } catch {
         // Gone or no longer a plain folder: a later op says what it became.
       }
@@ -379,12 +390,8 @@ export class Applier {
     this.#record(rel, abs, {});
   }
 
-  /** Sets mode/mtime on a file the primary and mirror agree on. */
-  async fixMeta(rel: string, mode: number, mtimeMs: number): Promise<void> {
-    const abs = await this.#paths.safe(rel);
-    chmodSync(abs, mode);
-    lutimesSync(abs, utimeOf(mtimeMs), utimeOf(mtimeMs));
-    const rec = this.manifest.get(rel);
-    this.#record(rel, abs, rec?.hash ? { hash: rec.hash } : {});
+  /** Sets owner, mode and mtime on a file the primary and mirror agree on. */
+  async fixMeta(rel: string, m: Meta): Promise<void> {
+    this.#setMeta(rel, await this.#paths.safe(rel), m, true);
   }
 }

@@ -21,6 +21,7 @@ import {
 } from '@mimic/delta';
 import type { WriteOp } from '@mimic/wire';
 import { AsyncQueue } from '../../node/async-queue.js';
+import { ownerOf } from '../../node/local-fs.js';
 import type { FileRecord } from '../../node/store.js';
 import { ApplyError } from './errors.js';
 
@@ -137,8 +138,14 @@ export class Assembler {
   #umask = 0o777;
   /** Frees descriptors when open() runs out of them; false if there is nothing to free. */
   readonly #freeDescriptors: () => Promise<boolean>;
+  readonly #setOwner: (fd: number, op: WriteOp) => boolean;
 
-  constructor(tmpDir: string, freeDescriptors: () => Promise<boolean> = async () => false) {
+  constructor(
+    tmpDir: string,
+    freeDescriptors: () => Promise<boolean> = async () => false,
+    setOwner: (fd: number, op: WriteOp) => boolean = () => false,
+  ) {
+    this.#setOwner = setOwner;
     this.#tmpDir = tmpDir;
     this.#tmpSlash = tmpDir.endsWith('/') ? tmpDir : `${tmpDir}/`;
     this.#freeDescriptors = freeDescriptors;
@@ -276,9 +283,10 @@ export class Assembler {
     return { fd, tmp, modeSet: (createMode & ~this.#umask) === mode ? mode : -1 };
   }
 
-  /** A verified temp file gets its mode and mtime. */
+  /** A verified temp file gets its owner, mode and mtime (the chown first: it clears setuid). */
   #ready(temp: Temp, last: WriteOp, size: number, hash: string): Assembled {
-    if (temp.modeSet !== last.mode) fchmodSync(temp.fd, last.mode);
+    const chowned = this.#setOwner(temp.fd, last);
+    if (temp.modeSet !== last.mode || (chowned && last.mode & 0o6000)) fchmodSync(temp.fd, last.mode);
     futimesSync(temp.fd, utimeOf(last.mtimeMs), utimeOf(last.mtimeMs));
     return {
       fd: temp.fd,
@@ -290,6 +298,7 @@ export class Assembler {
         size,
         mtimeMs: last.mtimeMs,
         mode: last.mode,
+        ...ownerOf(last),
         hash,
         ino: 0,
         ctimeMs: 0,
