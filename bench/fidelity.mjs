@@ -129,7 +129,8 @@ async function main() {
   console.log(
     `kept: rsync ${count(rsyncKept)}/${PROPERTIES.length}, mimic ${count(mimicKept)}/${PROPERTIES.length}`,
   );
-  removeWork(work);
+  if (process.argv.includes('--keep')) console.log(`kept the work folder: ${work}`);
+  else removeWork(work);
 }
 
 main().catch((e) => {

@@ -98,8 +98,9 @@ const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: st
   ['files', 'gid', 'INTEGER'],
 ];
 
-/** Brings a store made by an older version up to SCHEMA; a no-op on a new one. */
-export function upgradeSchema(db: Database.Database): void {
+/** Makes the tables of a new store, and brings one made by an older version up to SCHEMA. */
+export function createSchema(db: Database.Database): void {
+  db.exec(SCHEMA);
   for (const [table, column, type] of ADDED_COLUMNS) {
     const have = db.pragma(`table_info(${table})`) as { name: string }[];
     if (!have.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);

@@ -12,6 +12,7 @@ import type { Epoch } from '@mimic/wire';
 import type Database from 'better-sqlite3';
 import { requireCjs } from './require-cjs.js';
 import {
+  createSchema,
   type FencedBy,
   type FileRecord,
   type FileRow,
@@ -20,9 +21,7 @@ import {
   type JournalRow,
   type MetaKey,
   type NodeRole,
-  SCHEMA,
   toRecord,
-  upgradeSchema,
 } from './store-schema.js';
 
 /** The term a node serves in when it first becomes a primary. */
@@ -70,8 +69,7 @@ export class Store {
     this.#db = new SqliteDatabase(path);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
-    this.#db.exec(SCHEMA);
-    upgradeSchema(this.#db);
+    createSchema(this.#db);
     this.#putFile = this.#db.prepare(
       `INSERT OR REPLACE INTO files (path, kind, size, mtime_ms, mode, hash, target, ino, ctime_ms, uid, gid)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -291,20 +289,9 @@ export class Store {
 
   putFile(rec: FileRecord): void {
     // Bound by position: binding by name looks up every field of an object on each run.
-    const { path, kind, size, mtimeMs, mode, ino, ctimeMs, uid, gid } = rec;
-    this.#putFile.run(
-      path,
-      kind,
-      size,
-      mtimeMs,
-      mode,
-      rec.hash ?? null,
-      rec.target ?? null,
-      ino,
-      ctimeMs,
-      uid ?? null,
-      gid ?? null,
-    );
+    const { path, kind, size, mtimeMs, mode, ino, ctimeMs } = rec;
+    const [hash, target, uid, gid] = [rec.hash ?? null, rec.target ?? null, rec.uid ?? null, rec.gid ?? null];
+    this.#putFile.run(path, kind, size, mtimeMs, mode, hash, target, ino, ctimeMs, uid, gid);
   }
 
   deleteFile(path: string): void {

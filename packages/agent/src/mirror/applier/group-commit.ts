@@ -1,12 +1,21 @@
-import { chmodSync, closeSync, fstatSync, fsync, openSync, renameSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import {
+  chmodSync,
+  closeSync,
+  fstatSync,
+  fsync,
+  lutimesSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+} from 'node:fs';
+import { dirname, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { stepError } from '../../node/errors.js';
 import { FileSystemSync } from '../../node/fs-sync.js';
 import { entryOf, statEntrySync } from '../../node/local-fs.js';
 import { under } from '../../node/paths.js';
 import type { FileRecord, Store } from '../../node/store.js';
-import { type Assembled, discard } from './assembly.js';
+import { type Assembled, discard, utimeOf } from './assembly.js';
 import { LandingError } from './errors.js';
 
 /*
@@ -223,7 +232,22 @@ export class GroupCommit {
       }
       record?.();
     });
+    this.#restoreFolderTimes(dirs);
     await this.#site.afterLanding();
+  }
+
+  /**
+   * The renames changed the times of the folders they landed in: each gets back the time the
+   * primary gave it (its manifest row), as rsync sets folder times after their contents.
+   */
+  #restoreFolderTimes(folders: ReadonlySet<string>): void {
+    for (const abs of folders) {
+      const rec = this.#manifest.get(relative(this.#root, abs));
+      if (rec?.kind !== 'dir') continue;
+      try {
+        lutimesSync(abs, utimeOf(rec.mtimeMs), utimeOf(rec.mtimeMs));
+      } catch {} // gone or replaced since: a later op says what it became
+    }
   }
 
   /** A renamed file's record: its identity after the rename, from the descriptor still open. */
