@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { resolve } from 'node:path';
 import { createHasher, hashToHex, IO_CHUNK, strongHash, yieldToLoop } from '@mimic/delta';
+import type { Owner } from '@mimic/wire';
 
 /*
  * Local file system access for the agents. Calls are synchronous on purpose: a stat or a
@@ -103,20 +104,21 @@ export function sameVersion(a: Version, b: Version | null): boolean {
 }
 
 /** What a meta op carries: permission bits, mtime, and owner and group where known. */
-export interface Meta {
+export interface Meta extends Owner {
   mode: number;
   mtimeMs: number;
-  uid?: number;
-  gid?: number;
 }
+
+/** Same owner and group (a link has no mode of its own to compare). */
+export const sameOwner = (a: Owner, b: Owner): boolean => a.uid === b.uid && a.gid === b.gid;
 
 /** Same mode, mtime, owner and group: no meta op is needed between the two. */
 export function sameMeta(a: Meta, b: Meta): boolean {
-  return a.mode === b.mode && a.mtimeMs === b.mtimeMs && a.uid === b.uid && a.gid === b.gid;
+  return a.mode === b.mode && a.mtimeMs === b.mtimeMs && sameOwner(a, b);
 }
 
 /** The owner fields of an entry, to spread into an op or a record. */
-export const ownerOf = (e: { uid?: number; gid?: number }): { uid?: number; gid?: number } =>
+export const ownerOf = (e: Owner): Owner =>
   e.uid === undefined || e.gid === undefined ? {} : { uid: e.uid, gid: e.gid };
 
 const shared = Buffer.allocUnsafe(IO_CHUNK);

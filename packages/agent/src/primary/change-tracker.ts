@@ -8,6 +8,7 @@ import {
   ownerOf,
   readLinkTarget,
   sameMeta,
+  sameOwner,
   statEntry,
   walkFolders,
 } from '../node/local-fs.js';
@@ -302,7 +303,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     } else {
       const target = await readLinkTarget(this.#abs(rel));
       if (target === null || target === '') return;
-      if (!old || old.target !== target || old.uid !== entry.uid || old.gid !== entry.gid)
+      if (!old || old.target !== target || !sameOwner(old, entry))
         rows.links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs, ...ownerOf(entry) });
       rows.puts.push({ ...base, target });
     }
