@@ -78,6 +78,13 @@ export const mtime: Check = (v, field) => {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(field, 'a finite number >= 0', v);
 };
 
+/** The nanoseconds of a time past its whole milliseconds. */
+export const nanos: Check = (v, field) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 999_999) {
+    fail(field, 'an integer from 0 to 999999 (ns)', v);
+  }
+};
+
 export const bool: Check = (v, field) => {
   if (typeof v !== 'boolean') fail(field, 'a boolean', v);
 };
@@ -87,6 +94,13 @@ export const bytes =
   (v, field) => {
     if (!(v instanceof Uint8Array)) fail(field, 'a Uint8Array', v);
     if (exactLength !== undefined && v.length !== exactLength) fail(field, `exactly ${exactLength} bytes`, v);
+  };
+
+export const boundedBytes =
+  (maxLength: number): Check =>
+  (v, field) => {
+    if (!(v instanceof Uint8Array)) fail(field, 'a Uint8Array', v);
+    if (v.length > maxLength) fail(field, `at most ${maxLength} bytes`, v, 'ERR_TOO_LARGE');
   };
 
 export const pattern =

@@ -14,7 +14,7 @@
 export const PROTOCOL_NAME = 'mimic';
 
 /** The one protocol version this package speaks; a hello with another one is refused. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Most ops one `ops` message carries. */
 export const MAX_OPS_PER_MESSAGE = 1024;
@@ -89,6 +89,12 @@ export interface WelcomeMessage {
   seq: number;
   mode: 'resume' | 'reconcile';
   /**
+   * Present when the primary sends extended attributes: `user.*` always, the POSIX ACLs and
+   * `security.*`/`trusted.*` as its flags say. An op or entry without `xattrs` then has none of
+   * those; absent, the primary sends none and a mirror leaves its own alone.
+   */
+  xattrs?: { acls: boolean; privileged: boolean };
+  /**
    * Where the primary's epoch began: the epoch it was promoted from and the last sequence of
    * that epoch it held. A returning former primary of that epoch keeps what it wrote after it.
    */
@@ -104,14 +110,29 @@ export interface Owner {
   gid?: number;
 }
 
-export interface MkdirOp extends Owner {
+/** Longest encoded attribute list of one path (names and values within 256 KiB, plus framing). */
+export const MAX_XATTRS_BYTES = 256 * 1024 + 8 * 1024;
+
+/** What a path carries beyond its kind, mode and whole-millisecond mtime; each part optional. */
+export interface PathAttrs extends Owner {
+  /** Nanoseconds past `mtimeMs` (0 to 999,999): the rest of a time the file system keeps in ns. */
+  mtimeNs?: number;
+  /**
+   * Extended attributes, the POSIX ACLs among them, as one sorted list in the canonical encoding
+   * of @mimic/fsmeta (count, then name and value lengths, big-endian). Absent: none (see the
+   * welcome's `xattrs`).
+   */
+  xattrs?: Uint8Array;
+}
+
+export interface MkdirOp extends PathAttrs {
   kind: 'mkdir';
   path: string;
   mode: number;
   mtimeMs: number;
 }
 
-export interface SymlinkOp extends Owner {
+export interface SymlinkOp extends PathAttrs {
   kind: 'symlink';
   path: string;
   target: string;
@@ -123,7 +144,7 @@ export interface SymlinkOp extends Owner {
  * one; `size` and `hash` describe the whole resulting file, `data` only this part. With
  * `encoding: 'delta'` the parts form a patch against the file whose hash is `baseHash`.
  */
-export interface WriteOp extends Owner {
+export interface WriteOp extends PathAttrs {
   kind: 'write';
   path: string;
   mode: number;
@@ -139,6 +160,11 @@ export interface WriteOp extends Owner {
    * The mirror keeps its copy; a later op brings the new content.
    */
   abort?: boolean;
+  /**
+   * Full writes only: where in the file this part's data begins; absent, right after the previous
+   * part's data (or at 0). Offsets never go back; what no part covers up to `size` is a hole.
+   */
+  offset?: number;
   data: Uint8Array;
 }
 
@@ -153,14 +179,24 @@ export interface RenameOp {
   to: string;
 }
 
-export interface MetaOp extends Owner {
+export interface MetaOp extends PathAttrs {
   kind: 'meta';
   path: string;
   mode: number;
   mtimeMs: number;
 }
 
-export type Op = MkdirOp | SymlinkOp | WriteOp | DeleteOp | RenameOp | MetaOp;
+/**
+ * `path` becomes another name of the file at `target` (a hard link), replacing what was there:
+ * the two share content, mode, owner and times from then on.
+ */
+export interface LinkOp {
+  kind: 'link';
+  path: string;
+  target: string;
+}
+
+export type Op = MkdirOp | SymlinkOp | WriteOp | DeleteOp | RenameOp | MetaOp | LinkOp;
 export type OpKind = Op['kind'];
 
 export interface OpMessage {
@@ -189,7 +225,7 @@ export interface AckMessage {
   seq: number;
 }
 
-export interface ManifestEntry extends Owner {
+export interface ManifestEntry extends PathAttrs {
   path: string;
   kind: 'file' | 'dir' | 'symlink';
   size: number;
@@ -199,6 +235,8 @@ export interface ManifestEntry extends Owner {
   hash?: string;
   /** Symlinks only, and required for them. */
   target?: string;
+  /** Files only: another path of the manifest that is the same file (a hard link to it). */
+  link?: string;
 }
 
 export interface ManifestMessage {
@@ -251,4 +289,4 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'error',
 ];
 
-export const OP_KINDS: readonly OpKind[] = ['mkdir', 'symlink', 'write', 'delete', 'rename', 'meta'];
+export const OP_KINDS: readonly OpKind[] = ['mkdir', 'symlink', 'write', 'delete', 'rename', 'meta', 'link'];

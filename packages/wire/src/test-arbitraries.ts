@@ -100,9 +100,12 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
       mtimeMs: mtimeArb,
       uid: idArb,
       gid: idArb,
+      mtimeNs: fc.integer({ min: 0, max: 999_999 }),
+      xattrs: bytesArb(64),
     },
     { requiredKeys: ['kind', 'path', 'mode', 'mtimeMs'] },
   ),
+  fc.record({ kind: fc.constant('link' as const), path: pathArb, target: pathArb }),
 );
 
 const entryBase = { path: pathArb, size: fc.maxSafeNat(), mtimeMs: mtimeArb, mode: modeArb };
@@ -114,6 +117,7 @@ export const manifestEntryArb: fc.Arbitrary<ManifestEntry> = fc.oneof(
       fc.option(hashArb, { nil: undefined }),
     )
     .map(([entry, hash]) => (hash === undefined ? entry : { ...entry, hash })),
+  fc.record({ ...entryBase, kind: fc.constant('file' as const), hash: hashArb, link: pathArb }),
   fc.record({ ...entryBase, kind: fc.constant('dir' as const) }),
   fc.record({ ...entryBase, kind: fc.constant('symlink' as const), target: targetArb }),
 );

@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WireError } from './errors.js';
 import { resolveLimits } from './limits.js';
-import { MAX_OPS_PER_MESSAGE, type Message, type MessageType, PROTOCOL_VERSION } from './messages.js';
+import {
+  MAX_OPS_PER_MESSAGE,
+  MAX_XATTRS_BYTES,
+  type Message,
+  type MessageType,
+  type OpMessage,
+  PROTOCOL_VERSION,
+} from './messages.js';
 import { messageArb } from './test-arbitraries.js';
 import { validateMessage } from './validate.js';
 
@@ -170,6 +177,12 @@ describe('validateMessage', () => {
     ['op', 'op.data', [1, 2, 3], 'ERR_BAD_MESSAGE'],
     ['op', 'op.data', new Uint16Array(3), 'ERR_BAD_MESSAGE'],
     ['op', 'op.target', 'x', 'ERR_BAD_MESSAGE'],
+    ['op', 'op.offset', 0, 'ERR_BAD_MESSAGE'],
+    ['op', 'op.mtimeNs', 1_000_000, 'ERR_BAD_MESSAGE'],
+    ['op', 'op.mtimeNs', 0.5, 'ERR_BAD_MESSAGE'],
+    ['op', 'op.xattrs', 'user.a', 'ERR_BAD_MESSAGE'],
+    ['op', 'op.xattrs', new Uint8Array(MAX_XATTRS_BYTES + 1), 'ERR_TOO_LARGE'],
+    ['welcome', 'xattrs', { acls: true }, 'ERR_BAD_MESSAGE'],
     ['ack', 'seq', 1.5, 'ERR_BAD_MESSAGE'],
     ['manifest', 'entries', {}, 'ERR_BAD_MESSAGE'],
     ['manifest', 'entries.0.kind', 'fifo', 'ERR_BAD_MESSAGE'],
@@ -178,6 +191,8 @@ describe('validateMessage', () => {
     ['manifest', 'entries.0.target', 'b', 'ERR_BAD_MESSAGE'],
     ['manifest', 'entries.2.target', REMOVE, 'ERR_BAD_MESSAGE'],
     ['manifest', 'entries.2.target', 'a\0b', 'ERR_BAD_PATH'],
+    ['manifest', 'entries.1.link', 'a', 'ERR_BAD_MESSAGE'],
+    ['manifest', 'entries.0.link', '../a', 'ERR_BAD_PATH'],
     ['manifest', 'last', REMOVE, 'ERR_BAD_MESSAGE'],
     ['need', 'path', '', 'ERR_BAD_PATH'],
     ['need', 'signature', 'sig', 'ERR_BAD_MESSAGE'],
@@ -187,6 +202,21 @@ describe('validateMessage', () => {
     ['error', 'message', 'lone \udc00', 'ERR_BAD_MESSAGE'],
   ] as const)('%s.%s = %o gives %s', (type, path, value, code) => {
     expect(codeOf(() => validateMessage(withField(type, path, value)))).toBe(code);
+  });
+
+  it('places a full write part by its offset only within the file', () => {
+    const part = { ...(VALID.op as OpMessage).op, encoding: 'full', baseHash: undefined, size: 10 };
+    const msg = (o: object) => ({ ...VALID.op, op: { ...part, ...o } });
+    expect(codeOf(() => validateMessage(msg({ offset: 7 })))).toBe('no error');
+    expect(codeOf(() => validateMessage(msg({ offset: 8 })))).toBe('ERR_BAD_MESSAGE');
+  });
+
+  it('a link names two paths inside the folder', () => {
+    const link = { type: 'op', epoch, seq: 1, op: { kind: 'link', path: 'a', target: 'b/c' } };
+    expect(codeOf(() => validateMessage(link))).toBe('no error');
+    expect(codeOf(() => validateMessage({ ...link, op: { ...link.op, target: '../c' } }))).toBe(
+      'ERR_BAD_PATH',
+    );
   });
 
   it('checks a write op of each kind against its own fields', () => {

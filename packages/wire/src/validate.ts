@@ -1,6 +1,7 @@
 import { describeValue, WireError } from './errors.js';
 import {
   bool,
+  boundedBytes,
   bytes,
   type Check,
   checkShape,
@@ -11,6 +12,7 @@ import {
   isPlainObject,
   literal,
   mtime,
+  nanos,
   nodeId,
   object,
   oneOf,
@@ -27,6 +29,7 @@ import {
 import { resolveLimits, type WireLimitsOptions } from './limits.js';
 import {
   MAX_OPS_PER_MESSAGE,
+  MAX_XATTRS_BYTES,
   type Message,
   type MessageType,
   NONCE_BYTES,
@@ -49,6 +52,8 @@ const epoch = object({ fields: { term: req(safeUint), node: req(nodeId) } });
 
 /** Owner and group as numeric ids: optional, a primary that does not send them leaves them be. */
 const OWNER = { uid: opt(ownerId), gid: opt(ownerId) };
+/** Owner, the nanoseconds of the mtime and the attribute list (its structure is checked where it is decoded). */
+const ATTRS = { ...OWNER, mtimeNs: opt(nanos), xattrs: opt(boundedBytes(MAX_XATTRS_BYTES)) };
 
 const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
   [
@@ -59,7 +64,7 @@ const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
         path: req(wirePath),
         mode: req(fileMode),
         mtimeMs: req(mtime),
-        ...OWNER,
+        ...ATTRS,
       },
     },
   ],
@@ -71,7 +76,7 @@ const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
         path: req(wirePath),
         target: req(symlinkTarget),
         mtimeMs: req(mtime),
-        ...OWNER,
+        ...ATTRS,
       },
     },
   ],
@@ -83,7 +88,7 @@ const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
         path: req(wirePath),
         mode: req(fileMode),
         mtimeMs: req(mtime),
-        ...OWNER,
+        ...ATTRS,
         size: req(safeUint),
         hash: req(hash),
         encoding: req(oneOf('full', 'delta')),
@@ -91,6 +96,7 @@ const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
         part: req(safeUint),
         last: req(bool),
         abort: opt(bool),
+        offset: opt(safeUint),
         data: req(bytes()),
       },
       refine: (v, field) => {
@@ -102,11 +108,17 @@ const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
         if (v.encoding === 'full' && v.baseHash !== undefined) {
           fail(`${field}.baseHash`, 'none for a full write', v.baseHash);
         }
+        if (v.offset !== undefined) {
+          if (v.encoding !== 'full') fail(`${field}.offset`, 'only on a full write', v.offset);
+          const end = (v.offset as number) + (v.data as Uint8Array).length;
+          if (end > (v.size as number)) fail(`${field}.offset`, `data ending by size ${v.size}`, v.offset);
+        }
       },
     },
   ],
   ['delete', { fields: { kind: req(literal('delete')), path: req(wirePath) } }],
   ['rename', { fields: { kind: req(literal('rename')), from: req(wirePath), to: req(wirePath) } }],
+  ['link', { fields: { kind: req(literal('link')), path: req(wirePath), target: req(wirePath) } }],
   [
     'meta',
     {
@@ -115,7 +127,7 @@ const OP_SHAPES: ReadonlyMap<OpKind, Shape> = new Map<OpKind, Shape>([
         path: req(wirePath),
         mode: req(fileMode),
         mtimeMs: req(mtime),
-        ...OWNER,
+        ...ATTRS,
       },
     },
   ],
@@ -139,9 +151,10 @@ const manifestEntry = object({
     size: req(safeUint),
     mtimeMs: req(mtime),
     mode: req(fileMode),
-    ...OWNER,
+    ...ATTRS,
     hash: opt(hash),
     target: opt(symlinkTarget),
+    link: opt(wirePath),
   },
   refine: (v, field) => {
     if (v.kind !== 'file' && v.hash !== undefined) {
@@ -153,6 +166,7 @@ const manifestEntry = object({
     if (v.kind !== 'symlink' && v.target !== undefined) {
       fail(`${field}.target`, 'no target on a non-symlink', v.target);
     }
+    if (v.kind !== 'file' && v.link !== undefined) fail(`${field}.link`, 'a link on files only', v.link);
   },
 });
 
@@ -218,6 +232,7 @@ const MESSAGE_SHAPES: ReadonlyMap<MessageType, Shape> = new Map<MessageType, Sha
         seq: req(safeUint),
         mode: req(oneOf('resume', 'reconcile')),
         fork: opt(object({ fields: { epoch: req(epoch), seq: req(safeUint) } })),
+        xattrs: opt(object({ fields: { acls: req(bool), privileged: req(bool) } })),
       },
     },
   ],
