@@ -83,8 +83,25 @@ async function runUntilSignal(agent: () => { close(): Promise<void> }): Promise<
   });
 }
 
+interface KeepFlags {
+  xattrs: boolean;
+  acls: boolean;
+}
+
+/** rsync's names for what to copy beyond content: on by default, each flag turns one off. */
+function keepOptions(cmd: Command): Command {
+  return cmd
+    .option('--no-xattrs', 'do not copy extended attributes (user.*; security.* and trusted.* as root)')
+    .option('--no-acls', 'do not copy POSIX ACLs (access and default)');
+}
+
+const keepOf = (o: KeepFlags) => ({
+  ...(o.xattrs ? {} : { xattrs: false }),
+  ...(o.acls ? {} : { acls: false }),
+});
+
 export function addAgentCommands(program: Command): void {
-  securityOptions(program.command('primary'))
+  keepOptions(securityOptions(program.command('primary')))
     .description('serve <dir> as the primary: watch it and push every change to mirrors')
     .argument('<dir>', 'the replicated folder')
     .requiredOption('--listen <host:port>', 'address mirrors connect to')
@@ -115,7 +132,7 @@ export function addAgentCommands(program: Command): void {
           rescan: string;
           journalKeep: string;
           init?: boolean;
-        },
+        } & KeepFlags,
       ) => {
         const security = await loadSecurity(opts);
         const { jsonLogger, parseListen, Primary } = await lib();
@@ -145,6 +162,7 @@ export function addAgentCommands(program: Command): void {
           rescanIntervalMs: rescan * 1000,
           journalKeep,
           init: opts.init ?? false,
+          keep: keepOf(opts),
           log: jsonLogger('primary'),
         });
         try {
@@ -157,7 +175,7 @@ export function addAgentCommands(program: Command): void {
       },
     );
 
-  securityOptions(program.command('mirror'))
+  keepOptions(securityOptions(program.command('mirror')))
     .description('keep <dir> an exact, durable copy of a primary')
     .argument('<dir>', 'the mirror folder (read-only by contract)')
     .requiredOption('--primary <urls>', 'the nodes this mirror may follow, comma-separated ws:// URLs')
@@ -179,7 +197,7 @@ export function addAgentCommands(program: Command): void {
           onPromote?: string;
           owner: boolean;
           group: boolean;
-        },
+        } & KeepFlags,
       ) => {
         const primaries = await urls(opts.primary, '--primary');
         const security = await loadSecurity(opts);
@@ -198,7 +216,11 @@ export function addAgentCommands(program: Command): void {
           ...security,
           ...(listen ? { listen } : {}),
           ...(opts.state ? { stateDir: resolve(opts.state) } : {}),
-          owners: { ...(opts.owner ? {} : { owner: false }), ...(opts.group ? {} : { group: false }) },
+          keep: {
+            ...keepOf(opts),
+            ...(opts.owner ? {} : { owner: false }),
+            ...(opts.group ? {} : { group: false }),
+          },
           log: jsonLogger('mirror'),
         });
         try {

@@ -36,7 +36,8 @@ export function printStatus(s: Record<string, unknown>): string {
       if (refused.hint) lines.push(`to fix:    ${refused.hint}`);
     } else if (s.lastError && !s.connected) lines.push(`last error: ${s.lastError}`);
     const notKept = (s.notKept as string[] | undefined) ?? [];
-    if (notKept.length > 0) lines.push(`not kept:  ${notKept.join(', ')} (this mirror is not root)`);
+    if (notKept.length > 0)
+      lines.push(`not kept:  ${notKept.join(', ')} (not allowed here: run the mirror as root to keep them)`);
   }
   return `${lines.join('\n')}\n`;
 }

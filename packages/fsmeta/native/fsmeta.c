@@ -263,6 +263,37 @@ static napi_value set_times_ns(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * setMtime(target: string | fd, ms, ns): atime and mtime both to `ms` milliseconds plus `ns`
+ * nanoseconds since the epoch; a path is the link itself, an fd the open file (futimens).
+ */
+static napi_value set_mtime(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  char path[PATH_BYTES];
+  napi_valuetype type;
+  int64_t ms, ns;
+  struct timespec ts[2];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (napi_get_value_int64(env, argv[1], &ms) != napi_ok || napi_get_value_int64(env, argv[2], &ns) != napi_ok ||
+      ms < 0 || ns < 0 || ns > 999999) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG", "times: expected whole ms >= 0 and ns from 0 to 999999");
+    return NULL;
+  }
+  ts[0].tv_sec = ms / 1000;
+  ts[0].tv_nsec = (ms % 1000) * 1000000 + ns;
+  ts[1] = ts[0];
+  napi_typeof(env, argv[0], &type);
+  if (type == napi_number) {
+    int32_t fd;
+    napi_get_value_int32(env, argv[0], &fd);
+    if (futimens(fd, ts) < 0) return throw_errno(env, errno, "futimens", NULL);
+    return NULL;
+  }
+  if (!get_string(env, argv[0], path, sizeof path, "target: expected a path or an fd")) return NULL;
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0) return throw_errno(env, errno, "utimensat", path);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_default, NULL},
@@ -272,6 +303,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"dataRanges", NULL, data_ranges, NULL, NULL, NULL, napi_default, NULL},
     {"punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL},
     {"setTimesNs", NULL, set_times_ns, NULL, NULL, NULL, napi_default, NULL},
+    {"setMtime", NULL, set_mtime, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

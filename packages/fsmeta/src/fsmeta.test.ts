@@ -27,6 +27,7 @@ import {
   formatAcl,
   punchHole,
   readXattrs,
+  setMtime,
   setTimesNs,
   writeSparse,
   writeXattrs,
@@ -179,5 +180,21 @@ describe('nanosecond times', () => {
     expect(lstatSync(link, { bigint: true }).mtimeNs).toBe(5_000_000_001n);
     expect(lstatSync(p, { bigint: true }).mtimeNs).toBe(mtime);
     expect(() => setTimesNs(p, 1n, 1.5 as unknown as bigint)).toThrow(/bigint/);
+  });
+
+  it('whole ms plus ns set both times of a path or an open file, and bad times are refused', () => {
+    const p = file();
+    setMtime(p, 1_700_000_000_123, 456_789);
+    expect(lstatSync(p, { bigint: true }).mtimeNs).toBe(1_700_000_000_123_456_789n);
+    expect(lstatSync(p, { bigint: true }).atimeNs).toBe(1_700_000_000_123_456_789n);
+    const fd = openSync(p, 'r');
+    try {
+      setMtime(fd, 1000, 1);
+    } finally {
+      closeSync(fd);
+    }
+    expect(lstatSync(p, { bigint: true }).mtimeNs).toBe(1_000_000_001n);
+    expect(() => setMtime(p, 1, 1_000_000)).toThrow(/ns from 0 to 999999/);
+    expect(() => setMtime(join(dir, 'missing'), 1, 0)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 });

@@ -44,3 +44,10 @@ export {
  */
 export const setTimesNs = (path: string, atimeNs: bigint, mtimeNs: bigint): void =>
   native.setTimesNs(path, atimeNs, mtimeNs);
+
+/**
+ * Sets both times of `target` (a path, the link itself; or an open file's fd) to `ms` whole
+ * milliseconds plus `ns` (0 to 999,999) nanoseconds since the epoch, as a stat reports them to
+ * the nanosecond; no BigInt in the common case.
+ */
+export const setMtime = (target: string | number, ms: number, ns = 0): void => native.setMtime(target, ms, ns);

@@ -9,6 +9,7 @@ export interface Native {
   dataRanges(fd: number, maxRanges: number): number[] | null;
   punchHole(fd: number, offset: number, length: number): boolean;
   setTimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void;
+  setMtime(target: string | number, ms: number, ns: number): void;
 }
 
 const require = createRequire(import.meta.url);

@@ -247,6 +247,7 @@ export class Connection implements CheckpointTarget {
     await divergedSince(s, msg.fork);
     s.epoch = msg.epoch;
     s.store.setEpoch(msg.epoch);
+    s.applier.meta.xattrs.peer = msg.xattrs;
     this.#upSince = Date.now();
     s.lastError = null;
     s.refused = null;
@@ -300,7 +301,7 @@ export class Connection implements CheckpointTarget {
     const r = this.#reconciler;
     if (!r?.done) return;
     this.#reconciler = null;
-    await r.finishDirs();
+    await r.finish();
     s.reconciling = false;
     if (this.#state === 'reconcile') this.#enter('streaming');
     s.appliedSeq = r.seq;

@@ -32,13 +32,13 @@ import { serveControl } from '../node/control-socket.js';
 import { AgentError } from '../node/errors.js';
 import { RESERVED_ROOT_NAMES } from '../node/excludes.js';
 import { resolveFolderId } from '../node/folder-marker.js';
+import { type KeepOptions, resolveKeep } from '../node/keep.js';
 import { type Logger, limitRepeats, silentLogger } from '../node/log.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
 import { requireCjs } from '../node/require-cjs.js';
 import { Store } from '../node/store.js';
 import { Primary } from '../primary/primary.js';
 import { Applier } from './applier/applier.js';
-import { defaultOwnerPolicy, type OwnerPolicy } from './applier/owners.js';
 import { Connection } from './connection.js';
 import { FollowState } from './follow-state.js';
 import { lastWriteOf } from './rejoin.js';
@@ -60,8 +60,8 @@ export interface MirrorOptions {
   /** Once promoted, allow a non-loopback listener without a token. */
   insecure?: boolean;
   stateDir?: string;
-  /** Set the primary's owners (uid) and groups (gid): by default owners as root, groups always. */
-  owners?: Partial<OwnerPolicy>;
+  /** Which of the primary's owners, groups, xattrs and ACLs to set (by default all, owners as root). */
+  keep?: Partial<KeepOptions>;
   log?: Logger;
 }
 
@@ -74,7 +74,7 @@ export interface ResolvedMirrorOptions {
   readonly tls: { cert: Buffer; key: Buffer } | null;
   readonly insecure: boolean;
   readonly stateDir: string;
-  readonly owners: OwnerPolicy;
+  readonly keep: KeepOptions;
   readonly log: Logger;
 }
 
@@ -136,7 +136,7 @@ function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
     tls: o.tls ?? null,
     insecure: o.insecure ?? false,
     stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
-    owners: { ...defaultOwnerPolicy(), ...o.owners },
+    keep: resolveKeep(o.keep),
     log: limitRepeats(o.log ?? silentLogger),
   });
 }
@@ -196,7 +196,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     const diverged = () => join(stateDir, 'diverged', String(s.epoch.term));
     s.applier = new Applier(root, s.store, join(stateDir, 'tmp'), diverged, this.options.log);
     s.applier.beforeTreeChange = () => s.noteUnrecorded();
-    s.applier.owners.policy = this.options.owners;
+    s.applier.meta.keep(this.options.keep);
     await s.applier.init();
     s.applier.preserved = await countFiles(join(stateDir, 'diverged'));
     this.#control = await serveControl(stateDir, (req) => {
@@ -226,7 +226,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       folderId: s.folderId,
       lastError: s.lastError,
       refused: s.refused,
-      notKept: s.applier?.owners.notKept ?? [],
+      notKept: s.applier?.meta.notKept ?? [],
     };
   }
 
@@ -363,6 +363,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       stateDir: this.options.stateDir,
       peers: this.options.primaries,
       log: this.options.log,
+      keep: this.options.keep,
       ...(this.options.token ? { token: this.options.token } : {}),
       ...(this.options.tls ? { tls: this.options.tls } : {}),
       ...(this.options.tlsCa ? { tlsCa: this.options.tlsCa } : {}),

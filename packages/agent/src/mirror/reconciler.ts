@@ -1,7 +1,7 @@
 import { encodeSignature, signatureFile } from '@mimic/delta';
 import type { Epoch, ManifestEntry, Message } from '@mimic/wire';
 import { RESERVED_ROOT_NAMES } from '../node/excludes.js';
-import { ownerOf, SIGNATURE_MIN_BYTES, walk } from '../node/local-fs.js';
+import { attrsOf, SIGNATURE_MIN_BYTES, walk } from '../node/local-fs.js';
 import type { Logger } from '../node/log.js';
 import type { Applier } from './applier/applier.js';
 
@@ -23,8 +23,12 @@ export class Reconciler {
   readonly #epoch: () => Epoch;
   readonly #log: Logger;
   readonly #seen = new Set<string>();
-  /** Folder mtimes, set last: files landing in a folder change its time. */
-  readonly #dirTimes = new Map<string, number>();
+  /** Folder mtimes (ms, ns), set last: files landing in a folder change its time. */
+  readonly #dirTimes = new Map<string, [number, number | undefined]>();
+  /** Files that are hard links of another entry: linked once that entry has landed. */
+  readonly #links: ManifestEntry[] = [];
+  /** Hash of each file entry seen, for the links to check their target against. */
+  readonly #hashes = new Map<string, string>();
   #wanted: { path: string; signature?: Uint8Array }[] = [];
   /** Index of the next entry of #wanted to ask for (shift() would make asking quadratic). */
   #next = 0;
@@ -55,6 +59,7 @@ export class Reconciler {
       await this.#compare(e);
     }
     if (last) {
+      this.#fetchUnlinkable();
       await this.#removeExtras();
       this.#lastPage = true;
       this.#log('reconcile-plan', { entries: this.#seen.size, needed: this.needed });
@@ -65,10 +70,27 @@ export class Reconciler {
   /** Needs answered so far (for progress). */
   fetched = 0;
 
-  /** Gives every folder the primary's mtime, deepest first; call once `done`. */
-  async finishDirs(): Promise<void> {
+  /**
+   * Links each hard link to its entry, now landed, then gives every folder the primary's mtime,
+   * deepest first; call once `done`.
+   */
+  async finish(): Promise<void> {
+    const a = this.#applier;
+    for (const e of this.#links) await a.apply({ kind: 'link', path: e.path, target: e.link! });
     const dirs = [...this.#dirTimes].sort((x, y) => y[0].length - x[0].length);
-    for (const [path, mtimeMs] of dirs) await this.#applier.setDirTime(path, mtimeMs);
+    for (const [path, [ms, ns]] of dirs) await a.setDirTime(path, ms, ns);
+  }
+
+  /** Links whose target is not in the manifest with their content: fetched as files instead. */
+  #fetchUnlinkable(): void {
+    const linkable = this.#links.filter((e) => this.#hashes.get(e.link!) === e.hash);
+    for (const e of this.#links) {
+      if (linkable.includes(e)) continue;
+      this.needed++;
+      this.#wanted.push({ path: e.path });
+    }
+    this.#links.length = 0;
+    this.#links.push(...linkable);
   }
 
   answered(): void {
@@ -98,28 +120,40 @@ export class Reconciler {
   async #compare(e: ManifestEntry): Promise<void> {
     const a = this.#applier;
     const local = await a.statLocal(e.path);
+    const abs = `${a.root}/${e.path}`;
     if (e.kind === 'dir') {
       if (
         local?.kind !== 'dir' ||
         local.mode !== e.mode ||
-        a.owners.differs(local, e) ||
+        a.meta.owners.differs(local, e) ||
+        a.meta.xattrs.differs(abs, e.xattrs) ||
         !a.manifest.has(e.path)
       ) {
-        await a.apply({ kind: 'mkdir', path: e.path, mode: e.mode, mtimeMs: e.mtimeMs, ...ownerOf(e) });
+        await a.apply({ kind: 'mkdir', path: e.path, mode: e.mode, mtimeMs: e.mtimeMs, ...attrsOf(e) });
       }
-      this.#dirTimes.set(e.path, e.mtimeMs);
+      this.#dirTimes.set(e.path, [e.mtimeMs, e.mtimeNs]);
       return;
     }
     if (e.kind === 'symlink') {
       if (
         local?.kind === 'symlink' &&
         (await a.readLink(e.path)) === e.target &&
-        !a.owners.differs(local, e) &&
+        !a.meta.owners.differs(local, e) &&
         a.manifest.has(e.path)
       )
         return;
-      await a.apply({ kind: 'symlink', path: e.path, target: e.target!, mtimeMs: e.mtimeMs, ...ownerOf(e) });
+      await a.apply({ kind: 'symlink', path: e.path, target: e.target!, mtimeMs: e.mtimeMs, ...attrsOf(e) });
       return;
+    }
+    if (e.hash) this.#hashes.set(e.path, e.hash);
+    if (e.link !== undefined && e.link !== e.path) {
+      // Linked to its entry at the end, unless it is that file here already.
+      const target = await a.statLocal(e.link);
+      const linked = local?.kind === 'file' && target?.ino === local.ino && target.dev === local.dev;
+      if (!linked || a.manifest.get(e.path)?.hash !== e.hash) {
+        this.#links.push(e);
+        return;
+      }
     }
     if (local?.kind === 'file') {
       const ours = await a.isOurs(e.path, local);
@@ -130,8 +164,7 @@ export class Reconciler {
         same = true;
       }
       if (same) {
-        if (local.mode !== e.mode || local.mtimeMs !== e.mtimeMs || a.owners.differs(local, e))
-          await a.fixMeta(e.path, e);
+        if (a.meta.differs(abs, local, e)) await a.fixMeta(e.path, e);
         return;
       }
       this.needed++;

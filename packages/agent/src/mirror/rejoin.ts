@@ -34,7 +34,9 @@ export async function divergedSince(
     if (rows.length === 0) break;
     for (const { op } of rows) {
       if (op.kind === 'rename') keep.add(op.to);
-      else if (op.kind === 'write' || op.kind === 'symlink' || op.kind === 'meta') keep.add(op.path);
+      // Metadata alone counts: an owner, mode, ACL or xattr changed there is kept as well.
+      else if (op.kind === 'write' || op.kind === 'symlink' || op.kind === 'meta' || op.kind === 'link')
+        keep.add(op.path);
     }
     from = rows[rows.length - 1]!.seq + 1;
   }

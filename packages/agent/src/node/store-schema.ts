@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
   path TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms REAL NOT NULL,
   mode INTEGER NOT NULL, hash TEXT, target TEXT, ino INTEGER NOT NULL, ctime_ms REAL NOT NULL,
-  uid INTEGER, gid INTEGER);
+  uid INTEGER, gid INTEGER, mtime_ns INTEGER, xattrs BLOB, link TEXT);
 CREATE TABLE IF NOT EXISTS journal (
   seq INTEGER PRIMARY KEY, term INTEGER NOT NULL, node TEXT NOT NULL, op TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sigs (hash TEXT PRIMARY KEY, sig BLOB NOT NULL);
@@ -90,12 +90,18 @@ export interface FileRow {
   ctime_ms: number;
   uid: number | null;
   gid: number | null;
+  mtime_ns: number | null;
+  xattrs: Uint8Array | null;
+  link: string | null;
 }
 
 /** Columns added since the first schema, for a store made before them (ALTER TABLE ADD COLUMN). */
 const ADDED_COLUMNS: readonly (readonly [table: string, column: string, type: string])[] = [
   ['files', 'uid', 'INTEGER'],
   ['files', 'gid', 'INTEGER'],
+  ['files', 'mtime_ns', 'INTEGER'],
+  ['files', 'xattrs', 'BLOB'],
+  ['files', 'link', 'TEXT'],
 ];
 
 /** Makes the tables of a new store, and brings one made by an older version up to SCHEMA. */
@@ -121,5 +127,8 @@ export function toRecord(r: FileRow): FileRecord {
   if (r.gid !== null) rec.gid = r.gid;
   if (r.hash !== null) rec.hash = r.hash;
   if (r.target !== null) rec.target = r.target;
+  if (r.mtime_ns !== null && r.mtime_ns !== 0) rec.mtimeNs = r.mtime_ns;
+  if (r.xattrs !== null) rec.xattrs = r.xattrs;
+  if (r.link !== null) rec.link = r.link;
   return rec;
 }

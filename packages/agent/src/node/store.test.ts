@@ -199,6 +199,10 @@ describe('Store schema upgrade', () => {
     store.close();
     const again = new Store(path);
     expect(again.loadFiles().get('b')).toEqual({ ...rec('b'), uid: 33, gid: 44 });
+    // And the ns of a time, the xattrs and a hard link's first name, as they were put.
+    const full = { ...rec('c'), mtimeNs: 999_999, xattrs: Buffer.from([0, 0, 0, 0]), link: 'b' };
+    again.putFile(full);
+    expect(again.loadFiles().get('c')).toEqual(full);
     again.close();
   });
 });

@@ -71,8 +71,9 @@ export class Store {
     this.#db.pragma('synchronous = NORMAL');
     createSchema(this.#db);
     this.#putFile = this.#db.prepare(
-      `INSERT OR REPLACE INTO files (path, kind, size, mtime_ms, mode, hash, target, ino, ctime_ms, uid, gid)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO files (path, kind, size, mtime_ms, mode, hash, target, ino, ctime_ms, uid, gid,
+         mtime_ns, xattrs, link)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#delFile = this.#db.prepare('DELETE FROM files WHERE path = ?');
     this.#append = this.#db.prepare('INSERT INTO journal (seq, term, node, op) VALUES (?, ?, ?, ?)');
@@ -291,7 +292,23 @@ export class Store {
     // Bound by position: binding by name looks up every field of an object on each run.
     const { path, kind, size, mtimeMs, mode, ino, ctimeMs } = rec;
     const [hash, target, uid, gid] = [rec.hash ?? null, rec.target ?? null, rec.uid ?? null, rec.gid ?? null];
-    this.#putFile.run(path, kind, size, mtimeMs, mode, hash, target, ino, ctimeMs, uid, gid);
+    const [ns, xattrs, link] = [rec.mtimeNs ?? null, rec.xattrs ?? null, rec.link ?? null];
+    this.#putFile.run(
+      path,
+      kind,
+      size,
+      mtimeMs,
+      mode,
+      hash,
+      target,
+      ino,
+      ctimeMs,
+      uid,
+      gid,
+      ns,
+      xattrs,
+      link,
+    );
   }
 
   deleteFile(path: string): void {

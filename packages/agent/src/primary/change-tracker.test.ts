@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
 import { type JournalOp, Store } from '../node/store.js';
+import { XattrReader } from '../node/xattr-reader.js';
 import { ChangeTracker } from './change-tracker.js';
 
 const cleanups: (() => void)[] = [];
@@ -32,6 +33,7 @@ function newTracker(): { root: string; tracker: ChangeTracker; store: Store; dir
     store,
     () => false,
     () => ({ term: 1, node: 'n' }),
+    new XattrReader({ xattrs: true, acls: true }, () => {}),
   );
   cleanups.push(() => {
     tracker.close();
@@ -290,7 +292,7 @@ test("a vanished path's folder is listed: a new name the watcher never reported 
   expect([...tracker.manifest.keys()]).toEqual(['b.txt']);
 });
 
-test('a hard link is a new file, not a rename: the first name stays', async () => {
+test('a hard link is a second name of the file, not a rename: the first name stays', async () => {
   const { root, tracker, store } = newTracker();
   writeFileSync(join(root, 'a.txt'), 'two names');
   await tracker.scan();
@@ -304,9 +306,39 @@ test('a hard link is a new file, not a rename: the first name stays', async () =
   const ops = opsAfter(store, before);
   expect(kinds(ops, 'rename')).toEqual([]);
   expect(kinds(ops, 'delete')).toEqual([]);
-  expect(kinds(ops, 'write')).toEqual([expect.objectContaining({ path: 'b.txt', hash })]);
+  // Its content travels once: the new name is a link to the first, not a write.
+  expect(kinds(ops, 'write')).toEqual([]);
+  expect(kinds(ops, 'link')).toEqual([{ kind: 'link', path: 'b.txt', target: 'a.txt' }]);
   expect([...tracker.manifest.keys()].sort()).toEqual(['a.txt', 'b.txt']);
+  expect(tracker.manifest.get('b.txt')).toMatchObject({ hash, link: 'a.txt' });
   expect(tracker.manifest.get('b.txt')?.ino).toBe(tracker.manifest.get('a.txt')?.ino);
+});
+
+test('new content written through one name of a hard-linked file: one write, the other names linked to it', async () => {
+  const { root, tracker, store } = newTracker();
+  writeFileSync(join(root, 'a.txt'), 'three names');
+  linkSync(join(root, 'a.txt'), join(root, 'b.txt'));
+  linkSync(join(root, 'a.txt'), join(root, 'c.txt'));
+  await tracker.scan();
+  const first = opsAfter(store, 0);
+  expect(kinds(first, 'write').map((o) => (o as { path: string }).path)).toEqual(['a.txt']);
+  expect(kinds(first, 'link')).toHaveLength(2);
+  const before = tracker.lastSeq;
+  writeFileSync(join(root, 'b.txt'), 'new content, all three');
+  tracker.mark('b.txt');
+  await tracker.settled();
+  const ops = opsAfter(store, before);
+  expect(kinds(ops, 'write').map((o) => (o as { path: string }).path)).toEqual(['b.txt']);
+  expect(kinds(ops, 'link')).toEqual([
+    { kind: 'link', path: 'a.txt', target: 'b.txt' },
+    { kind: 'link', path: 'c.txt', target: 'b.txt' },
+  ]);
+  const hash = tracker.manifest.get('b.txt')?.hash;
+  expect(tracker.manifest.get('a.txt')).toMatchObject({ hash, link: 'b.txt' });
+  // Nothing more to say at the next scan: every name's record is the file as it is.
+  const after = tracker.lastSeq;
+  await tracker.scan();
+  expect(opsAfter(store, after)).toEqual([]);
 });
 
 test('removing one name of a hard-linked file is a delete of that name only, after its second look', async () => {

@@ -4,18 +4,21 @@ import { resolve } from 'node:path';
 import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
 import {
+  attrsOf,
   type DiskEntry,
-  ownerOf,
   readLinkTarget,
   sameMeta,
   sameOwner,
+  sameXattrs,
   statEntry,
   walkFolders,
 } from '../node/local-fs.js';
 import type { FileRecord, Store } from '../node/store.js';
+import type { XattrReader } from '../node/xattr-reader.js';
 import { RecentContent } from './recent-content.js';
 import { BatchJournal, BatchRows, byDepth, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
 import { TrackerIdle } from './tracker-idle.js';
+import { HardLinks } from './tracker-links.js';
 import { FileReads } from './tracker-read.js';
 import { GoneHoldBack, HOLD_GONE_MS, pairRenames } from './tracker-renames.js';
 import { ManifestTree } from './tracker-tree.js';
@@ -76,6 +79,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   readonly manifest: Map<string, FileRecord>;
   /** What small files just read hold, for their first send (see RecentContent). */
   readonly recent = new RecentContent(RECENT_BYTES);
+  /** Extended attributes as this primary sends them. */
+  readonly xattrs: XattrReader;
   readonly #root: string;
   /** The root with one trailing slash: a relative path appended makes its absolute path. */
   readonly #rootSlash: string;
@@ -98,8 +103,10 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     store: Store,
     skip: (rel: string, isDir: boolean) => boolean,
     epoch: () => Epoch,
+    xattrs: XattrReader,
   ) {
     super();
+    this.xattrs = xattrs;
     this.#root = resolve(root);
     this.#rootSlash = this.#root === '/' ? '/' : `${this.#root}/`;
     this.#skip = skip;
@@ -111,6 +118,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       recent: this.recent,
       later: (rel, forced, ms) => this.#later(rel, forced, ms),
       commit: (rows) => this.#commitRows(rows),
+      xattrs: this.xattrs,
+      links: new HardLinks((rel) => this.#abs(rel)),
     });
   }
 
@@ -262,13 +271,20 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       old = undefined;
     }
     if (entry.kind === 'file') return this.#reads.look(p, old, rows);
+    // A folder's attributes (its default ACL) are read again only when its ctime moved.
+    const xattrs =
+      entry.kind !== 'dir'
+        ? undefined
+        : old?.ino === entry.ino && old.ctimeMs === entry.ctimeMs
+          ? old.xattrs
+          : this.xattrs.read(this.#abs(rel));
     const base: FileRecord = {
       path: rel,
       kind: entry.kind,
       size: entry.size,
       mtimeMs: entry.mtimeMs,
       mode: entry.mode,
-      ...ownerOf(entry),
+      ...attrsOf({ ...entry, xattrs }),
       ino: entry.ino,
       ctimeMs: entry.ctimeMs,
     };
@@ -279,7 +295,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           path: rel,
           mode: entry.mode,
           mtimeMs: entry.mtimeMs,
-          ...ownerOf(entry),
+          ...attrsOf(entry),
         });
         // Whatever was made inside before the watcher watched the new folder (mkdir -p a/b/c
         // and a file in it, at once) is found here rather than at the next rescan. Listed
@@ -291,20 +307,20 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           this.#markNew(rel);
           this.#state.after(NEW_FOLDER_RELOOK_MS, () => this.#markNew(rel, true));
         }
-      } else if (!sameMeta(old, entry))
+      } else if (!sameMeta(old, entry) || !sameXattrs(old.xattrs, xattrs))
         rows.metas.push({
           kind: 'meta',
           path: rel,
           mode: entry.mode,
           mtimeMs: entry.mtimeMs,
-          ...ownerOf(entry),
+          ...attrsOf(entry),
         });
       rows.puts.push(base);
     } else {
       const target = await readLinkTarget(this.#abs(rel));
       if (target === null || target === '') return;
       if (!old || old.target !== target || !sameOwner(old, entry))
-        rows.links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs, ...ownerOf(entry) });
+        rows.links.push({ kind: 'symlink', path: rel, target, mtimeMs: entry.mtimeMs, ...attrsOf(entry) });
       rows.puts.push({ ...base, target });
     }
   }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Epoch } from '@mimic/wire';
 import { isLoopbackHost } from '../link/auth.js';
 import { AgentError } from '../node/errors.js';
+import { type KeepOptions, resolveKeep } from '../node/keep.js';
 import { type Logger, limitRepeats, silentLogger } from '../node/log.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
 import { JOURNAL_KEEP_DEFAULT_ROWS } from './journal-retention.js';
@@ -38,6 +39,8 @@ export interface PrimaryOptions {
    * in the root (`mimic primary --init`). Without it, a root lacking its marker is refused.
    */
   init?: boolean;
+  /** Which metadata to send beyond content, mode, owners and times (xattrs, ACLs; both by default). */
+  keep?: Partial<KeepOptions>;
   log?: Logger;
 }
 
@@ -53,6 +56,7 @@ export interface ResolvedPrimaryOptions {
   readonly tls: { cert: Buffer; key: Buffer } | null;
   readonly tlsCa: Buffer | null;
   readonly init: boolean;
+  readonly keep: KeepOptions;
   readonly log: Logger;
 }
 
@@ -82,6 +86,7 @@ export function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
     tls: o.tls ?? null,
     tlsCa: o.tlsCa ?? null,
     init: o.init ?? false,
+    keep: resolveKeep(o.keep),
     log: limitRepeats(o.log ?? silentLogger),
   });
 }

@@ -40,6 +40,7 @@ import { resolveFolderId } from '../node/folder-marker.js';
 import type { ListenAddress } from '../node/options.js';
 import { Store } from '../node/store.js';
 import { NO_EPOCH } from '../node/store-schema.js';
+import { XattrReader } from '../node/xattr-reader.js';
 import { ChangeTracker } from './change-tracker.js';
 import { journalKeepFrom } from './journal-retention.js';
 import {
@@ -122,7 +123,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const rel = relative(root, stateDir);
     const stateRel = rel.startsWith('..') || rel === '' ? null : rel.split(sep).join('/');
     const skip = makeExcluder(this.options.exclude, stateRel);
-    this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch);
+    const xattrs = new XattrReader(this.options.keep, log);
+    this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch, xattrs);
     this.#tracker.on('appended', (seq) => {
       for (const s of this.#sessions) s.poke();
       this.emit('appended', seq);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { decodeSignature, hashToHex } from '@mimic/delta';
 import type { NeedMessage, Op } from '@mimic/wire';
-import { ownerOf } from '../node/local-fs.js';
+import { attrsOf } from '../node/local-fs.js';
 import { rekey, under } from '../node/paths.js';
 import type { FileRecord, JournalOp, JournalRow, Store } from '../node/store.js';
 import type { OpBatcher } from './op-batcher.js';
@@ -17,6 +17,8 @@ export interface SessionTracker {
   readonly lastSeq: number;
   /** Changes are being resolved or journaled. */
   readonly busy: boolean;
+  /** What the welcome says of extended attributes. */
+  readonly xattrs: { readonly announced: { acls: boolean; privileged: boolean } | undefined };
 }
 
 /** In `#held`: the mirror's copy is not known (its next version travels whole). */
@@ -58,7 +60,7 @@ export class OpSender {
     const op = row.op;
     if (op.kind !== 'write') {
       this.#track(op);
-      await this.#ops.send(row.seq, op as Op);
+      await this.#ops.send(row.seq, this.#withXattrs(op));
       return;
     }
     // Files are sent as they are now, not as they were when journaled: a later row for the
@@ -76,7 +78,7 @@ export class OpSender {
         path: op.path,
         mode: rec.mode,
         mtimeMs: rec.mtimeMs,
-        ...ownerOf(rec),
+        ...attrsOf(rec),
       });
     }
     const held = this.#held.get(op.path);
@@ -98,7 +100,7 @@ export class OpSender {
         path: rec.path,
         mode: rec.mode,
         mtimeMs: rec.mtimeMs,
-        ...ownerOf(rec),
+        ...attrsOf(rec),
       });
     if (rec.kind === 'symlink')
       return this.#ops.send(seq, {
@@ -106,7 +108,7 @@ export class OpSender {
         path: rec.path,
         target: rec.target!,
         mtimeMs: rec.mtimeMs,
-        ...ownerOf(rec),
+        ...attrsOf(rec),
       });
     let base: { hash: string; signature: Uint8Array } | undefined;
     if (need.signature) {
@@ -116,8 +118,24 @@ export class OpSender {
     await this.#sendWrite(seq, rec, base);
   }
 
-  /** Keeps `#held` in step with deletes and renames sent to the mirror. */
+  /**
+   * A folder's or file's metadata row as sent: with the attributes the manifest has for it now
+   * (the journal keeps none; a later row follows any change since).
+   */
+  #withXattrs(op: Exclude<JournalOp, { kind: 'write' }>): Op {
+    if (op.kind !== 'mkdir' && op.kind !== 'meta') return op;
+    const xattrs = this.#tracker.manifest.get(op.path)?.xattrs;
+    return xattrs ? { ...op, xattrs } : op;
+  }
+
+  /** Keeps `#held` in step with deletes, renames and links sent to the mirror. */
   #track(op: JournalOp): void {
+    if (op.kind === 'link') {
+      const hash = this.#held.get(op.target);
+      if (hash === undefined) this.#held.delete(op.path);
+      else this.#held.set(op.path, hash);
+      return;
+    }
     if (op.kind !== 'delete' && op.kind !== 'rename') return;
     // The new name now holds whatever the mirror had at the old one, which may be unknown here.
     if (op.kind === 'rename') this.#held.delete(op.to);
@@ -157,7 +175,7 @@ export class OpSender {
       path: rec.path,
       mode: rec.mode,
       mtimeMs: rec.mtimeMs,
-      ...ownerOf(rec),
+      ...attrsOf(rec),
       size: rec.size,
       hash: rec.hash!,
       sign: this.#signing.sink,

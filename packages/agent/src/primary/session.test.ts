@@ -59,7 +59,7 @@ const FOLDER = '0123456789abcdef0123456789abcdef';
 interface Fixture {
   root: string;
   store: Store;
-  tracker: { manifest: Map<string, FileRecord>; recent: RecentContent; lastSeq: number; busy: boolean };
+  tracker: SessionContext['tracker'];
   ws: FakeWs;
   acks: number[];
   connect(): MirrorSession;
@@ -80,6 +80,7 @@ beforeEach(() => {
     recent: new RecentContent(64 << 20),
     lastSeq: 0,
     busy: false,
+    xattrs: { announced: undefined },
   };
   const ws = new FakeWs();
   const acks: number[] = [];

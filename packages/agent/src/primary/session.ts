@@ -10,7 +10,7 @@ import type WebSocket from 'ws';
 import { Handshake, type HandshakeState } from '../link/handshake.js';
 import { type Corkable, PeerSocket } from '../link/peer-socket.js';
 import { AgentError, codeOf } from '../node/errors.js';
-import { ownerOf } from '../node/local-fs.js';
+import { attrsOf } from '../node/local-fs.js';
 import type { FileRecord, Store } from '../node/store.js';
 import { OpBatcher } from './op-batcher.js';
 import { OpSender, type SessionTracker } from './session-sender.js';
@@ -72,10 +72,11 @@ function toWireEntry(r: FileRecord): ManifestEntry {
     size: r.size,
     mtimeMs: r.mtimeMs,
     mode: r.mode,
-    ...ownerOf(r),
+    ...attrsOf(r),
   };
   if (r.hash !== undefined) e.hash = r.hash;
   if (r.target !== undefined) e.target = r.target;
+  if (r.link !== undefined && r.kind === 'file') e.link = r.link;
   return e;
 }
 
@@ -247,6 +248,7 @@ export class MirrorSession {
         epoch: this.#ctx.epoch(),
         seq: hello.appliedSeq,
         mode: 'resume',
+        ...this.#sends(),
       });
     } else {
       this.state = 'reconcile';
@@ -265,6 +267,12 @@ export class MirrorSession {
     });
   }
 
+  /** What the welcome says this primary sends beyond content, mode, owners and times. */
+  #sends(): { xattrs?: { acls: boolean; privileged: boolean } } {
+    const xattrs = this.#ctx.tracker.xattrs.announced;
+    return xattrs ? { xattrs } : {};
+  }
+
   async #sendManifest(): Promise<void> {
     const epoch = this.#ctx.epoch();
     // In path order, so a folder always comes before what is in it: a mirror whose copy has a
@@ -278,6 +286,7 @@ export class MirrorSession {
       seq: this.#snapshotSeq,
       mode: 'reconcile',
       ...(fork ? { fork } : {}),
+      ...this.#sends(),
     });
     for (let i = 0; i === 0 || i < entries.length; i += MANIFEST_PAGE) {
       const page = entries.slice(i, i + MANIFEST_PAGE);

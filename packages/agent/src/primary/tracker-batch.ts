@@ -22,10 +22,13 @@ export const UNSTATED: DiskEntry = Object.freeze({
   kind: 'file',
   size: -1,
   mtimeMs: 0,
+  mtimeNs: 0,
   mode: 0,
   uid: -1,
   gid: -1,
   ino: -1,
+  dev: -1,
+  nlink: 0,
   ctimeMs: 0,
 });
 

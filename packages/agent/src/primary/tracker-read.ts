@@ -1,8 +1,19 @@
-import { closeSync, fstatSync } from 'node:fs';
-import { entryOf, openToRead, ownerOf, readOpenedVersion, sameMeta } from '../node/local-fs.js';
+import { closeSync } from 'node:fs';
+import {
+  attrsOf,
+  type DiskEntry,
+  fstatEntry,
+  openToRead,
+  readOpenedVersion,
+  sameMeta,
+  sameVersion,
+  sameXattrs,
+} from '../node/local-fs.js';
 import type { FileRecord, JournalOp } from '../node/store.js';
+import type { XattrReader } from '../node/xattr-reader.js';
 import type { RecentContent } from './recent-content.js';
 import { type BatchRows, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
+import type { HardLinks } from './tracker-links.js';
 import { PART_BYTES } from './write-parts.js';
 
 const RETRY_UNSTABLE_MS = 20;
@@ -24,6 +35,10 @@ export interface FileReadContext {
   later(rel: string, forced: boolean, ms: number): void;
   /** Journals the batch's rows so far. */
   commit(rows: BatchRows): void;
+  /** Extended attributes as sent. */
+  xattrs: XattrReader;
+  /** Which files have several names. */
+  links: HardLinks;
 }
 
 /**
@@ -49,6 +64,7 @@ export class FileReads {
   /** `rel` is gone: a second read scheduled for it is no longer due. */
   forget(rel: string): void {
     this.#recheckDue.delete(rel);
+    this.#ctx.links.forget(rel);
   }
 
   /** The look at a regular file: reads it unless its stat shows it unchanged. */
@@ -59,7 +75,7 @@ export class FileReads {
     let entry = p.entry;
     if (entry === UNSTATED) {
       fd = openToRead(this.#ctx.abs(rel));
-      const found = fd === null ? null : entryOf(fstatSync(fd));
+      const found = fd === null ? null : fstatEntry(fd);
       if (found?.kind !== 'file') {
         // Gone, or no longer a regular file: looked at again, through an lstat.
         if (fd !== null) closeSync(fd);
@@ -70,8 +86,21 @@ export class FileReads {
       // returns before the read.
       entry = found;
     }
+    const links = this.#ctx.links;
+    if (entry.nlink > 1 || links.recordOf(rel)) links.note(rel, entry, old);
     const unchanged = statsMatch(old, entry);
     if (unchanged && !p.forced) return;
+    if (!unchanged && !p.forced && old?.hash && sameVersion(old, entry)) {
+      // The same version, but its record lacks what a newer release keeps (owners, ns times):
+      // filled in from the stat as metadata, the content not read again.
+      const xattrs = this.#ctx.xattrs.read(this.#ctx.abs(rel));
+      const rec: FileRecord = { ...old, mode: entry.mode, mtimeMs: entry.mtimeMs, ...attrsOf({ ...entry, xattrs }) };
+      if (!xattrs) delete rec.xattrs;
+      rows.puts.push(rec);
+      rows.metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs, ...attrsOf(entry) });
+      return;
+    }
+    if (entry.nlink > 1 && !p.renamed && this.#asLink(rel, entry, old, rows)) return;
     if (unchanged) {
       // A watcher event can trail the read that already saw its write. If the file is
       // unchanged since and that read began well after the file's last change, skip it.
@@ -107,21 +136,23 @@ export class FileReads {
     }
     this.#readAt.set(rel, version.readStartMs);
     const v = version.entry;
+    const xattrs = this.#ctx.xattrs.read(this.#ctx.abs(rel));
     const rec: FileRecord = {
       path: rel,
       kind: 'file',
       size: v.size,
       mtimeMs: v.mtimeMs,
       mode: v.mode,
-      ...ownerOf(v),
+      ...attrsOf({ ...v, xattrs }),
       ino: v.ino,
       ctimeMs: v.ctimeMs,
       hash: version.hash,
     };
     rows.puts.push(rec);
     if (old?.hash === version.hash && !p.renamed) {
-      if (!sameMeta(old, v))
-        rows.metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs, ...ownerOf(v) });
+      if (!sameMeta(old, v) || !sameXattrs(old.xattrs, xattrs))
+        rows.metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs, ...attrsOf(v) });
+      this.#linkOthers(rec, v, rows, false);
       return;
     }
     // Same content under a new name: a write of the old name may still be on its way to a
@@ -132,13 +163,51 @@ export class FileReads {
       path: rel,
       mode: v.mode,
       mtimeMs: v.mtimeMs,
-      ...ownerOf(v),
+      ...attrsOf(v),
       size: v.size,
       hash: version.hash,
     };
     if (old?.hash && old.hash !== version.hash) write.prevHash = old.hash;
     rows.writes.push(write);
+    this.#linkOthers(rec, v, rows, true);
     // Content is kept only for a write row: the sender takes (or drops) it at the row.
     if (version.content) this.#ctx.recent.put(rel, version.hash, version.content);
+  }
+
+  /**
+   * A name of a file another name of which was just read at this very version: it is a link
+   * to that name (journaled after that name's write), and its content is not read again.
+   */
+  #asLink(rel: string, entry: DiskEntry, old: FileRecord | undefined, rows: BatchRows): boolean {
+    const links = this.#ctx.links;
+    const mine = links.recordOf(rel);
+    // Journaled in this batch already, as the link of a name read before it.
+    if (mine?.hash && mine.link && sameVersion(mine, entry) && sameMeta(mine, entry)) return true;
+    const same = links.sameVersionAs(rel, entry);
+    if (!same) return false;
+    const [target, known] = same;
+    const rec: FileRecord = { ...known, path: rel, link: target };
+    rows.puts.push(rec);
+    links.remember(rec);
+    if (old?.hash !== known.hash || old?.ino !== entry.ino)
+      rows.writes.push({ kind: 'link', path: rel, target });
+    return true;
+  }
+
+  /**
+   * The other names of the file `rec` was just read from now hold that version: their records
+   * say so, and after new content (which a mirror writes as a new file) they are linked to it.
+   */
+  #linkOthers(rec: FileRecord, entry: DiskEntry, rows: BatchRows, wrote: boolean): void {
+    const links = this.#ctx.links;
+    if (entry.nlink < 2) return;
+    const { link: _, ...source } = rec;
+    links.remember(source);
+    for (const [name] of links.others(rec.path, entry)) {
+      const r: FileRecord = { ...source, path: name, link: rec.path };
+      rows.puts.push(r);
+      links.remember(r);
+      if (wrote) rows.writes.push({ kind: 'link', path: name, target: rec.path });
+    }
   }
 }

@@ -8,6 +8,9 @@
  *                   diverged/ first;
  *   assembly.ts     a write rebuilt from its parts (whole, full or delta) in a verified temp file;
  *   group-commit.ts the pending group of assembled files, and its landing;
+ *   moves.ts        renames and hard links: names moved or added without new content;
+ *   path-meta.ts    owner, mode, xattrs and ns times of a path, in the order that keeps them
+ *                   (owners.ts and xattrs.ts: what this mirror may set of each);
  *   errors.ts       ERR_BASIS_MISMATCH, ERR_APPLY and ERR_LAND.
  *
  * How an op flows: `apply` dispatches it (a tree change first waits for the landing under way).
@@ -26,17 +29,18 @@
  * run in parallel on the thread pool, and syncfs, which runs in a helper process (fs-sync.ts).
  */
 
-import { chmodSync, lutimesSync, mkdirSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { checkWirePath, type Op, type WriteOp } from '@mimic/wire';
-import { type DiskEntry, type Meta, ownerOf, readFileVersion, statEntrySync } from '../../node/local-fs.js';
+import type { Op, WriteOp } from '@mimic/wire';
+import { attrsOf, type DiskEntry, type Meta, readFileVersion, statEntrySync } from '../../node/local-fs.js';
 import type { Logger } from '../../node/log.js';
-import { rekey, under } from '../../node/paths.js';
+import { under } from '../../node/paths.js';
 import type { FileRecord, Store } from '../../node/store.js';
-import { Assembler, type Assembly, utimeOf } from './assembly.js';
+import { Assembler, type Assembly } from './assembly.js';
 import { ApplyError, ResyncNeeded } from './errors.js';
 import { GroupCommit } from './group-commit.js';
-import { Owners } from './owners.js';
+import { type Extra, linkFile, type MoveSite, renameTree } from './moves.js';
+import { PathMeta, setTimes } from './path-meta.js';
 import { Clearer, isOurs } from './preserve.js';
 import { SafePaths } from './safe-paths.js';
 
@@ -53,17 +57,19 @@ export class Applier {
   /** Folder metadata waiting for the files below it to be committed. */
   #dirMeta = new Map<string, Meta>();
   #current: Assembly | null = null;
+  /** What renames and links need of the applier. */
+  readonly #site: MoveSite;
   preserved = 0;
   /** Paths this node wrote as a primary after its epoch was superseded: kept, never overwritten. */
   keep = new Set<string>();
   /** Called before an op other than a write changes the tree (after any landing before it). */
   beforeTreeChange: () => void = () => {};
-  /** Which of the primary's owner and group this mirror sets, and what it could not. */
-  readonly owners: Owners;
+  /** Which of the primary's owners, groups and xattrs this mirror sets, and what it could not. */
+  readonly meta: PathMeta;
 
   constructor(root: string, store: Store, tmpDir: string, diverged: () => string, log: Logger) {
     this.root = root;
-    this.owners = new Owners(log);
+    this.meta = new PathMeta(log);
     this.#store = store;
     this.manifest = store.loadFiles();
     this.#paths = new SafePaths(root, (rel) => this.#clearer.clear(rel));
@@ -75,12 +81,22 @@ export class Applier {
         await this.commit(); // out of descriptors: the pending files give theirs back
         return true;
       },
-      (fd, op) => this.owners.set({ fd }, op),
+      (fd, op) => this.meta.owners.set({ fd }, op),
     );
     this.#group = new GroupCommit(root, store, this.manifest, {
       placeFor: (rel, parents) => this.#placeFor(rel, parents),
       afterLanding: () => this.#applyDirMeta(),
     });
+    this.#site = {
+      root,
+      manifest: this.manifest,
+      store,
+      paths: this.#paths,
+      clearer: this.#clearer,
+      tmpDir,
+      flushUnder: (rel) => this.#flushIfPendingUnder(rel),
+      record: (rel, abs, extra) => this.#record(rel, abs, extra),
+    };
   }
 
   /** Ends the helper that runs syncfs (after the last commit). */
@@ -129,10 +145,8 @@ export class Applier {
           await this.#paths.ensureParent(op.path);
           mkdirSync(abs, { mode: op.mode });
         }
-        this.owners.set({ path: abs }, op);
-        chmodSync(abs, op.mode);
-        lutimesSync(abs, utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
-        this.#record(op.path, abs, {});
+        this.meta.set(abs, op, 'dir');
+        this.#record(op.path, abs, op.xattrs ? { xattrs: op.xattrs } : {});
         return;
       }
       case 'symlink': {
@@ -142,10 +156,7 @@ export class Applier {
         await this.#clearer.clear(op.path);
         await this.#paths.ensureParent(op.path);
         symlinkSync(op.target, abs);
-        this.owners.set({ path: abs }, op);
-        try {
-          lutimesSync(abs, utimeOf(op.mtimeMs), utimeOf(op.mtimeMs));
-        } catch {}
+        this.meta.set(abs, op, 'symlink');
         this.#record(op.path, abs, { target: op.target });
         return;
       }
@@ -165,7 +176,9 @@ export class Applier {
         return;
       }
       case 'rename':
-        return this.#rename(op.from, op.to);
+        return renameTree(this.#site, op.from, op.to);
+      case 'link':
+        return linkFile(this.#site, op);
       case 'meta': {
         const abs = await this.#paths.orAbsent(op.path);
         if (abs === null) return; // below a link or a file now: nothing here to change
@@ -181,41 +194,6 @@ export class Applier {
         return;
       }
     }
-  }
-
-  async #rename(from: string, to: string): Promise<void> {
-    // Files still waiting for their commit below either name land first: a rename never
-    // moves (or replaces) a folder under a pending file, so no link can redirect it.
-    await this.#flushIfPendingUnder(from);
-    await this.#flushIfPendingUnder(to);
-    this.#paths.forget();
-    // Already gone (or below what is now a link): nothing moves, a later op brings the
-    // content. Otherwise the new name is checked as strictly as any write.
-    const fromAbs = await this.#paths.orAbsent(from);
-    if (fromAbs === null || !statEntrySync(fromAbs)) {
-      checkWirePath(to); // nothing moves, but a malformed name is refused all the same
-      return;
-    }
-    const toAbs = await this.#paths.toCreate(to);
-    await this.#clearer.clear(to);
-    await this.#paths.ensureParent(to);
-    renameSync(fromAbs, toAbs);
-    const moved: FileRecord[] = [];
-    const top = this.manifest.get(from);
-    if (top && top.kind !== 'dir') moved.push(top);
-    else for (const [rel, rec] of this.manifest) if (under(rel, from)) moved.push(rec);
-    for (const rec of moved) this.manifest.delete(rec.path);
-    for (let i = 0; i < moved.length; i++) {
-      const rec = moved[i]!;
-      const path = rekey(rec.path, from, to);
-      moved[i] = { ...rec, path };
-      this.manifest.set(path, moved[i]!);
-    }
-    this.#store.tx(() => {
-      this.#store.deleteTree(from);
-      this.#store.deleteTree(to);
-      for (const rec of moved) this.#store.putFile(rec);
-    });
   }
 
   /**
@@ -238,18 +216,19 @@ export class Applier {
   #setMeta(rel: string, abs: string, m: Meta, checked = false): void {
     const e = checked ? null : statEntrySync(abs);
     if (!checked && (!e || e.kind === 'symlink' || !this.isOurs(rel, e))) return;
-    this.owners.set({ path: abs }, m);
-    chmodSync(abs, m.mode);
-    lutimesSync(abs, utimeOf(m.mtimeMs), utimeOf(m.mtimeMs));
+    this.meta.set(abs, m, e?.kind ?? 'file');
     const rec = this.manifest.get(rel);
-    this.#record(rel, abs, rec?.hash ? { hash: rec.hash } : {});
+    const extra: Extra = rec?.hash ? { hash: rec.hash } : {};
+    if (rec?.link) extra.link = rec.link;
+    if (m.xattrs) extra.xattrs = m.xattrs;
+    this.#record(rel, abs, extra);
   }
 
-  #record(rel: string, abs: string, extra: { hash?: string; target?: string }): void {
+  #record(rel: string, abs: string, extra: Extra): void {
     const e = statEntrySync(abs);
     if (!e) return;
     const { kind, size, mtimeMs, mode, ino, ctimeMs } = e;
-    const rec: FileRecord = { path: rel, kind, size, mtimeMs, mode, ...ownerOf(e), ino, ctimeMs, ...extra };
+    const rec: FileRecord = { path: rel, kind, size, mtimeMs, mode, ...attrsOf(e), ino, ctimeMs, ...extra };
     this.manifest.set(rel, rec);
     this.#store.putFile(rec);
   }
@@ -382,12 +361,13 @@ export class Applier {
   }
 
   /** Sets a folder's mtime (after everything below it has landed). */
-  async setDirTime(rel: string, mtimeMs: number): Promise<void> {
+  async setDirTime(rel: string, mtimeMs: number, mtimeNs?: number): Promise<void> {
     await this.commit();
     const abs = await this.#paths.safe(rel);
     if (statEntrySync(abs)?.kind !== 'dir') return;
-    lutimesSync(abs, utimeOf(mtimeMs), utimeOf(mtimeMs));
-    this.#record(rel, abs, {});
+    setTimes(abs, mtimeMs, mtimeNs);
+    const xattrs = this.manifest.get(rel)?.xattrs;
+    this.#record(rel, abs, xattrs ? { xattrs } : {});
   }
 
   /** Sets owner, mode and mtime on a file the primary and mirror agree on. */

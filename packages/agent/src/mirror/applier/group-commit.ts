@@ -1,22 +1,14 @@
-import {
-  chmodSync,
-  closeSync,
-  fstatSync,
-  fsync,
-  lutimesSync,
-  openSync,
-  renameSync,
-  unlinkSync,
-} from 'node:fs';
-import { dirname, relative } from 'node:path';
+import { chmodSync, closeSync, fsync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { stepError } from '../../node/errors.js';
 import { FileSystemSync } from '../../node/fs-sync.js';
-import { entryOf, statEntrySync } from '../../node/local-fs.js';
+import { fstatEntry, statEntrySync } from '../../node/local-fs.js';
 import { under } from '../../node/paths.js';
 import type { FileRecord, Store } from '../../node/store.js';
-import { type Assembled, discard, utimeOf } from './assembly.js';
+import { type Assembled, discard } from './assembly.js';
 import { LandingError } from './errors.js';
+import { restoreFolderTimes } from './path-meta.js';
 
 /*
  * Group commit: assembled files wait here, open, until a commit lands them together.
@@ -232,28 +224,15 @@ export class GroupCommit {
       }
       record?.();
     });
-    this.#restoreFolderTimes(dirs);
+    // The renames changed the times of the folders they landed in.
+    restoreFolderTimes(this.#root, this.#manifest, dirs);
     await this.#site.afterLanding();
-  }
-
-  /**
-   * The renames changed the times of the folders they landed in: each gets back the time the
-   * primary gave it (its manifest row), as rsync sets folder times after their contents.
-   */
-  #restoreFolderTimes(folders: ReadonlySet<string>): void {
-    for (const abs of folders) {
-      const rec = this.#manifest.get(relative(this.#root, abs));
-      if (rec?.kind !== 'dir') continue;
-      try {
-        lutimesSync(abs, utimeOf(rec.mtimeMs), utimeOf(rec.mtimeMs));
-      } catch {} // gone or replaced since: a later op says what it became
-    }
   }
 
   /** A renamed file's record: its identity after the rename, from the descriptor still open. */
   #identify(p: Assembled, abs: string): FileRecord[] {
     // The rename changes its ctime.
-    let now = entryOf(fstatSync(p.fd));
+    let now = fstatEntry(p.fd);
     closeSync(p.fd);
     p.fd = -1;
     // Created with its mode under the umask the applier saw at start; a program embedding the
