@@ -1,5 +1,7 @@
 // `npm run bench:chaos`: the kill -9 loop of test/chaos.test.ts, for many cycles.
 //   node bench/chaos.mjs [--cycles N] [--seed S] [--keep]
+//   node bench/chaos.mjs --sqlite [--cycles N]: live SQLite databases through the crash instead
+//   (bench/lib/sqlite-chaos.mjs)
 // Each cycle: a library primary and two `mimic mirror` processes on fresh folders, batches of
 // changes confirmed by flush, SIGKILL for the primary at a random moment (sometimes for a mirror
 // before that), promotion of one mirror, the other following it, the old primary rejoining as a
@@ -13,24 +15,31 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeCycle, ProcessSet, runChaosCycle } from '../test/helpers/chaos-cycle.mjs';
+import { runSqliteChaos } from './lib/sqlite-chaos.mjs';
 
 const { values: opts } = parseArgs({
   options: {
-    cycles: { type: 'string', default: '25' },
+    cycles: { type: 'string' },
     seed: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    sqlite: { type: 'boolean', default: false },
   },
 });
-const cycles = Number(opts.cycles);
+const cycles = Number(opts.cycles ?? (opts.sqlite ? '20' : '25'));
 const firstSeed = opts.seed === undefined ? Date.now() % 1_000_000 : Number(opts.seed);
 if (!Number.isInteger(cycles) || cycles < 1 || !Number.isFinite(firstSeed)) {
-  console.error('usage: node bench/chaos.mjs [--cycles N] [--seed S] [--keep]');
+  console.error('usage: node bench/chaos.mjs [--sqlite] [--cycles N] [--seed S] [--keep]');
   process.exit(2);
 }
 
 const work = fileURLToPath(new URL('./.work/chaos', import.meta.url));
 if (existsSync(work)) rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
+
+if (opts.sqlite) {
+  const ok = await runSqliteChaos({ cycles, firstSeed, work, keep: opts.keep });
+  process.exit(ok ? 0 : 1);
+}
 
 function quantiles(values) {
   if (values.length === 0) return '—';

@@ -1,11 +1,11 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MirrorStatus, PrimaryStatus } from '@mimic/agent';
 import { test as base } from 'vitest';
-import { type ExitInfo, type RunResult, runNode, spawnNode } from './children.mjs';
+import { cleanEnv, type ExitInfo, type RunResult, runNode, spawnNode, track } from './children.mjs';
 import { waitFor } from './polling.js';
 import { type ConvergeOptions, type Tree, waitConverged } from './tree-snapshot.js';
 
@@ -24,6 +24,28 @@ export { sleep, waitFor } from './polling.js';
  */
 
 export const MIMIC = fileURLToPath(new URL('../../packages/cli/bin/mimic.js', import.meta.url));
+
+/** Numeric credentials an agent process runs with instead of this test's. */
+export interface ProcessUser {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * `node mimic.js <args>`, as `user` when given: spawn sets the gid, drops the supplementary
+ * groups and sets the uid before exec, so the agent has only those ids (this process must be root).
+ */
+function spawnAgent(args: readonly string[], env: NodeJS.ProcessEnv, user?: ProcessUser): ChildProcess {
+  if (!user) return spawnNode(MIMIC, args, env);
+  return track(
+    spawn(process.execPath, [MIMIC, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...cleanEnv(), ...env },
+      uid: user.uid,
+      gid: user.gid,
+    }),
+  );
+}
 
 export interface LogLine {
   event: string;
@@ -65,12 +87,12 @@ export class Agent {
     root: string,
     stateDir: string,
     args: readonly string[],
-    env: NodeJS.ProcessEnv = {},
+    { env = {}, user }: { env?: NodeJS.ProcessEnv | undefined; user?: ProcessUser | undefined } = {},
   ) {
     this.role = role;
     this.root = root;
     this.stateDir = stateDir;
-    this.child = spawnNode(MIMIC, args, env);
+    this.child = spawnAgent(args, env, user);
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
@@ -190,6 +212,11 @@ export interface MirrorOptions {
   wait?: 'connected' | 'spawned';
   /** More command-line arguments (for example --token-file). */
   args?: readonly string[];
+  /**
+   * Run the agent with these ids instead of root's. Its folder (and `state`) must be writable by
+   * them and the repository readable; the caller chowns what it created.
+   */
+  user?: ProcessUser;
 }
 
 const START_TIMEOUT_MS = 20_000;
@@ -221,7 +248,7 @@ export class Cluster {
     if (opts.rescanSeconds !== undefined) args.push('--rescan', String(opts.rescanSeconds));
     if (opts.init !== false) args.push('--init');
     args.push(...(opts.args ?? []));
-    const agent = new Agent('primary', root, opts.state ?? join(root, '.mimic'), args, opts.env);
+    const agent = new Agent('primary', root, opts.state ?? join(root, '.mimic'), args, { env: opts.env });
     this.agents.push(agent);
     const listening = await agent.waitForEvent('listening', START_TIMEOUT_MS);
     agent.url = String(listening.url);
@@ -240,7 +267,7 @@ export class Cluster {
     const args = ['mirror', root, '--primary', urls];
     if (opts.state) args.push('--state', opts.state);
     args.push(...(opts.args ?? []));
-    const agent = new Agent('mirror', root, opts.state ?? join(root, '.mimic'), args);
+    const agent = new Agent('mirror', root, opts.state ?? join(root, '.mimic'), args, { user: opts.user });
     this.agents.push(agent);
     if ((opts.wait ?? 'connected') === 'connected') await agent.waitForEvent('connected', START_TIMEOUT_MS);
     return agent;

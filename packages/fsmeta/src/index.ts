@@ -50,4 +50,5 @@ export const setTimesNs = (path: string, atimeNs: bigint, mtimeNs: bigint): void
  * milliseconds plus `ns` (0 to 999,999) nanoseconds since the epoch, as a stat reports them to
  * the nanosecond; no BigInt in the common case.
  */
-export const setMtime = (target: string | number, ms: number, ns = 0): void => native.setMtime(target, ms, ns);
+export const setMtime = (target: string | number, ms: number, ns = 0): void =>
+  native.setMtime(target, ms, ns);

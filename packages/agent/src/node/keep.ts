@@ -1,12 +1,12 @@
 /*
  * What a node keeps of each path beyond its content, mode and mtime, as rsync's -o, -g, -X and
- * -A name them. By default what `rsync -aHAXS --numeric-ids` keeps: owners when run as root,
- * groups, extended attributes and POSIX ACLs always (security.* and trusted.* as root only).
+ * -A name them. By default what `rsync -aHAXS --numeric-ids` keeps as root: owners, groups,
+ * extended attributes and POSIX ACLs (security.* and trusted.* as root only). A mirror that
+ * may not set some keeps the rest and says once what it could not.
  */
-import { isRoot } from './xattr-reader.js';
 
 export interface KeepOptions {
-  /** Set the primary's file owners (uid); only root may. */
+  /** Set the primary's file owners (uid); only root may (others are told once they cannot). */
   owner: boolean;
   /** Set the primary's groups (gid). */
   group: boolean;
@@ -17,5 +17,5 @@ export interface KeepOptions {
 }
 
 export function resolveKeep(o: Partial<KeepOptions> = {}): KeepOptions {
-  return Object.freeze({ owner: isRoot(), group: true, xattrs: true, acls: true, ...o });
+  return Object.freeze({ owner: true, group: true, xattrs: true, acls: true, ...o });
 }

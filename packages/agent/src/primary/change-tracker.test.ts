@@ -15,6 +15,7 @@ import { afterEach, expect, test } from 'vitest';
 import { type JournalOp, Store } from '../node/store.js';
 import { XattrReader } from '../node/xattr-reader.js';
 import { ChangeTracker } from './change-tracker.js';
+import { DatabaseImages } from './sqlite-snapshot.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -33,7 +34,10 @@ function newTracker(): { root: string; tracker: ChangeTracker; store: Store; dir
     store,
     () => false,
     () => ({ term: 1, node: 'n' }),
-    new XattrReader({ xattrs: true, acls: true }, () => {}),
+    {
+      xattrs: new XattrReader({ xattrs: true, acls: true }, () => {}),
+      images: new DatabaseImages(join(dir, 'images')),
+    },
   );
   cleanups.push(() => {
     tracker.close();

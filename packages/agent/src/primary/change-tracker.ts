@@ -16,6 +16,7 @@ import {
 import type { FileRecord, Store } from '../node/store.js';
 import type { XattrReader } from '../node/xattr-reader.js';
 import { RecentContent } from './recent-content.js';
+import type { DatabaseImages } from './sqlite-snapshot.js';
 import { BatchJournal, BatchRows, byDepth, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
 import { TrackerIdle } from './tracker-idle.js';
 import { HardLinks } from './tracker-links.js';
@@ -81,6 +82,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   readonly recent = new RecentContent(RECENT_BYTES);
   /** Extended attributes as this primary sends them. */
   readonly xattrs: XattrReader;
+  /** Images of the SQLite databases of the folder, sent in their place. */
+  readonly images: DatabaseImages;
   readonly #root: string;
   /** The root with one trailing slash: a relative path appended makes its absolute path. */
   readonly #rootSlash: string;
@@ -103,14 +106,20 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     store: Store,
     skip: (rel: string, isDir: boolean) => boolean,
     epoch: () => Epoch,
-    xattrs: XattrReader,
+    reads: { xattrs: XattrReader; images: DatabaseImages },
   ) {
     super();
-    this.xattrs = xattrs;
+    this.xattrs = reads.xattrs;
+    this.images = reads.images;
     this.#root = resolve(root);
     this.#rootSlash = this.#root === '/' ? '/' : `${this.#root}/`;
     this.#skip = skip;
     this.manifest = store.loadFiles();
+    this.images.prune(
+      (function* (m) {
+        for (const r of m.values()) if (r.hash !== undefined) yield [r.path, r.hash] as const;
+      })(this.manifest),
+    );
     this.#tree = new ManifestTree(this.manifest, (rel) => this.recent.delete(rel));
     this.#journal = new BatchJournal(store, epoch);
     this.#reads = new FileReads({
@@ -120,6 +129,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       commit: (rows) => this.#commitRows(rows),
       xattrs: this.xattrs,
       links: new HardLinks((rel) => this.#abs(rel)),
+      images: this.images,
+      drop: (rel, rows) => this.#tree.dropTree(rel, rows.dels),
     });
   }
 

@@ -52,6 +52,7 @@ import {
   resolveOptions,
 } from './primary-types.js';
 import { MirrorSession, type SessionContext } from './session.js';
+import { DatabaseImages } from './sqlite-snapshot.js';
 import { TreeWatcher } from './tree-watcher.js';
 import { listenWs } from './ws-server.js';
 
@@ -123,8 +124,11 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const rel = relative(root, stateDir);
     const stateRel = rel.startsWith('..') || rel === '' ? null : rel.split(sep).join('/');
     const skip = makeExcluder(this.options.exclude, stateRel);
-    const xattrs = new XattrReader(this.options.keep, log);
-    this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch, xattrs);
+    const reads = {
+      xattrs: new XattrReader(this.options.keep, log),
+      images: new DatabaseImages(join(stateDir, 'images')),
+    };
+    this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch, reads);
     this.#tracker.on('appended', (seq) => {
       for (const s of this.#sessions) s.poke();
       this.emit('appended', seq);

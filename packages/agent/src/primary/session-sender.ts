@@ -7,6 +7,7 @@ import type { FileRecord, JournalOp, JournalRow, Store } from '../node/store.js'
 import type { OpBatcher } from './op-batcher.js';
 import type { RecentContent } from './recent-content.js';
 import type { SigningScheduler } from './signing-scheduler.js';
+import type { DatabaseImages } from './sqlite-snapshot.js';
 import { type WriteSource, wholePart, writeParts } from './write-parts.js';
 
 /** What a session reads of the change tracker. */
@@ -17,6 +18,8 @@ export interface SessionTracker {
   readonly lastSeq: number;
   /** Changes are being resolved or journaled. */
   readonly busy: boolean;
+  /** Images of the folder's SQLite databases (see sqlite-snapshot.ts). */
+  readonly images: Pick<DatabaseImages, 'has' | 'fileOf'>;
   /** What the welcome says of extended attributes. */
   readonly xattrs: { readonly announced: { acls: boolean; privileged: boolean } | undefined };
 }
@@ -170,8 +173,13 @@ export class OpSender {
         return;
       }
     }
+    // A database goes as its image, read through SQLite; never as its live file.
+    const images = this.#tracker.images;
+    const image = images.has(rec.path) ? images.fileOf(rec.path, rec.hash!) : undefined;
+    if (image === null)
+      return this.#ops.send(seq, { kind: 'meta', path: rec.path, mode: rec.mode, mtimeMs: rec.mtimeMs });
     return this.#sendParts(seq, {
-      abs: join(this.#root, rec.path),
+      abs: image ?? join(this.#root, rec.path),
       path: rec.path,
       mode: rec.mode,
       mtimeMs: rec.mtimeMs,

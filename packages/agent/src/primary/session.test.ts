@@ -81,6 +81,7 @@ beforeEach(() => {
     lastSeq: 0,
     busy: false,
     xattrs: { announced: undefined },
+    images: { has: () => false, fileOf: () => null },
   };
   const ws = new FakeWs();
   const acks: number[] = [];

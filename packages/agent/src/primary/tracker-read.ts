@@ -9,14 +9,18 @@ import {
   sameVersion,
   sameXattrs,
 } from '../node/local-fs.js';
+import { companionOf, fdIsSqlite, isSqliteFile, SQLITE_MIN_BYTES } from '../node/sqlite-files.js';
 import type { FileRecord, JournalOp } from '../node/store.js';
 import type { XattrReader } from '../node/xattr-reader.js';
 import type { RecentContent } from './recent-content.js';
+import type { DatabaseImages } from './sqlite-snapshot.js';
 import { type BatchRows, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
 import type { HardLinks } from './tracker-links.js';
 import { PART_BYTES } from './write-parts.js';
 
 const RETRY_UNSTABLE_MS = 20;
+/** A database locked by a writer (or with a hot journal) is read again this soon. */
+const RETRY_DATABASE_MS = 50;
 /** Kernel timestamps advance in ticks of a few ms; a read this long after a change saw it. */
 const CTIME_SLACK_MS = 20;
 /** Files at least this large are read again for a late watcher event only after a pause. */
@@ -39,6 +43,10 @@ export interface FileReadContext {
   xattrs: XattrReader;
   /** Which files have several names. */
   links: HardLinks;
+  /** Images of the folder's SQLite databases, sent instead of their live files. */
+  images: DatabaseImages;
+  /** Drops `rel` from the manifest (a delete row of the batch). */
+  drop(rel: string, rows: BatchRows): void;
 }
 
 /**
@@ -86,18 +94,45 @@ export class FileReads {
       // returns before the read.
       entry = found;
     }
+    const base = companionOf(rel);
+    if (base !== null && isSqliteFile(this.#ctx.abs(base))) {
+      // A database's -wal, -shm or -journal: never sent, but its database is read again.
+      if (fd !== null) closeSync(fd);
+      if (old) {
+        rows.deletes.push({ kind: 'delete', path: rel });
+        this.#ctx.drop(rel, rows);
+      }
+      this.#ctx.later(base, true, 0);
+      return;
+    }
     const links = this.#ctx.links;
     if (entry.nlink > 1 || links.recordOf(rel)) links.note(rel, entry, old);
     const unchanged = statsMatch(old, entry);
+    // A database known here changes through its -wal without a change to its own stat.
+    if (p.forced && this.#ctx.images.has(rel)) {
+      if (fd !== null) closeSync(fd);
+      return this.#lookDatabase(rel, entry, old, rows);
+    }
     if (unchanged && !p.forced) return;
     if (!unchanged && !p.forced && old?.hash && sameVersion(old, entry)) {
       // The same version, but its record lacks what a newer release keeps (owners, ns times):
       // filled in from the stat as metadata, the content not read again.
       const xattrs = this.#ctx.xattrs.read(this.#ctx.abs(rel));
-      const rec: FileRecord = { ...old, mode: entry.mode, mtimeMs: entry.mtimeMs, ...attrsOf({ ...entry, xattrs }) };
+      const rec: FileRecord = {
+        ...old,
+        mode: entry.mode,
+        mtimeMs: entry.mtimeMs,
+        ...attrsOf({ ...entry, xattrs }),
+      };
       if (!xattrs) delete rec.xattrs;
       rows.puts.push(rec);
-      rows.metas.push({ kind: 'meta', path: rel, mode: entry.mode, mtimeMs: entry.mtimeMs, ...attrsOf(entry) });
+      rows.metas.push({
+        kind: 'meta',
+        path: rel,
+        mode: entry.mode,
+        mtimeMs: entry.mtimeMs,
+        ...attrsOf(entry),
+      });
       return;
     }
     if (entry.nlink > 1 && !p.renamed && this.#asLink(rel, entry, old, rows)) return;
@@ -113,6 +148,16 @@ export class FileReads {
         this.#recheckDue.add(rel);
         this.#ctx.later(rel, true, RECHECK_LATER_MS);
         return;
+      }
+    }
+    if (entry.size >= SQLITE_MIN_BYTES) {
+      if (fd === null) {
+        readStartMs = Date.now();
+        fd = openToRead(this.#ctx.abs(rel));
+      }
+      if (fd !== null && fdIsSqlite(fd, entry.size)) {
+        closeSync(fd);
+        return this.#lookDatabase(rel, entry, old, rows);
       }
     }
     // Content kept for the sender fills up while the sender waits for the batch's rows:
@@ -172,6 +217,50 @@ export class FileReads {
     this.#linkOthers(rec, v, rows, true);
     // Content is kept only for a write row: the sender takes (or drops) it at the row.
     if (version.content) this.#ctx.recent.put(rel, version.hash, version.content);
+  }
+
+  /**
+   * A SQLite database: its image, read through SQLite in one read transaction, is its content
+   * (see sqlite-snapshot.ts); locked just now, it is looked at again shortly.
+   */
+  #lookDatabase(rel: string, entry: DiskEntry, old: FileRecord | undefined, rows: BatchRows): void {
+    const got = this.#ctx.images.take(rel, this.#ctx.abs(rel));
+    if (!got) {
+      this.#ctx.later(rel, true, RETRY_DATABASE_MS);
+      return;
+    }
+    const size = got.image.length;
+    const xattrs = this.#ctx.xattrs.read(this.#ctx.abs(rel));
+    const { mode, mtimeMs, ino, ctimeMs } = entry;
+    const rec: FileRecord = {
+      path: rel,
+      kind: 'file',
+      size,
+      mtimeMs,
+      mode,
+      ...attrsOf({ ...entry, xattrs }),
+      ino,
+      ctimeMs,
+    };
+    rec.hash = got.hash;
+    rows.puts.push(rec);
+    if (old?.hash === got.hash) {
+      if (!sameMeta(old, entry) || !sameXattrs(old.xattrs, xattrs))
+        rows.metas.push({ kind: 'meta', path: rel, mode, mtimeMs, ...attrsOf(entry) });
+      return;
+    }
+    const write: JournalOp = {
+      kind: 'write',
+      path: rel,
+      mode,
+      mtimeMs,
+      ...attrsOf(entry),
+      size,
+      hash: got.hash,
+    };
+    if (old?.hash) write.prevHash = old.hash;
+    rows.writes.push(write);
+    if (size <= PART_BYTES && this.#ctx.recent.fits(size)) this.#ctx.recent.put(rel, got.hash, got.image);
   }
 
   /**

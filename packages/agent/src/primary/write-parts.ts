@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, readSync, type Stats } from 'node:fs';
 import {
   createHasher,
   decodeSignature,
@@ -9,8 +9,10 @@ import {
   type Signature,
   SignatureBuilder,
 } from '@mimic/delta';
-import type { WriteOp } from '@mimic/wire';
-import { openToRead, ownerOf, SIGNATURE_MIN_BYTES } from '../node/local-fs.js';
+import { dataRanges, type Range } from '@mimic/fsmeta';
+import type { PathAttrs, WriteOp } from '@mimic/wire';
+import { hashZeros, looksSparse } from '../node/holes.js';
+import { attrsOf, openToRead, SIGNATURE_MIN_BYTES } from '../node/local-fs.js';
 
 /** Bytes of file content or delta carried by one write message. */
 export const PART_BYTES = 1024 * 1024;
@@ -20,13 +22,11 @@ export const PART_BYTES = 1024 * 1024;
  * would otherwise arrive all at the end).
  */
 const PROGRESS_BYTES = 8 * 1024 * 1024;
-export interface WriteSource {
+export interface WriteSource extends PathAttrs {
   abs: string;
   path: string;
   mode: number;
   mtimeMs: number;
-  uid?: number;
-  gid?: number;
   size: number;
   hash: string;
   /** Signature of the version the mirror holds, and that version's hash: send a delta. */
@@ -73,6 +73,57 @@ async function* contentOf(
   done({ torn, length, hash: hashToHex(hasher.digest()) });
 }
 
+/** Reads up to `buf.length` bytes at `position`; fewer only where the file ends. */
+function readAt(fd: number, buf: Uint8Array, position: number): number {
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+/**
+ * The parts of a sparse file sent whole: its data regions only, each part at its `offset` and
+ * never across a hole (a region longer than PART_BYTES goes in several), so holes cost nothing
+ * on the wire. The hash is the whole file's, holes hashed as the zeros a read would give. The
+ * last part is the last data part (or an empty one at the end, for a file all hole); it is
+ * held back until the file was checked for tearing, as `contentOf` does.
+ */
+async function* sparseParts(
+  fd: number,
+  before: Stats,
+  ranges: readonly Range[],
+  head: ReturnType<typeof headOf>,
+): AsyncGenerator<WriteOp, ReadResult> {
+  const size = before.size;
+  const hasher = createHasher();
+  let hashed = 0;
+  let torn = false;
+  let part = 0;
+  let held: WriteOp = { ...head, size, part, last: false, offset: size, data: new Uint8Array(0) };
+  for (const [start, stop] of ranges) {
+    const end = Math.min(stop, size); // the file may have grown since it was opened
+    for (let at = start; at < end && !torn; at += PART_BYTES) {
+      const data = Buffer.allocUnsafe(Math.min(PART_BYTES, end - at));
+      const got = readAt(fd, data, at);
+      torn = got < data.length; // it shrank
+      await hashZeros(hasher, at - hashed);
+      hasher.update(data.subarray(0, got));
+      hashed = at + got;
+      if (part > 0) yield held;
+      held = { ...head, size, part: part++, last: false, offset: at, data: data.subarray(0, got) };
+    }
+  }
+  const after = fstatSync(fd);
+  torn ||= after.size !== size || after.mtimeMs !== before.mtimeMs || after.ctimeMs !== before.ctimeMs;
+  if (!torn) await hashZeros(hasher, size - hashed);
+  const result = { torn, length: size, hash: torn ? head.hash : hashToHex(hasher.digest()) };
+  yield { ...held, hash: result.hash, last: true, ...(torn ? { abort: true } : {}) };
+  return result;
+}
+
 /**
  * The block signature of the version just sent, from a second read of the same open file
  * (from the page cache, as a rule); null if what it reads now is not that version.
@@ -102,7 +153,7 @@ function headOf(src: WriteSource, sig: Signature | null) {
     path: src.path,
     mode: src.mode,
     mtimeMs: src.mtimeMs,
-    ...ownerOf(src),
+    ...attrsOf(src),
     size: src.size,
     hash: src.hash,
     encoding: sig ? ('delta' as const) : ('full' as const),
@@ -116,7 +167,7 @@ function headOf(src: WriteSource, sig: Signature | null) {
  * a large tree leave this way, without a read or a generator of their own.
  */
 export function wholePart(
-  file: { path: string; mode: number; mtimeMs: number; uid?: number; gid?: number },
+  file: PathAttrs & { path: string; mode: number; mtimeMs: number },
   hash: string,
   data: Uint8Array,
   sign?: WriteSource['sign'],
@@ -128,7 +179,7 @@ export function wholePart(
     path: file.path,
     mode: file.mode,
     mtimeMs: file.mtimeMs,
-    ...ownerOf(file),
+    ...attrsOf(file),
     size: data.length,
     hash,
     encoding: 'full',
@@ -140,10 +191,11 @@ export function wholePart(
 
 /**
  * The write op's parts for one file, read now (a file whose content is at hand goes by
- * `wholePart`): whole content, or a delta against the base the mirror holds. Parts carry at
- * most PART_BYTES. The last part carries the size and hash of what was actually read (it may be
- * newer than the journal's), or `abort` when the file changed while it was read: the mirror
- * then keeps its copy and a later op brings the new one.
+ * `wholePart`): whole content (of a sparse file, only its data: `sparseParts`), or a delta
+ * against the base the mirror holds. Parts carry at most PART_BYTES. The last part carries the
+ * size and hash of what was actually read (it may be newer than the journal's), or `abort` when
+ * the file changed while it was read: the mirror then keeps its copy and a later op brings the
+ * new one.
  */
 export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
   // Opened as the tracker reads: never through a link put in its place, never waiting on a fifo.
@@ -153,19 +205,29 @@ export async function* writeParts(src: WriteSource): AsyncGenerator<WriteOp> {
     const opened = fstatSync(fd);
     if (!opened.isFile()) throw notAFile(src.path);
     const size = opened.size;
-    let result: ReadResult = { torn: true, length: 0, hash: src.hash };
-    const progress = { read: 0 };
-    const chunks = contentOf(fd, opened, progress, (r) => {
-      result = r;
-    });
     const base = src.base;
     const sig = base
       ? base.signature instanceof Uint8Array
         ? decodeSignature(base.signature)
         : base.signature
       : null;
-    const source = sig ? deltaStream(sig, chunks, { flushEveryBytes: PROGRESS_BYTES }) : chunks;
     const head = headOf(src, sig);
+    // A dense file costs no more than the fstat above. Too many regions (null) and it goes as
+    // a dense one: a bound on what one file costs.
+    const ranges = !sig && looksSparse(opened) ? dataRanges(fd) : null;
+    if (ranges) {
+      const sent = yield* sparseParts(fd, opened, ranges, head);
+      if (sent.torn || !src.sign || sent.length < SIGNATURE_MIN_BYTES) return;
+      const signature = await signatureOf(fd, sent);
+      if (signature) src.sign.keep(sent.hash, encodeSignature(signature));
+      return;
+    }
+    let result: ReadResult = { torn: true, length: 0, hash: src.hash };
+    const progress = { read: 0 };
+    const chunks = contentOf(fd, opened, progress, (r) => {
+      result = r;
+    });
+    const source = sig ? deltaStream(sig, chunks, { flushEveryBytes: PROGRESS_BYTES }) : chunks;
     let part = 0;
     // Chunks of the file itself are views of a reused buffer: each byte is copied once, here.
     // A whole small file needs a buffer of about its own size, not of a part's (20,000 small

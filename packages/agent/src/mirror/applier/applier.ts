@@ -81,7 +81,10 @@ export class Applier {
         await this.commit(); // out of descriptors: the pending files give theirs back
         return true;
       },
-      (fd, op) => this.meta.owners.set({ fd }, op),
+      {
+        owner: (fd, op) => this.meta.owners.set({ fd }, op),
+        xattrs: (tmp, op) => this.meta.xattrs.set(tmp, op.xattrs),
+      },
     );
     this.#group = new GroupCommit(root, store, this.manifest, {
       placeFor: (rel, parents) => this.#placeFor(rel, parents),
@@ -251,7 +254,7 @@ export class Applier {
     } else if (!cur || cur.op.path !== op.path || op.part !== cur.nextPart) {
       throw new ApplyError(`part ${op.part} of ${op.path} out of order`);
     }
-    this.#assembler.add(cur, op.data);
+    await this.#assembler.add(cur, op.data, op.offset);
     if (!op.last) return;
     this.#current = null;
     const file = await this.#assembler.finish(cur, op);

@@ -1,12 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import {
+  closeSync,
   fstatSync,
+  ftruncateSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +77,7 @@ async function assemble(
   basis: string | null = null,
 ): Promise<Assembled | null> {
   const cur = await a.begin(ops[0]!, basis);
-  for (const op of ops) a.add(cur, op.data);
+  for (const op of ops) await a.add(cur, op.data, op.offset);
   return a.finish(cur, ops[ops.length - 1]!);
 }
 
@@ -194,6 +199,132 @@ describe('assembly of a write', () => {
     const { tmp, assembler } = setup();
     writeFileSync(join(tmp, 'left-behind.part'), 'x');
     assembler.init();
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+});
+
+const MiB = 1024 * 1024;
+
+/** `size` zero bytes with `data` at their offsets (what a sparse file reads as). */
+function withHoles(size: number, data: [offset: number, bytes: Uint8Array][]): Uint8Array {
+  const out = new Uint8Array(size);
+  for (const [offset, bytes] of data) out.set(bytes, offset);
+  return out;
+}
+
+/** Bytes the file's blocks take on disk. */
+const allocated = (file: Assembled | null): number => fstatSync(file!.fd).blocks * 512;
+
+function sameBytes(file: Assembled | null, want: Uint8Array): boolean {
+  cleanups.push(() => discard(file!));
+  return readFileSync(file!.tmp).equals(want);
+}
+
+describe('assembly of a sparse file: holes stay holes', () => {
+  test('parts at offsets land there, the holes between and after unwritten and hashed as zeros', async () => {
+    const { assembler } = setup();
+    const a = randomBytes(4096);
+    const b = randomBytes(MiB + 100);
+    const c = randomBytes(100);
+    const size = 64 * MiB;
+    const content = withHoles(size, [
+      [MiB, a],
+      [8 * MiB, b],
+      [32 * MiB, c],
+    ]);
+    const ops = parts('s', [a, b, c], content);
+    ops[0]!.offset = MiB;
+    ops[1]!.offset = 8 * MiB;
+    ops[2]!.offset = 32 * MiB; // and a trailing hole of 32 MiB
+    const file = await assemble(assembler, ops);
+    expect(file!.rec).toMatchObject({ size, hash: contentHash(content) });
+    expect(sameBytes(file, content)).toBe(true);
+    expect(allocated(file)).toBeLessThanOrEqual(MiB + 64 * 1024);
+  });
+
+  test('a part without an offset follows the previous part; the last may carry none', async () => {
+    const { assembler } = setup();
+    const a = randomBytes(8192);
+    const b = randomBytes(8192);
+    const size = 4 * MiB;
+    const content = withHoles(size, [
+      [MiB, a],
+      [MiB + a.length, b],
+    ]);
+    const ops = parts('s', [a, b], content);
+    ops[0]!.offset = MiB;
+    expect(sameBytes(await assemble(assembler, ops), content)).toBe(true);
+  });
+
+  test('a file sent in one part keeps the holes around its data, or is all hole', async () => {
+    const { assembler } = setup();
+    const data = randomBytes(4096);
+    const content = withHoles(16 * MiB, [[8 * MiB, data]]);
+    const one = parts('one', [data], content, { offset: 8 * MiB })[0]!;
+    const file = await assembler.whole(one);
+    expect(sameBytes(file, content)).toBe(true);
+    expect(allocated(file)).toBeLessThanOrEqual(64 * 1024);
+    const empty = parts('empty', [new Uint8Array(0)], new Uint8Array(16 * MiB), { offset: 16 * MiB })[0]!;
+    const none = await assembler.whole(empty);
+    expect(none!.rec).toMatchObject({ size: 16 * MiB, hash: contentHash(new Uint8Array(16 * MiB)) });
+    expect(sameBytes(none, new Uint8Array(16 * MiB))).toBe(true);
+    expect(allocated(none)).toBe(0);
+  });
+
+  test('zero blocks of a large file sent whole are left unwritten, as rsync -S does', async () => {
+    const { assembler } = setup();
+    const content = withHoles(3 * MiB, [
+      [100, randomBytes(10)],
+      [2 * MiB + 5, randomBytes(4096)],
+    ]);
+    const file = await assemble(assembler, parts('z', split(content, 3), content));
+    expect(sameBytes(file, content)).toBe(true);
+    expect(allocated(file)).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  test('a delta against a sparse basis gives a sparse result', async () => {
+    const { dir, assembler } = setup();
+    const size = 32 * MiB;
+    const old = randomBytes(4096);
+    const basis = withHoles(size, [[16 * MiB, old]]);
+    const target = withHoles(size, [
+      [16 * MiB, old],
+      [4 * MiB, randomBytes(4096)],
+    ]);
+    const basisPath = join(dir, 'basis');
+    const fd = openSync(basisPath, 'w');
+    ftruncateSync(fd, size);
+    writeSync(fd, old, 0, old.length, 16 * MiB);
+    closeSync(fd);
+    const ops = parts('d', split(delta(signature(basis), target), 2), target, {
+      encoding: 'delta',
+      baseHash: contentHash(basis),
+    });
+    const file = await assemble(assembler, ops, basisPath);
+    expect(file!.rec.hash).toBe(contentHash(target));
+    expect(sameBytes(file, target)).toBe(true);
+    expect(allocated(file)).toBeLessThanOrEqual(256 * 1024);
+  });
+
+  test('an offset that goes back, or data past the size, is refused (ERR_APPLY), nothing left behind', async () => {
+    const { tmp, assembler } = setup();
+    const a = randomBytes(4096);
+    const content = withHoles(4 * MiB, [
+      [2 * MiB, a],
+      [MiB, a],
+    ]);
+    const back = parts('back', [a, a], content);
+    back[0]!.offset = 2 * MiB;
+    back[1]!.offset = 2 * MiB + 100;
+    const cur = await assembler.begin(back[0]!, null);
+    await assembler.add(cur, a, 2 * MiB);
+    expect(() => assembler.add(cur, a, 2 * MiB + 100)).toThrow(
+      expect.objectContaining({ code: 'ERR_APPLY' }),
+    );
+    await assembler.drop(cur);
+    const past = parts('past', [a], new Uint8Array(4 * MiB));
+    past[0]!.offset = 4 * MiB - 100;
+    await expect(assemble(assembler, past)).rejects.toMatchObject({ code: 'ERR_APPLY' });
     expect(readdirSync(tmp)).toEqual([]);
   });
 });

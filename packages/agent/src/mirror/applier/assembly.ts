@@ -4,24 +4,18 @@ import {
   fchmodSync,
   fdatasync,
   fstatSync,
-  futimesSync,
   mkdirSync,
   openSync,
   rmSync,
   unlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createHasher,
-  hashToHex,
-  patchInto,
-  type StreamHasher,
-  strongHash,
-  writeAllSync,
-} from '@mimic/delta';
+import { createHasher, hashToHex, patchInto, type StreamHasher, strongHash } from '@mimic/delta';
+import { finishSparse, setMtime } from '@mimic/fsmeta';
 import type { WriteOp } from '@mimic/wire';
 import { AsyncQueue } from '../../node/async-queue.js';
-import { ownerOf } from '../../node/local-fs.js';
+import { hashZeros, holePuncher, looksSparse, SPARSE_MIN_BYTES, writeAt } from '../../node/holes.js';
+import { attrsOf } from '../../node/local-fs.js';
 import type { FileRecord } from '../../node/store.js';
 import { ApplyError } from './errors.js';
 
@@ -33,9 +27,12 @@ import { ApplyError } from './errors.js';
  *
  * A file sent whole in one part (most files of a tree) is checked before anything is written
  * (`whole`). A longer one is an `Assembly` in flight, one of:
- *   full   parts are the content itself: hashed and written as they come;
+ *   full   parts are the content itself: hashed and written as they come, each at its offset;
  *   delta  parts form a patch against the basis (the mirror's copy, already checked against the
  *          delta's base hash): queued to `patchInto`, which writes and hashes the result.
+ * Holes stay holes, as rsync -S writes: what no full part covers (a sparse file's holes, which
+ * the primary does not send) is never written, nor are the zero blocks of files of at least
+ * SPARSE_MIN_BYTES; a patched file whose basis was sparse has its zero blocks punched out.
  * `begin` makes one, `add` feeds it a part, `finish` verifies it (or drops it, for an aborted
  * write), `drop` abandons it half-received.
  */
@@ -67,12 +64,14 @@ export class EarlyWriteBack {
   }
 }
 
-/**
- * Seconds for utimes from whole milliseconds. Half a microsecond is added because seconds
- * travel as a double: 1795647399.882 would land as .881999… and read back a millisecond early.
- */
-export function utimeOf(mtimeMs: number): number {
-  return (mtimeMs + 0.0005) / 1000;
+const DONE: Promise<void> = Promise.resolve();
+
+/** What a rebuilt file gets of the write's metadata beyond its mode (set by the applier's policy). */
+export interface FileMeta {
+  /** Sets owner and group on the open temp file; whether it changed them. */
+  owner(fd: number, op: WriteOp): boolean;
+  /** Sets the write's xattrs on the temp file, by its path. */
+  xattrs(tmp: string, op: WriteOp): void;
 }
 
 /** Refuses a rebuilt file whose hash or size is not what the write's last part announced. */
@@ -100,7 +99,18 @@ interface Common extends Temp {
 
 /** A write whose parts are still arriving. */
 export type Assembly =
-  | (Common & { kind: 'full'; hasher: StreamHasher; written: number })
+  | (Common & {
+      kind: 'full';
+      hasher: StreamHasher;
+      /** Where the data so far ends: the next part's offset, unless it names one. */
+      end: number;
+      /** Zero blocks are left unwritten (a file of SPARSE_MIN_BYTES or more). */
+      sparse: boolean;
+      /** Something was left unwritten: the size is set at the end. */
+      holes: boolean;
+      /** Hashing that waits on the zeros of a hole before a part, if any: parts hash in order. */
+      hashing: Promise<void> | null;
+    })
   | (Common & {
       kind: 'delta';
       basisFd: number;
@@ -138,14 +148,14 @@ export class Assembler {
   #umask = 0o777;
   /** Frees descriptors when open() runs out of them; false if there is nothing to free. */
   readonly #freeDescriptors: () => Promise<boolean>;
-  readonly #setOwner: (fd: number, op: WriteOp) => boolean;
+  readonly #meta: FileMeta;
 
   constructor(
     tmpDir: string,
     freeDescriptors: () => Promise<boolean> = async () => false,
-    setOwner: (fd: number, op: WriteOp) => boolean = () => false,
+    meta: FileMeta = { owner: () => false, xattrs: () => {} },
   ) {
-    this.#setOwner = setOwner;
+    this.#meta = meta;
     this.#tmpDir = tmpDir;
     this.#tmpSlash = tmpDir.endsWith('/') ? tmpDir : `${tmpDir}/`;
     this.#freeDescriptors = freeDescriptors;
@@ -167,21 +177,35 @@ export class Assembler {
 
   /**
    * A file whose whole content came in one part: checked against its hash before anything is
-   * written, then written to a temp file. Null for an aborted write (the copy here stays).
+   * written, then written to a temp file; one with holes around its data is assembled as parts
+   * are, and checked once written. Null for an aborted write (the copy here stays).
    */
   async whole(op: WriteOp): Promise<Assembled | null> {
     if (op.abort) return null;
     const data = op.data;
+    // A sparse file with one region of data, or none.
+    if (op.offset || op.size !== data.length) return this.#holey(op);
     const hash = hashToHex(strongHash(data));
     checkContent(op, hash, data.length);
     const temp = await this.#createTemp(op.mode);
     try {
-      writeAllSync(temp.fd, data);
+      if (writeAt(temp.fd, data, 0, data.length >= SPARSE_MIN_BYTES)) finishSparse(temp.fd, data.length);
       return this.#ready(temp, op, data.length, hash);
     } catch (err) {
       discard(temp);
       throw err;
     }
+  }
+
+  async #holey(op: WriteOp): Promise<Assembled | null> {
+    const a = await this.begin(op, null);
+    try {
+      await this.add(a, op.data, op.offset);
+    } catch (err) {
+      await this.drop(a);
+      throw err;
+    }
+    return this.finish(a, op);
   }
 
   /**
@@ -191,33 +215,63 @@ export class Assembler {
   async begin(op: WriteOp, basis: string | null): Promise<Assembly> {
     const { fd, tmp, modeSet } = await this.#createTemp(op.mode);
     const common = { op, fd, tmp, modeSet, nextPart: 0, flusher: new EarlyWriteBack(fd) };
-    if (op.encoding !== 'delta') return { ...common, kind: 'full', hasher: createHasher(), written: 0 };
-    let basisFd: number;
+    if (op.encoding !== 'delta') {
+      const sparse = op.size >= SPARSE_MIN_BYTES;
+      return { ...common, kind: 'full', hasher: createHasher(), end: 0, sparse, holes: false, hashing: null };
+    }
+    let basisFd = -1;
+    let punch: ((bytes: number) => void) | null;
     try {
       if (basis === null) throw new ApplyError(`${op.path}: a delta without a basis`);
       basisFd = openSync(basis, 'r');
+      // A sparse basis makes a sparse result, as a rule; a dense one costs nothing more.
+      punch = looksSparse(fstatSync(basisFd)) ? holePuncher(fd) : null;
     } catch (err) {
+      if (basisFd >= 0) closeSync(basisFd);
       discard(common);
       throw err;
     }
     const queue = new AsyncQueue<Uint8Array>();
-    const patching = patchInto({ fd: basisFd }, queue, { fd }, (n) => common.flusher.wrote(n));
+    const patching = patchInto({ fd: basisFd }, queue, { fd }, (n) => {
+      punch?.(n);
+      common.flusher.wrote(n);
+    });
     patching.catch(() => {});
     return { ...common, kind: 'delta', basisFd, queue, patching };
   }
 
-  /** Feeds the next part (the caller checked its order). */
-  add(a: Assembly, data: Uint8Array): void {
+  /**
+   * Feeds the next part (the caller checked its order), at `offset` if it names one: what it
+   * skips is a hole. Await the promise before the next part: it is settled at once, unless the
+   * zeros of a hole must be hashed first. An offset that goes back is refused (ERR_APPLY).
+   */
+  add(a: Assembly, data: Uint8Array, offset?: number): Promise<void> {
     a.nextPart++;
     if (a.kind === 'delta') {
       a.queue.push(data);
-      return;
+      return DONE;
     }
-    if (data.length === 0) return;
-    a.hasher.update(data);
-    writeAllSync(a.fd, data);
-    a.written += data.length;
-    a.flusher.wrote(data.length);
+    const at = offset ?? a.end;
+    if (at < a.end) {
+      throw new ApplyError(`${a.op.path}: part ${a.nextPart - 1} at offset ${at} goes back before ${a.end}`);
+    }
+    const gap = at - a.end;
+    a.end = at + data.length;
+    // Hashed first: the zero-block scan then finds the part in the CPU's cache.
+    if (gap === 0 && a.hashing === null) a.hasher.update(data);
+    else {
+      a.holes = true;
+      const hasher = a.hasher;
+      a.hashing = (a.hashing ?? DONE).then(async () => {
+        await hashZeros(hasher, gap);
+        hasher.update(data);
+      });
+    }
+    if (data.length > 0) {
+      if (writeAt(a.fd, data, at, a.sparse)) a.holes = true;
+      a.flusher.wrote(data.length);
+    }
+    return a.hashing ?? DONE;
   }
 
   /**
@@ -234,8 +288,13 @@ export class Assembler {
         hash = hashToHex(r.hash);
         size = r.length;
       } else {
+        await a.hashing;
+        // What no part covered up to the size is a hole. The size is set first, so that one
+        // the file system cannot hold fails before any hashing (none for an aborted write).
+        size = Math.max(a.end, last.size);
+        if (a.holes || size > a.end) finishSparse(a.fd, size);
+        if (!last.abort) await hashZeros(a.hasher, size - a.end);
         hash = hashToHex(a.hasher.digest());
-        size = a.written;
       }
       if (last.abort) {
         discard(a);
@@ -275,19 +334,24 @@ export class Assembler {
     const createMode = mode & 0o777;
     let fd: number;
     try {
-      fd = openSync(tmp, 'wx', createMode);
+      // Readable too, for the hole puncher.
+      fd = openSync(tmp, 'wx+', createMode);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EMFILE' || !(await this.#freeDescriptors())) throw err;
-      fd = openSync(tmp, 'wx', createMode); // the pending files gave theirs back
+      fd = openSync(tmp, 'wx+', createMode); // the pending files gave theirs back
     }
     return { fd, tmp, modeSet: (createMode & ~this.#umask) === mode ? mode : -1 };
   }
 
-  /** A verified temp file gets its owner, mode and mtime (the chown first: it clears setuid). */
+  /**
+   * A verified temp file gets its owner, mode, xattrs and mtime to the ns, in that order (the
+   * chown first: it clears setuid; the times last).
+   */
   #ready(temp: Temp, last: WriteOp, size: number, hash: string): Assembled {
-    const chowned = this.#setOwner(temp.fd, last);
+    const chowned = this.#meta.owner(temp.fd, last);
     if (temp.modeSet !== last.mode || (chowned && last.mode & 0o6000)) fchmodSync(temp.fd, last.mode);
-    futimesSync(temp.fd, utimeOf(last.mtimeMs), utimeOf(last.mtimeMs));
+    this.#meta.xattrs(temp.tmp, last);
+    setMtime(temp.fd, last.mtimeMs, last.mtimeNs ?? 0);
     return {
       fd: temp.fd,
       tmp: temp.tmp,
@@ -298,7 +362,7 @@ export class Assembler {
         size,
         mtimeMs: last.mtimeMs,
         mode: last.mode,
-        ...ownerOf(last),
+        ...attrsOf(last),
         hash,
         ino: 0,
         ctimeMs: 0,

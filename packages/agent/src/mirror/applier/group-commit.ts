@@ -5,6 +5,7 @@ import { stepError } from '../../node/errors.js';
 import { FileSystemSync } from '../../node/fs-sync.js';
 import { fstatEntry, statEntrySync } from '../../node/local-fs.js';
 import { under } from '../../node/paths.js';
+import { companionsOf, fdIsSqlite } from '../../node/sqlite-files.js';
 import type { FileRecord, Store } from '../../node/store.js';
 import { type Assembled, discard } from './assembly.js';
 import { LandingError } from './errors.js';
@@ -196,6 +197,8 @@ export class GroupCommit {
       const p = batch[i]!;
       try {
         const abs = await this.#site.placeFor(p.rel, parents);
+        // A database's old -wal or -journal beside its new image would be replayed into it.
+        if (fdIsSqlite(p.fd, p.rec.size)) this.#clearCompanions(p.rel, abs);
         try {
           renameSync(p.tmp, abs);
         } catch (err) {
@@ -227,6 +230,23 @@ export class GroupCommit {
     // The renames changed the times of the folders they landed in.
     restoreFolderTimes(this.#root, this.#manifest, dirs);
     await this.#site.afterLanding();
+  }
+
+  /**
+   * Removes what SQLite would read beside the database at `abs` (its -wal, -journal, -shm):
+   * they belong to the version being replaced (a primary never sends them), and a new image
+   * next to an old log is exactly the mix SQLite reports as malformed.
+   */
+  #clearCompanions(rel: string, abs: string): void {
+    for (const c of companionsOf(abs)) {
+      try {
+        unlinkSync(c);
+      } catch {}
+    }
+    for (const c of companionsOf(rel)) {
+      if (!this.#manifest.delete(c)) continue;
+      this.#store.deleteFile(c);
+    }
   }
 
   /** A renamed file's record: its identity after the rename, from the descriptor still open. */

@@ -15,10 +15,9 @@ export interface OwnerPolicy {
   group: boolean;
 }
 
-/** What rsync -a does: owners and groups when running as root, otherwise groups only. */
+/** Owners and groups both, as rsync -a as root (a mirror that is not root is told so once). */
 export function defaultOwnerPolicy(): OwnerPolicy {
-  const root = process.getuid?.() === 0;
-  return { owner: root, group: true };
+  return { owner: true, group: true };
 }
 
 /** The ids to pass to chown (-1: leave as it is), or null when there is nothing to set. */
@@ -70,9 +69,13 @@ export function setOwner(
   }
 }
 
-/** A mirror's owner setting: its policy, and what it was refused, logged once per kind. */
+/**
+ * A mirror's owner setting: its policy, and what it was refused, logged once per kind. Owners
+ * are tried even when not root, so that a mirror that cannot keep them says so; after the first
+ * refusal it stops trying (every other chown would be refused the same way).
+ */
 export class Owners {
-  policy: OwnerPolicy = defaultOwnerPolicy();
+  #policy: OwnerPolicy = defaultOwnerPolicy();
   readonly #log: Logger;
   readonly #denied = new Set<'owner' | 'group'>();
 
@@ -80,13 +83,21 @@ export class Owners {
     this.#log = log;
   }
 
+  get policy(): OwnerPolicy {
+    return this.#policy;
+  }
+
+  set policy(p: OwnerPolicy) {
+    this.#policy = { owner: p.owner && !this.#denied.has('owner'), group: p.group };
+  }
+
   /** Sets what the policy keeps of `want` on a path (a link itself) or an open file. */
   set(target: { path: string } | { fd: number }, want: Owner): boolean {
-    return setOwner(target, this.policy, want, this.#onDenied);
+    return setOwner(target, this.#policy, want, this.#onDenied);
   }
 
   differs(have: Owner, want: Owner): boolean {
-    return ownerDiffers(this.policy, have, want);
+    return ownerDiffers(this.#policy, have, want);
   }
 
   /** What this mirror could not keep of the primary's metadata (`owner`, `group`). */
@@ -97,6 +108,7 @@ export class Owners {
   #onDenied = (what: 'owner' | 'group', err: Error): void => {
     if (this.#denied.has(what)) return;
     this.#denied.add(what);
+    if (what === 'owner') this.#policy = { ...this.#policy, owner: false };
     this.#log('owners-not-kept', { what, error: err.message, hint: 'run the mirror as root to keep owners' });
   };
 }
