@@ -91,10 +91,7 @@ export interface MirrorStatus {
   /** The folder this mirror holds; null until it first follows a primary. */
   folderId: string | null;
   lastError: string | null;
-  /**
-   * Why the last connection was refused, while it still is: what was refused, its code, and
-   * what an operator can do about it. Null once a primary is followed again.
-   */
+  /** Why the last connection was refused, and what to do about it; null once a primary is followed. */
   refused: { code: string; message: string; hint: string; since: string } | null;
   /** What of the primary's metadata this mirror could not set (`owner`, `group`: not root). */
   notKept: string[];

@@ -113,6 +113,30 @@ export function createSchema(db: Database.Database): void {
   }
 }
 
+export const PUT_FILE = `INSERT OR REPLACE INTO files
+  (path, kind, size, mtime_ms, mode, hash, target, ino, ctime_ms, uid, gid, mtime_ns, xattrs, link)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+/** A record as PUT_FILE's parameters: by position, as binding by name looks up every field on each run. */
+export function fileParams(r: FileRecord): unknown[] {
+  return [
+    r.path,
+    r.kind,
+    r.size,
+    r.mtimeMs,
+    r.mode,
+    r.hash ?? null,
+    r.target ?? null,
+    r.ino,
+    r.ctimeMs,
+    r.uid ?? null,
+    r.gid ?? null,
+    r.mtimeNs ?? null,
+    r.xattrs ?? null,
+    r.link ?? null,
+  ];
+}
+
 export function toRecord(r: FileRow): FileRecord {
   const rec: FileRecord = {
     path: r.path,

@@ -17,10 +17,12 @@ import {
   type FileRecord,
   type FileRow,
   type ForkPoint,
+  fileParams,
   type JournalOp,
   type JournalRow,
   type MetaKey,
   type NodeRole,
+  PUT_FILE,
   toRecord,
 } from './store-schema.js';
 
@@ -70,11 +72,7 @@ export class Store {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     createSchema(this.#db);
-    this.#putFile = this.#db.prepare(
-      `INSERT OR REPLACE INTO files (path, kind, size, mtime_ms, mode, hash, target, ino, ctime_ms, uid, gid,
-         mtime_ns, xattrs, link)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    this.#putFile = this.#db.prepare(PUT_FILE);
     this.#delFile = this.#db.prepare('DELETE FROM files WHERE path = ?');
     this.#append = this.#db.prepare('INSERT INTO journal (seq, term, node, op) VALUES (?, ?, ?, ?)');
     this.#readFrom = this.#db.prepare(
@@ -289,26 +287,7 @@ export class Store {
   }
 
   putFile(rec: FileRecord): void {
-    // Bound by position: binding by name looks up every field of an object on each run.
-    const { path, kind, size, mtimeMs, mode, ino, ctimeMs } = rec;
-    const [hash, target, uid, gid] = [rec.hash ?? null, rec.target ?? null, rec.uid ?? null, rec.gid ?? null];
-    const [ns, xattrs, link] = [rec.mtimeNs ?? null, rec.xattrs ?? null, rec.link ?? null];
-    this.#putFile.run(
-      path,
-      kind,
-      size,
-      mtimeMs,
-      mode,
-      hash,
-      target,
-      ino,
-      ctimeMs,
-      uid,
-      gid,
-      ns,
-      xattrs,
-      link,
-    );
+    this.#putFile.run(fileParams(rec));
   }
 
   deleteFile(path: string): void {

@@ -15,6 +15,7 @@
  *   op-batcher.ts         small ops gathered into bounded `ops` messages
  *   signing-scheduler.ts  signatures of what went whole, made when a session is quiet
  *   write-parts.ts        a file's write op in parts: whole, or a delta
+ *   sqlite-snapshot.ts    SQLite databases read as one committed image, sent in their place
  *
  * How a change flows: the watcher marks a path → the tracker lstats and hashes it, resolves it
  * against the manifest and appends a journal row (manifest and journal in one transaction) →
@@ -28,7 +29,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import type { Server } from 'node:net';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import { compareEpoch, type Epoch, type HelloMessage, makeHello } from '@mimic/wire';
 import type { WebSocketServer as WebSocketServerClass } from 'ws';
 import { RefusalLimiter } from '../link/auth.js';
@@ -38,6 +39,7 @@ import { AgentError } from '../node/errors.js';
 import { makeExcluder } from '../node/excludes.js';
 import { resolveFolderId } from '../node/folder-marker.js';
 import type { ListenAddress } from '../node/options.js';
+import { relativeInside } from '../node/paths.js';
 import { Store } from '../node/store.js';
 import { NO_EPOCH } from '../node/store-schema.js';
 import { XattrReader } from '../node/xattr-reader.js';
@@ -121,14 +123,11 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     if (!this.#fencedBy) this.#store.setRole('primary');
     for (const [id, seq] of this.#store.peerAcks())
       this.#known.set(id, { id, connected: false, ackedSeq: seq, bytesSent: 0 });
-    const rel = relative(root, stateDir);
-    const stateRel = rel.startsWith('..') || rel === '' ? null : rel.split(sep).join('/');
+    const stateRel = relativeInside(root, stateDir);
     const skip = makeExcluder(this.options.exclude, stateRel);
-    const reads = {
-      xattrs: new XattrReader(this.options.keep, log),
-      images: new DatabaseImages(join(stateDir, 'images')),
-    };
-    this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch, reads);
+    const xattrs = new XattrReader(this.options.keep, log);
+    const images = new DatabaseImages(join(stateDir, 'images'));
+    this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch, { xattrs, images });
     this.#tracker.on('appended', (seq) => {
       for (const s of this.#sessions) s.poke();
       this.emit('appended', seq);
@@ -370,10 +369,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     });
   }
 
-  /**
-   * Drops the journal rows no mirror needs any more (see journalKeepFrom) and the cached
-   * signatures nothing refers to after that. Runs every PRUNE_EVERY_MS by itself.
-   */
+  /** Drops journal rows no mirror needs (journalKeepFrom), then unused signatures; every PRUNE_EVERY_MS. */
   pruneJournal(): void {
     const acked = this.status().mirrors.map((m) => m.ackedSeq);
     const from = journalKeepFrom(this.#tracker.lastSeq, acked, this.options.journalKeep);
