@@ -36,7 +36,14 @@ async function tree(d: string): Promise<void> {
   await writeFile(join(d, 'site', 'index.html'), '<h1>hi</h1>\n');
   linkSync(join(d, 'site', 'index.html'), join(d, 'site', 'default.html'));
   await writeFile(join(d, 'tagged.txt'), 'has xattrs\n');
-  writeXattrs(join(d, 'tagged.txt'), [['user.origin', Buffer.from('upload-42')]], ALL);
+  writeXattrs(
+    join(d, 'tagged.txt'),
+    [
+      ['trusted.scanned', Buffer.from('clean')],
+      ['user.origin', Buffer.from('upload-42')],
+    ],
+    ALL,
+  );
   await writeFile(join(d, 'shared.txt'), 'www-data may write\n');
   writeXattrs(join(d, 'shared.txt'), [[ACL_ACCESS, ACL]], ALL);
   await mkdir(join(d, 'inherit'));
@@ -109,7 +116,10 @@ describe.skipIf(!root)('fidelity (as root)', () => {
     await sameFacts(expect, pair.primaryDir, pair.mirrorDir, PATHS);
     const m = facts(pair.mirrorDir, PATHS) as Record<string, { sameFileAs: string; xattrs: string[] }>;
     expect(m['site/default.html']!.sameFileAs).toBe('site/index.html');
-    expect(m['tagged.txt']!.xattrs).toEqual([`user.origin=${Buffer.from('upload-42').toString('hex')}`]);
+    expect(m['tagged.txt']!.xattrs).toEqual([
+      `trusted.scanned=${Buffer.from('clean').toString('hex')}`,
+      `user.origin=${Buffer.from('upload-42').toString('hex')}`,
+    ]);
   });
 
   test('a change of xattr, ACL, time or link alone is replicated', async ({ cluster: c, expect }) => {
@@ -145,5 +155,23 @@ describe.skipIf(!root)('fidelity (as root)', () => {
     const primary = await c.primary(primaryDir);
     await c.mirror(mirrorDir, primary.url);
     await sameFacts(expect, primaryDir, mirrorDir, PATHS);
+  });
+
+  test('--no-acls and --no-xattrs on a mirror leave those alone', async ({ cluster: c, expect }) => {
+    const primaryDir = await c.tempDir('primary');
+    await tree(primaryDir);
+    const primary = await c.primary(primaryDir);
+    const noAcls = await c.tempDir('mirror');
+    const noXattrs = await c.tempDir('mirror');
+    await c.mirror(noAcls, primary.url, { args: ['--no-acls'] });
+    await c.mirror(noXattrs, primary.url, { args: ['--no-xattrs'] });
+    await c.converged(primaryDir, noAcls);
+    await c.converged(primaryDir, noXattrs);
+    const names = (dir: string, rel: string) => readXattrs(join(dir, rel), ALL).map(([k]) => k);
+    expect(names(noAcls, 'shared.txt')).toEqual([]);
+    expect(names(noAcls, 'inherit')).toEqual([]);
+    expect(names(noAcls, 'tagged.txt')).toEqual(['trusted.scanned', 'user.origin']);
+    expect(names(noXattrs, 'tagged.txt')).toEqual([]);
+    expect(names(noXattrs, 'shared.txt')).toEqual([]);
   });
 });

@@ -9,7 +9,13 @@ import {
   sameVersion,
   sameXattrs,
 } from '../node/local-fs.js';
-import { companionOf, fdIsSqlite, isSqliteFile, SQLITE_MIN_BYTES } from '../node/sqlite-files.js';
+import {
+  companionOf,
+  fdIsSqlite,
+  isSqliteFile,
+  isSqliteHeader,
+  SQLITE_MIN_BYTES,
+} from '../node/sqlite-files.js';
 import type { FileRecord, JournalOp } from '../node/store.js';
 import type { XattrReader } from '../node/xattr-reader.js';
 import type { RecentContent } from './recent-content.js';
@@ -150,16 +156,6 @@ export class FileReads {
         return;
       }
     }
-    if (entry.size >= SQLITE_MIN_BYTES) {
-      if (fd === null) {
-        readStartMs = Date.now();
-        fd = openToRead(this.#ctx.abs(rel));
-      }
-      if (fd !== null && fdIsSqlite(fd, entry.size)) {
-        closeSync(fd);
-        return this.#lookDatabase(rel, entry, old, rows);
-      }
-    }
     // Content kept for the sender fills up while the sender waits for the batch's rows:
     // journal what was read so far, and give the sender time to take it. (With no sender
     // taking any, the batch goes on unjournaled: a commit per file would be all it gained.)
@@ -173,12 +169,20 @@ export class FileReads {
       readStartMs = Date.now();
       fd = openToRead(this.#ctx.abs(rel));
     }
+    // A database is read through SQLite instead (sqlite-snapshot.ts), known by its header: in
+    // the content read, when that is kept, else from a 16-byte read first.
+    if (fd !== null && keep === 0 && fdIsSqlite(fd, entry.size)) {
+      closeSync(fd);
+      return this.#lookDatabase(rel, entry, old, rows);
+    }
     const version = fd === null ? null : await readOpenedVersion(fd, readStartMs, keep, entry);
     if (!version) {
       // Changing under us, or gone: look again shortly.
       this.#ctx.later(rel, true, RETRY_UNSTABLE_MS);
       return;
     }
+    if (version.content && version.content.length >= SQLITE_MIN_BYTES && isSqliteHeader(version.content))
+      return this.#lookDatabase(rel, entry, old, rows);
     this.#readAt.set(rel, version.readStartMs);
     const v = version.entry;
     const xattrs = this.#ctx.xattrs.read(this.#ctx.abs(rel));

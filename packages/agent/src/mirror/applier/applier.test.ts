@@ -311,3 +311,42 @@ describe('Applier: replay property', () => {
     );
   });
 });
+
+describe('hard links and databases', () => {
+  const bytes = (data: Uint8Array): WriteOp => ({
+    ...write('app.db', ''),
+    size: data.length,
+    hash: hashToHex(strongHash(data)),
+    data,
+  });
+
+  test('a link op makes a second name of a file here; a missing target asks for a reconcile', async () => {
+    const f = await fixture();
+    await f.run([write('a.txt', 'one file'), { kind: 'link', path: 'b/also.txt', target: 'a.txt' }]);
+    expect(lstatSync(join(f.root, 'b/also.txt')).ino).toBe(lstatSync(join(f.root, 'a.txt')).ino);
+    expect(f.applier.manifest.get('b/also.txt')).toMatchObject({
+      link: 'a.txt',
+      hash: f.applier.manifest.get('a.txt')?.hash,
+    });
+    // Replayed: nothing changes, no stray temp name is left.
+    await f.run([{ kind: 'link', path: 'b/also.txt', target: 'a.txt' }]);
+    expect(lstatSync(join(f.root, 'a.txt')).nlink).toBe(2);
+    expect(readdirSync(join(f.state, 'tmp'))).toEqual([]);
+    expect(await codeOf(f.run([{ kind: 'link', path: 'c.txt', target: 'missing.txt' }]))).toBe(
+      'ERR_BASIS_MISMATCH',
+    );
+  });
+
+  test('a database image lands with the old -wal, -shm and -journal beside it removed first', async () => {
+    const f = await fixture();
+    for (const c of ['app.db-wal', 'app.db-shm', 'app.db-journal']) writeFileSync(join(f.root, c), 'stale');
+    const image = Buffer.alloc(4096);
+    image.write('SQLite format 3\0', 'latin1');
+    await f.run([bytes(image)]);
+    expect(readdirSync(f.root).sort()).toEqual(['app.db']);
+    // Anything else keeps its neighbours: only a database's companions go.
+    writeFileSync(join(f.root, 'notes.txt-journal'), 'mine');
+    await f.run([write('notes.txt', 'plain text, not a database')]);
+    expect(readdirSync(f.root).sort()).toEqual(['app.db', 'notes.txt', 'notes.txt-journal']);
+  });
+});
