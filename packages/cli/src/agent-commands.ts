@@ -8,7 +8,9 @@ import type { Primary } from '@mimic/agent';
  */
 const lib = () => import('@mimic/agent');
 
+import type { ClusterSession } from '@mimic/agent';
 import type { Command } from 'commander';
+import { type ClusterFlags, clusterFlags, clusterOf } from './cluster-options.js';
 import { CliError, toCliError } from './fail.js';
 import { ProgressBar } from './progress-bar.js';
 import { printStatus } from './status-format.js';
@@ -101,7 +103,7 @@ const keepOf = (o: KeepFlags) => ({
 });
 
 export function addAgentCommands(program: Command): void {
-  keepOptions(securityOptions(program.command('primary')))
+  clusterFlags(keepOptions(securityOptions(program.command('primary'))))
     .description('serve <dir> as the primary: watch it and push every change to mirrors')
     .argument('<dir>', 'the replicated folder')
     .requiredOption('--listen <host:port>', 'address mirrors connect to')
@@ -132,10 +134,13 @@ export function addAgentCommands(program: Command): void {
           rescan: string;
           journalKeep: string;
           init?: boolean;
-        } & KeepFlags,
+        } & KeepFlags &
+          ClusterFlags,
       ) => {
         const security = await loadSecurity(opts);
-        const { jsonLogger, parseListen, Primary } = await lib();
+        const cluster = await clusterOf(opts);
+        const { clusterLeadership, clusterStatus, jsonLogger, parseListen, Primary, servePrimary } =
+          await lib();
         let listen: ReturnType<typeof parseListen>;
         try {
           listen = parseListen(opts.listen);
@@ -164,18 +169,32 @@ export function addAgentCommands(program: Command): void {
           init: opts.init ?? false,
           keep: keepOf(opts),
           log: jsonLogger('primary'),
+          ...(cluster
+            ? {
+                leadership: clusterLeadership(cluster, jsonLogger('primary'), (s) => {
+                  session = s;
+                }),
+              }
+            : {}),
         });
+        let session: ClusterSession | undefined;
         try {
           await primary.start();
         } catch (err) {
           await primary.close().catch(() => {});
+          await session?.close();
           throw toCliError(err, `primary ${JSON.stringify(dir)}`);
         }
-        await runUntilSignal(() => primary);
+        if (session) {
+          const s = session;
+          servePrimary(primary, s, primary.status().listen);
+          primary.statusExtra = () => ({ cluster: clusterStatus(s) });
+        }
+        await runUntilSignal(() => ({ close: () => primary.close().finally(() => session?.close()) }));
       },
     );
 
-  keepOptions(securityOptions(program.command('mirror')))
+  clusterFlags(keepOptions(securityOptions(program.command('mirror'))))
     .description('keep <dir> an exact, durable copy of a primary')
     .argument('<dir>', 'the mirror folder (read-only by contract)')
     .requiredOption('--primary <urls>', 'the nodes this mirror may follow, comma-separated ws:// URLs')
@@ -197,11 +216,13 @@ export function addAgentCommands(program: Command): void {
           onPromote?: string;
           owner: boolean;
           group: boolean;
-        } & KeepFlags,
+        } & KeepFlags &
+          ClusterFlags,
       ) => {
         const primaries = await urls(opts.primary, '--primary');
         const security = await loadSecurity(opts);
-        const { jsonLogger, Mirror, parseListen } = await lib();
+        const cluster = await clusterOf(opts);
+        const { clusterStatus, joinCluster, jsonLogger, Mirror, parseListen } = await lib();
         let listen: ReturnType<typeof parseListen> | undefined;
         if (opts.listen) {
           try {
@@ -229,14 +250,30 @@ export function addAgentCommands(program: Command): void {
           await mirror.close().catch(() => {});
           throw toCliError(err, `mirror ${JSON.stringify(dir)}`);
         }
+        let session: ClusterSession | undefined;
+        if (cluster) {
+          const url = listen ? `${security.tls ? 'wss' : 'ws'}://${listen.host}:${listen.port}` : null;
+          try {
+            session = await joinCluster(mirror, cluster, url, jsonLogger('mirror'));
+          } catch (err) {
+            await mirror.close().catch(() => {});
+            throw toCliError(err, `mirror ${JSON.stringify(dir)}: etcd`);
+          }
+          const s = session;
+          mirror.statusExtra = () => ({ cluster: clusterStatus(s) });
+        }
         const bar = new ProgressBar();
         mirror.on('progress', (done, total) => bar.update(done, total));
         let current: { close(): Promise<void> } = mirror;
         mirror.on('promoted', (primary) => {
           current = primary;
+          if (session) {
+            const s = session;
+            primary.statusExtra = () => ({ cluster: clusterStatus(s) });
+          }
           if (opts.onPromote) runHook(opts.onPromote, primary);
         });
-        await runUntilSignal(() => current);
+        await runUntilSignal(() => ({ close: () => current.close().finally(() => session?.close()) }));
       },
     );
 

@@ -33,6 +33,7 @@ import { AgentError } from '../node/errors.js';
 import { RESERVED_ROOT_NAMES } from '../node/excludes.js';
 import { resolveFolderId } from '../node/folder-marker.js';
 import { type KeepOptions, resolveKeep } from '../node/keep.js';
+import type { Leadership } from '../node/leadership.js';
 import { type Logger, limitRepeats, silentLogger } from '../node/log.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
 import { requireCjs } from '../node/require-cjs.js';
@@ -41,7 +42,7 @@ import { Primary } from '../primary/primary.js';
 import { Applier } from './applier/applier.js';
 import { Connection } from './connection.js';
 import { FollowState } from './follow-state.js';
-import { lastWriteOf } from './rejoin.js';
+import { lastWriteOf, promotedOptions } from './rejoin.js';
 
 const WebSocket: typeof WebSocketClass = requireCjs('ws');
 
@@ -224,6 +225,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       lastError: s.lastError,
       refused: s.refused,
       notKept: s.applier?.meta.notKept ?? [],
+      ...(this.statusExtra ? this.statusExtra() : {}),
     };
   }
 
@@ -336,6 +338,11 @@ export class Mirror extends EventEmitter<MirrorEvents> {
    * id), records durably where it forked from the old epoch, and serves on `listen`. Resolves
    * with the running Primary once all of that is durable.
    */
+  /** More to show in status (the cluster, when there is one). */
+  statusExtra: (() => Record<string, unknown>) | null = null;
+  /** With automatic failover: takes the cluster's leader key for a promotion (cluster/). */
+  campaign?: (current: Epoch) => Promise<Leadership>;
+
   async promote(): Promise<Primary> {
     const listen = this.options.listen;
     if (!listen)
@@ -345,27 +352,21 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.#promoting = true;
     const s = this.#s;
     const old = s.epoch;
+    // With a cluster, the term is etcd's, taken with the leader key before anything changes here.
+    const lead = await this.campaign?.(old).catch((err: Error) => {
+      this.#promoting = false;
+      throw err;
+    });
     if (this.#reconnect) clearTimeout(this.#reconnect);
     this.#conn?.close(1001, 'promoted');
     await this.#conn?.idle();
     await s.applier.abandon();
     await s.applier.commit();
-    const epoch: Epoch = { term: old.term + 1, node: s.nodeId };
+    const epoch: Epoch = { term: lead?.term ?? old.term + 1, node: s.nodeId };
     s.store.recordPromotion(s.appliedSeq, old, epoch);
     this.options.log('promoting', { from: old, to: epoch, forkSeq: s.appliedSeq });
     await this.close();
-    const primary = new Primary({
-      root: this.options.root,
-      listen,
-      stateDir: this.options.stateDir,
-      peers: this.options.primaries,
-      log: this.options.log,
-      keep: this.options.keep,
-      ...(this.options.token ? { token: this.options.token } : {}),
-      ...(this.options.tls ? { tls: this.options.tls } : {}),
-      ...(this.options.tlsCa ? { tlsCa: this.options.tlsCa } : {}),
-      insecure: this.options.insecure,
-    });
+    const primary = new Primary(promotedOptions(this.options, listen, lead));
     await primary.start();
     this.options.log('promoted', { epoch, listen: `${listen.host}:${primary.address.port}` });
     this.emit('promoted', primary);

@@ -1,11 +1,16 @@
 /*
- * An old primary rejoining as a mirror: the new primary's welcome names where it forked from
+ * Changing roles. A mirror promoted serves with its own options (promotedOptions). An old
+ * primary rejoining as a mirror: the new primary's welcome names where it forked from
  * the old epoch. Files this node changed as a primary after that point are kept aside
  * (preserved in diverged/) rather than overwritten by the new primary's copies.
  */
 import { stat } from 'node:fs/promises';
 import { compareEpoch, type Epoch } from '@mimic/wire';
+import type { Leadership } from '../node/leadership.js';
+import type { ListenAddress } from '../node/options.js';
+import type { Primary } from '../primary/primary.js';
 import type { FollowState } from './follow-state.js';
+import type { ResolvedMirrorOptions } from './mirror.js';
 
 /**
  * A primary's change tracker journals a write a little after it happens (watcher latency, a
@@ -74,4 +79,25 @@ export async function lastWriteOf(db: string): Promise<number | null> {
   );
   const known = times.filter((t): t is number => t !== null);
   return known.length > 0 ? Math.max(...known) : null;
+}
+
+/** What a promoted mirror serves with: its own folder, state, peers, security and keep flags. */
+export function promotedOptions(
+  o: ResolvedMirrorOptions,
+  listen: ListenAddress,
+  lead: Leadership | undefined,
+): ConstructorParameters<typeof Primary>[0] {
+  return {
+    root: o.root,
+    listen,
+    stateDir: o.stateDir,
+    peers: o.primaries,
+    log: o.log,
+    keep: o.keep,
+    insecure: o.insecure,
+    ...(lead ? { leadership: async () => lead } : {}),
+    ...(o.token ? { token: o.token } : {}),
+    ...(o.tls ? { tls: o.tls } : {}),
+    ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
+  };
 }

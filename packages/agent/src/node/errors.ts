@@ -37,6 +37,11 @@ export const AGENT_ERROR_CODES = {
   ERR_CLOSED: 'the agent was closed',
   ERR_NOT_MIRROR: 'promotion asked of a node that is not a mirror',
   ERR_NO_LISTEN: 'promotion asked of a mirror started without a listen address',
+  // Automatic failover on etcd.
+  ERR_INVALID_ARGUMENT: 'a cluster option (--cluster, --etcd-ttl, ...) is malformed',
+  ERR_ETCD: 'etcd did not answer, or this node holds no lease there',
+  ERR_NOT_LEADER: 'another node holds (or just took) the leader key of the cluster',
+  ERR_CLUSTER_VALUE: 'a key under /mimic/<cluster>/ in etcd does not hold what it should',
   ERR_INTERNAL: 'a bug: the agent reached a state it should not',
 } as const;
 

@@ -80,6 +80,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   readonly manifest: Map<string, FileRecord>;
   /** What small files just read hold, for their first send (see RecentContent). */
   readonly recent = new RecentContent(RECENT_BYTES);
+  /** Whether changes may still be journaled (checked before every journal write). */
+  gate: () => boolean = () => true;
   /** Extended attributes as this primary sends them. */
   readonly xattrs: XattrReader;
   /** Images of the SQLite databases of the folder, sent in their place. */
@@ -343,6 +345,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
    */
   #commitRows(rows: BatchRows): void {
     const commit = rows.take();
+    // A primary that may no longer write (fenced, or past its lease) journals nothing more.
+    if (!this.gate()) return;
     this.#journal.write(commit);
     for (const rec of commit.puts) this.#tree.remember(rec);
     if (commit.ops.length > 0) this.emit('appended', this.#journal.lastSeq);

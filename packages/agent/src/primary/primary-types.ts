@@ -3,6 +3,7 @@ import type { Epoch } from '@mimic/wire';
 import { isLoopbackHost } from '../link/auth.js';
 import { AgentError } from '../node/errors.js';
 import { type KeepOptions, resolveKeep } from '../node/keep.js';
+import type { LeadershipSource } from '../node/leadership.js';
 import { type Logger, limitRepeats, silentLogger } from '../node/log.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
 import { JOURNAL_KEEP_DEFAULT_ROWS } from './journal-retention.js';
@@ -39,6 +40,8 @@ export interface PrimaryOptions {
    * in the root (`mimic primary --init`). Without it, a root lacking its marker is refused.
    */
   init?: boolean;
+  /** With automatic failover: how this primary takes the cluster's leader key (cluster/). */
+  leadership?: LeadershipSource;
   /** Which metadata to send beyond content, mode, owners and times (xattrs, ACLs; both by default). */
   keep?: Partial<KeepOptions>;
   log?: Logger;
@@ -57,6 +60,7 @@ export interface ResolvedPrimaryOptions {
   readonly tlsCa: Buffer | null;
   readonly init: boolean;
   readonly keep: KeepOptions;
+  readonly leadership: LeadershipSource | null;
   readonly log: Logger;
 }
 
@@ -87,6 +91,7 @@ export function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
     tlsCa: o.tlsCa ?? null,
     init: o.init ?? false,
     keep: resolveKeep(o.keep),
+    leadership: o.leadership ?? null,
     log: limitRepeats(o.log ?? silentLogger),
   });
 }

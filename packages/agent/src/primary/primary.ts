@@ -38,6 +38,7 @@ import { serveControl } from '../node/control-socket.js';
 import { AgentError } from '../node/errors.js';
 import { makeExcluder } from '../node/excludes.js';
 import { resolveFolderId } from '../node/folder-marker.js';
+import type { Leadership, LeadershipSource } from '../node/leadership.js';
 import type { ListenAddress } from '../node/options.js';
 import { relativeInside } from '../node/paths.js';
 import { Store } from '../node/store.js';
@@ -45,6 +46,7 @@ import { NO_EPOCH } from '../node/store-schema.js';
 import { XattrReader } from '../node/xattr-reader.js';
 import { ChangeTracker } from './change-tracker.js';
 import { journalKeepFrom } from './journal-retention.js';
+import { mirrorList, waitUntil } from './mirror-acks.js';
 import {
   type MirrorStatus,
   type PrimaryEvents,
@@ -79,6 +81,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #known = new Map<string, MirrorStatus>();
   #address: ListenAddress | null = null;
   #fencedBy: { url: string | null; epoch: Epoch } | null = null;
+  #leadership: Leadership | null = null;
+  /** More to show in status (the cluster, when there is one). */
+  statusExtra: (() => Record<string, unknown>) | null = null;
   #peerTimer: NodeJS.Timeout | null = null;
   #pruneTimer: NodeJS.Timeout | null = null;
   #sigsPrunedAt = 0;
@@ -136,6 +141,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       log('error', { error: err.message });
       this.#report(err);
     });
+    if (this.options.leadership) await this.#lead(this.options.leadership);
     // Before serving anyone: is there a newer primary out there already?
     await this.#probePeers();
     await this.#listen();
@@ -201,15 +207,33 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     }
   }
 
+  /** Takes the cluster's leader key (see cluster/); its term is this primary's epoch. */
+  async #lead(source: LeadershipSource): Promise<void> {
+    this.#leadership = await source(this.#nodeId, this.#epoch, this.#listenUrl);
+    this.#epoch = { term: this.#leadership.term, node: this.#nodeId };
+    this.#store.setEpoch(this.#epoch);
+    this.#tracker.gate = () => this.#mayWrite();
+  }
+
+  /** Not fenced, and (with a cluster) still within the lease: checked before each send and journal write. */
+  #mayWrite(): boolean {
+    if (this.#fencedBy) return false;
+    if (!this.#leadership || this.#leadership.valid()) return true;
+    this.#fence({ url: null, epoch: this.#epoch }, 'lease-lost');
+    return false;
+  }
+
   /** A peer told us its epoch. A higher one means another node was promoted: stop serving. */
   #learnEpoch(epoch: Epoch, url: string | null): void {
-    if (compareEpoch(epoch, this.#epoch) <= 0 || this.#fencedBy) return;
-    this.#fencedBy = { url, epoch };
-    this.#store.fence(this.#fencedBy);
-    this.options.log('fenced', { epoch: this.#epoch, newerEpoch: epoch, newerPrimary: url });
-    for (const s of this.#sessions)
-      s.socket.close(4001, `ERR_FENCED: a newer primary (epoch ${epoch.term}) exists`);
-    this.emit('fenced', this.#fencedBy);
+    if (compareEpoch(epoch, this.#epoch) > 0 && !this.#fencedBy) this.#fence({ url, epoch }, 'newer-epoch');
+  }
+
+  #fence(by: { url: string | null; epoch: Epoch }, reason: 'newer-epoch' | 'lease-lost'): void {
+    this.#fencedBy = by;
+    this.#store.fence(by);
+    this.options.log('fenced', { reason, epoch: this.#epoch, newerEpoch: by.epoch, newerPrimary: by.url });
+    for (const s of this.#sessions) s.socket.close(4001, `ERR_FENCED: ${reason} (epoch ${by.epoch.term})`);
+    this.emit('fenced', by);
   }
 
   #command(cmd: string): unknown {
@@ -246,7 +270,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       epoch: () => this.#epoch,
       hello: (nonce) => this.#hello(nonce),
       fork: () => this.#store.fork(),
-      fenced: () => this.#fencedBy !== null,
+      fenced: () => !this.#mayWrite(),
       learnEpoch: (epoch, url) => this.#learnEpoch(epoch, url),
       log: this.options.log,
       token: this.options.token,
@@ -305,20 +329,10 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   }
 
   status(): PrimaryStatus {
-    const mirrors = new Map(this.#known);
-    for (const s of this.#sessions) {
-      if (!s.id) continue;
-      const prev = mirrors.get(s.id);
-      mirrors.set(s.id, {
-        id: s.id,
-        connected: s.connected,
-        ackedSeq: s.ackedSeq,
-        bytesSent: s.socket.bytesSent + (prev && !prev.connected ? prev.bytesSent : 0),
-      });
-    }
     return {
-      role: this.#fencedBy ? 'fenced' : 'primary',
+      role: this.#mayWrite() ? 'primary' : 'fenced',
       ...(this.#fencedBy ? { fencedBy: this.#fencedBy } : {}),
+      ...(this.statusExtra ? this.statusExtra() : {}),
       nodeId: this.#nodeId,
       epoch: this.#epoch,
       folderId: this.#folderId,
@@ -326,7 +340,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       listen: this.#listenUrl,
       seq: this.#tracker.lastSeq,
       files: this.#tracker.manifest.size,
-      mirrors: [...mirrors.values()],
+      mirrors: mirrorList(this.#known, this.#sessions),
     };
   }
 
@@ -348,25 +362,12 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const enough = () =>
       new Set([...this.#sessions].filter((s) => s.ackedSeq >= target && s.id).map((s) => s.id)).size >=
       mirrors;
-    if (enough()) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.off('ack', onAck);
-        reject(
-          new AgentError(
-            'ERR_TIMEOUT',
-            `flush: fewer than ${mirrors} mirrors reached seq ${target} in ${timeoutMs} ms`,
-          ),
-        );
-      }, timeoutMs);
-      const onAck = () => {
-        if (!enough()) return;
-        clearTimeout(timer);
-        this.off('ack', onAck);
-        resolve();
-      };
-      this.on('ack', onAck);
-    });
+    const timedOut = () =>
+      new AgentError(
+        'ERR_TIMEOUT',
+        `flush: fewer than ${mirrors} mirrors reached seq ${target} in ${timeoutMs} ms`,
+      );
+    await waitUntil(this as EventEmitter, 'ack', enough, timeoutMs, timedOut);
   }
 
   /** Drops journal rows no mirror needs (journalKeepFrom), then unused signatures; every PRUNE_EVERY_MS. */

@@ -108,8 +108,13 @@ export class MirrorSession {
     );
     this.#signing = new SigningScheduler(ctx.store, ctx.root);
     // Built from the journal and manifest, whose paths were checked on the way in.
+    // Checked before each send, not only on a timer: a primary whose lease ran out while its
+    // event loop stalled sends nothing more (ctx.fenced() then fences it).
     this.#ops = new OpBatcher(
-      (msg) => this.socket.send(msg, { trusted: true }),
+      async (msg) => {
+        if (!ctx.fenced()) return this.socket.send(msg, { trusted: true });
+        this.socket.close(4001, 'ERR_FENCED: this primary no longer leads');
+      },
       () => ctx.epoch(),
     );
     this.#sender = new OpSender(ctx, this.#ops, this.#signing, () => this.connected);

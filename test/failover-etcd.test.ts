@@ -1,0 +1,200 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe } from 'vitest';
+import { type Agent, type MirrorStatus, type PrimaryStatus, runMimic, test } from './helpers/cluster.js';
+import { ETCD_BIN, startEtcd } from './helpers/etcd.mjs';
+import { freePorts } from './helpers/failover-cluster.js';
+import { waitFor } from './helpers/polling.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+
+/*
+ * Automatic failover on a real etcd on loopback: a primary and two mirrors in one cluster; the
+ * primary is killed with SIGKILL; within about its lease the best-placed mirror takes the
+ * leader key and serves, the other follows it, and nothing the old primary had sent is lost.
+ * And an etcd restarted under load changes nothing: no failover, no flap.
+ */
+
+const TTL = '2';
+const haveEtcd = process.env.PATH?.split(':').some((d) => existsSync(join(d, ETCD_BIN))) ?? false;
+
+interface Node {
+  agent: Agent;
+  dir: string;
+  url: string;
+}
+
+async function cluster3(
+  c: Parameters<Parameters<typeof test>[1]>[0]['cluster'],
+  endpoints: string,
+  ttl = TTL,
+  primaryEndpoints = endpoints,
+) {
+  const [pp, pa, pb] = await freePorts(3);
+  const urls = [pp, pa, pb].map((p) => `ws://127.0.0.1:${p}`);
+  const etcd = ['--etcd', endpoints, '--cluster', 'www', '--etcd-ttl', ttl];
+  const pDir = await c.tempDir('primary');
+  await writeFile(join(pDir, 'index.html'), '<h1>v1</h1>\n');
+  const pArgs = ['--etcd', primaryEndpoints, ...etcd.slice(2), '--peers', urls.slice(1).join(',')];
+  const P: Node = { dir: pDir, url: urls[0]!, agent: await c.primary(pDir, { port: pp, args: pArgs }) };
+  const mirror = async (port: number, url: string, extra: string[]): Promise<Node> => {
+    const dir = await c.tempDir('mirror');
+    const agent = await c.mirror(dir, urls, { args: ['--listen', `127.0.0.1:${port}`, ...etcd, ...extra] });
+    return { dir, url, agent };
+  };
+  const A = await mirror(pa!, urls[1]!, []);
+  const B = await mirror(pb!, urls[2]!, ['--priority', '5']);
+  return { P, A, B };
+}
+
+describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
+  test('kill -9 of the primary: the best mirror takes over, the other follows it, nothing is lost', {
+    timeout: 60_000,
+  }, async ({ cluster: c, expect }) => {
+    const etcd = await startEtcd({ baseDir: await c.tempDir('etcd') });
+    try {
+      const { P, A, B } = await cluster3(c, etcd.endpoints.join(','));
+      for (let i = 0; i < 20; i++) await writeFile(join(P.dir, `f${i}.txt`), `file ${i}\n`);
+      await P.agent.status();
+      await c.converged(P.dir, A.dir);
+      await c.converged(P.dir, B.dir);
+      const before = await P.agent.status<PrimaryStatus & { cluster: { leader: { term: number } } }>();
+      expect(before.role).toBe('primary');
+      const term = before.epoch.term;
+      await P.agent.kill9();
+      // Equally caught up: B has the higher priority and takes over by itself.
+      await B.agent.waitForEvent('promoted', 20_000);
+      const b = await B.agent.status<PrimaryStatus>();
+      expect(b).toMatchObject({ role: 'primary' });
+      expect(b.epoch.term).toBeGreaterThan(term);
+      expect(A.agent.events('promoted')).toEqual([]);
+      // A follows B, and a change on B reaches A.
+      await writeFile(join(B.dir, 'after.txt'), 'written on the new primary\n');
+      await c.converged(B.dir, A.dir);
+      const a = await A.agent.status<MirrorStatus & { cluster: { leader: { node: string } } }>();
+      expect(a.epoch).toEqual(b.epoch);
+      expect(a.cluster.leader.node).toBe(b.nodeId);
+      // The old primary, started again, finds another leader and does not serve.
+      const again = await runMimic([
+        'primary',
+        P.dir,
+        '--listen',
+        '127.0.0.1:0',
+        '--etcd',
+        etcd.endpoints[0]!,
+        '--cluster',
+        'www',
+        '--etcd-ttl',
+        TTL,
+      ]);
+      expect(again.code).not.toBe(0);
+      expect(again.stderr).toMatch(/ERR_NOT_LEADER/);
+    } finally {
+      await c.cleanup().catch(() => {});
+      await etcd.stop();
+    }
+  });
+
+  test('etcd restarted under load: no failover, no flap', { timeout: 60_000 }, async ({
+    cluster: c,
+    expect,
+  }) => {
+    const etcd = await startEtcd({ baseDir: await c.tempDir('etcd') });
+    try {
+      // A lease that outlasts an etcd restart (the default is 10 s).
+      const { P, A, B } = await cluster3(c, etcd.endpoints.join(','), '6');
+      const term = (await P.agent.status<PrimaryStatus>()).epoch.term;
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; writing; i++) {
+          await writeFile(join(P.dir, `load${i % 50}.txt`), `round ${i}\n`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await etcd.members[0]!.kill9();
+      await new Promise((r) => setTimeout(r, 500));
+      await etcd.members[0]!.start();
+      await new Promise((r) => setTimeout(r, 3000));
+      writing = false;
+      await writer;
+      const p = await P.agent.status<PrimaryStatus>();
+      expect(p.role).toBe('primary');
+      expect(p.epoch.term).toBe(term);
+      expect(A.agent.events('promoted')).toEqual([]);
+      expect(B.agent.events('promoted')).toEqual([]);
+      expect(P.agent.events('fenced')).toEqual([]);
+      await c.converged(P.dir, A.dir);
+      await c.converged(P.dir, B.dir);
+    } finally {
+      await c.cleanup().catch(() => {});
+      await etcd.stop();
+    }
+  });
+
+  test('the primary cut off from etcd (not from mirrors) stops before another starts', {
+    timeout: 60_000,
+  }, async ({ cluster: c, expect }) => {
+    const etcd = await startEtcd({ baseDir: await c.tempDir('etcd') });
+    const port = Number(new URL(etcd.endpoints[0]!).port);
+    const proxy = await TcpProxy.start({ port });
+    try {
+      const { P, A, B } = await cluster3(c, etcd.endpoints.join(','), TTL, `http://127.0.0.1:${proxy.port}`);
+      await writeFile(join(P.dir, 'before.txt'), 'sent by the old primary\n');
+      await c.converged(P.dir, A.dir);
+      proxy.refuseFor(60_000);
+      proxy.cutAll();
+      const fenced = await P.agent.waitForEvent('fenced', 20_000);
+      expect(fenced.reason).toBe('lease-lost');
+      // Written after it stopped: never journaled, never on any mirror.
+      await writeFile(join(P.dir, 'late.txt'), 'after the lease\n');
+      const took = await waitFor(
+        () => B.agent.events('leader')[0] ?? A.agent.events('leader')[0],
+        20_000,
+        'a mirror to take the leader key',
+      );
+      // Both transitions on one clock: the old primary stopped before the new one began.
+      expect(Date.parse(String(fenced.time))).toBeLessThan(Date.parse(String(took.time)));
+      const winner = B.agent.events('leader').length > 0 ? B : A;
+      await winner.agent.waitForEvent('promoted', 10_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      for (const m of [A, B]) {
+        expect(existsSync(join(m.dir, 'before.txt'))).toBe(true);
+        expect(existsSync(join(m.dir, 'late.txt'))).toBe(false);
+      }
+      expect((await P.agent.status<PrimaryStatus>()).role).toBe('fenced');
+    } finally {
+      await c.cleanup().catch(() => {});
+      await proxy.close();
+      await etcd.stop();
+    }
+  });
+
+  test('a three-member etcd losing one member changes nothing', { timeout: 60_000 }, async ({
+    cluster: c,
+    expect,
+  }) => {
+    const etcd = await startEtcd({ baseDir: await c.tempDir('etcd'), members: 3 });
+    try {
+      const { P, A, B } = await cluster3(c, etcd.endpoints.join(','), '4');
+      const term = (await P.agent.status<PrimaryStatus>()).epoch.term;
+      // The raft leader itself: the harder case (an election inside etcd).
+      const lost = (await etcd.leader()) ?? etcd.members[0]!;
+      await lost.kill9();
+      for (let i = 0; i < 10; i++) await writeFile(join(P.dir, `during${i}.txt`), `${i}\n`);
+      await new Promise((r) => setTimeout(r, 6000));
+      const p = await P.agent.status<PrimaryStatus & { cluster: { etcdReachable: boolean } }>();
+      expect(p).toMatchObject({ role: 'primary', epoch: { term } });
+      expect(p.cluster.etcdReachable).toBe(true);
+      expect([
+        ...A.agent.events('promoted'),
+        ...B.agent.events('promoted'),
+        ...P.agent.events('fenced'),
+      ]).toEqual([]);
+      await c.converged(P.dir, A.dir);
+      await c.converged(P.dir, B.dir);
+    } finally {
+      await c.cleanup().catch(() => {});
+      await etcd.stop();
+    }
+  });
+});
