@@ -10,7 +10,7 @@ export function printStatus(s: Record<string, unknown>): string {
   if (s.role === 'fenced') {
     const by = s.fencedBy as { url: string | null; epoch: { term: number } } | undefined;
     lines.push(
-      `fenced:    a newer primary exists${by ? ` (epoch ${by.epoch.term}${by.url ? ` at ${by.url}` : ''})` : ''}; sending nothing`,
+      `fenced:    ${s.cluster ? 'no longer the leader' : 'a newer primary exists'}${by ? ` (epoch ${by.epoch.term}${by.url ? ` at ${by.url}` : ''})` : ''}; sending nothing`,
     );
   }
   if (s.role === 'primary' || s.role === 'fenced') {
@@ -39,5 +39,28 @@ export function printStatus(s: Record<string, unknown>): string {
     if (notKept.length > 0)
       lines.push(`not kept:  ${notKept.join(', ')} (not allowed here: run the mirror as root to keep them)`);
   }
+  if (s.cluster) lines.push(...clusterLines(s.cluster as ClusterSummary));
   return `${lines.join('\n')}\n`;
+}
+
+interface ClusterSummary {
+  cluster: string;
+  etcdReachable: boolean;
+  leader: { node: string; term: number; url: string } | null;
+  term: number;
+  members: { id: string; role: string; seq: number; lag: number | null; nofailover: boolean }[];
+}
+
+/** The cluster as this node last read it from etcd. */
+function clusterLines(c: ClusterSummary): string[] {
+  const leader = c.leader ? `${c.leader.node} at term ${c.leader.term} (${c.leader.url})` : 'none';
+  const out = [
+    `cluster:   ${c.cluster}, etcd ${c.etcdReachable ? 'reachable' : 'UNREACHABLE'}, term counter ${c.term}`,
+    `leader:    ${leader}`,
+  ];
+  for (const m of c.members)
+    out.push(
+      `member ${m.id}: ${m.role}, seq ${m.seq}${m.lag === null ? '' : `, ${m.lag} behind`}${m.nofailover ? ', nofailover' : ''}`,
+    );
+  return out;
 }
