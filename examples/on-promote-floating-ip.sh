@@ -7,7 +7,11 @@
 #     --on-promote /usr/local/lib/mimic/on-promote-floating-ip.sh
 #
 # mimic runs it after the promotion is durable, with MIMIC_EPOCH (the new term),
-# MIMIC_EPOCH_NODE and MIMIC_LISTEN (the new primary's URL) in the environment.
+# MIMIC_EPOCH_NODE and MIMIC_LISTEN (the new primary's URL) in the environment; with --etcd
+# also MIMIC_ACTION=promote, MIMIC_REASON (failover, manual), MIMIC_CLUSTER, MIMIC_NODE_ID,
+# MIMIC_TERM and MIMIC_LEADER_URL. Exiting non-zero with --etcd gives the leadership up, so
+# that another mirror takes over (e.g. the address could not be taken here).
+# The counterpart for the node that stops being the primary: on-demote-floating-ip.sh.
 # Set FLOATING_IP (with prefix length) and FLOATING_DEV, e.g. in the systemd unit.
 # Needs CAP_NET_ADMIN (run as root, or grant AmbientCapabilities=CAP_NET_ADMIN).
 set -eu

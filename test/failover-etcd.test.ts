@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe } from 'vitest';
 import { type Agent, type MirrorStatus, type PrimaryStatus, runMimic, test } from './helpers/cluster.js';
@@ -35,16 +35,38 @@ async function cluster3(
   const etcd = ['--etcd', endpoints, '--cluster', 'www', '--etcd-ttl', ttl];
   const pDir = await c.tempDir('primary');
   await writeFile(join(pDir, 'index.html'), '<h1>v1</h1>\n');
-  const pArgs = ['--etcd', primaryEndpoints, ...etcd.slice(2), '--peers', urls.slice(1).join(',')];
+  const hooks = await c.tempDir('hooks');
+  const hook = (name: string) => `env | grep ^MIMIC_ | sort > ${join(hooks, name)}`;
+  const pArgs = [
+    '--etcd',
+    primaryEndpoints,
+    ...etcd.slice(2),
+    '--peers',
+    urls.slice(1).join(','),
+    '--on-demote',
+    hook('P-demote'),
+  ];
   const P: Node = { dir: pDir, url: urls[0]!, agent: await c.primary(pDir, { port: pp, args: pArgs }) };
   const mirror = async (port: number, url: string, extra: string[]): Promise<Node> => {
     const dir = await c.tempDir('mirror');
-    const agent = await c.mirror(dir, urls, { args: ['--listen', `127.0.0.1:${port}`, ...etcd, ...extra] });
+    const name = url === urls[1] ? 'A' : 'B';
+    const args = [
+      '--listen',
+      `127.0.0.1:${port}`,
+      ...etcd,
+      '--on-promote',
+      hook(`${name}-promote`),
+      ...extra,
+    ];
+    const agent = await c.mirror(dir, urls, { args });
     return { dir, url, agent };
   };
   const A = await mirror(pa!, urls[1]!, []);
   const B = await mirror(pb!, urls[2]!, ['--priority', '5']);
-  return { P, A, B };
+  /** The environment a hook ran with, once it has. */
+  const hookEnv = (name: string) =>
+    waitFor(() => readFile(join(hooks, name), 'utf8').catch(() => ''), 10_000, `the ${name} hook`);
+  return { P, A, B, hookEnv };
 }
 
 describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
@@ -53,7 +75,7 @@ describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
   }, async ({ cluster: c, expect }) => {
     const etcd = await startEtcd({ baseDir: await c.tempDir('etcd') });
     try {
-      const { P, A, B } = await cluster3(c, etcd.endpoints.join(','));
+      const { P, A, B, hookEnv } = await cluster3(c, etcd.endpoints.join(','));
       for (let i = 0; i < 20; i++) await writeFile(join(P.dir, `f${i}.txt`), `file ${i}\n`);
       await P.agent.status();
       await c.converged(P.dir, A.dir);
@@ -68,6 +90,12 @@ describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
       expect(b).toMatchObject({ role: 'primary' });
       expect(b.epoch.term).toBeGreaterThan(term);
       expect(A.agent.events('promoted')).toEqual([]);
+      const env = await hookEnv('B-promote');
+      expect(env).toContain('MIMIC_ACTION=promote\n');
+      expect(env).toContain('MIMIC_REASON=failover\n');
+      expect(env).toContain('MIMIC_CLUSTER=www\n');
+      expect(env).toContain(`MIMIC_TERM=${b.epoch.term}\n`);
+      expect(env).toContain(`MIMIC_NODE_ID=${b.nodeId}\n`);
       // A follows B, and a change on B reaches A.
       await writeFile(join(B.dir, 'after.txt'), 'written on the new primary\n');
       await c.converged(B.dir, A.dir);
@@ -138,7 +166,12 @@ describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
     const port = Number(new URL(etcd.endpoints[0]!).port);
     const proxy = await TcpProxy.start({ port });
     try {
-      const { P, A, B } = await cluster3(c, etcd.endpoints.join(','), TTL, `http://127.0.0.1:${proxy.port}`);
+      const { P, A, B, hookEnv } = await cluster3(
+        c,
+        etcd.endpoints.join(','),
+        TTL,
+        `http://127.0.0.1:${proxy.port}`,
+      );
       await writeFile(join(P.dir, 'before.txt'), 'sent by the old primary\n');
       await c.converged(P.dir, A.dir);
       proxy.refuseFor(60_000);
@@ -162,6 +195,10 @@ describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
         expect(existsSync(join(m.dir, 'late.txt'))).toBe(false);
       }
       expect((await P.agent.status<PrimaryStatus>()).role).toBe('fenced');
+      const env = await hookEnv('P-demote');
+      expect(env).toContain('MIMIC_ACTION=demote\n');
+      expect(env).toContain('MIMIC_REASON=lease-lost\n');
+      expect(env).toContain('MIMIC_ROLE=fenced\n');
     } finally {
       await c.cleanup().catch(() => {});
       await proxy.close();

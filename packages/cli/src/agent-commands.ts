@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { Primary } from '@mimic/agent';
 
@@ -12,6 +11,7 @@ import type { ClusterSession } from '@mimic/agent';
 import type { Command } from 'commander';
 import { type ClusterFlags, clusterFlags, clusterOf } from './cluster-options.js';
 import { CliError, toCliError } from './fail.js';
+import { type HookEvent, runHook } from './hooks.js';
 import { ProgressBar } from './progress-bar.js';
 import { printStatus } from './status-format.js';
 
@@ -118,6 +118,7 @@ export function addAgentCommands(program: Command): void {
     )
     .option('--exclude <glob>', 'gitignore-style pattern not to replicate (repeatable)', collect, [])
     .option('--rescan <seconds>', 'full rescan period in seconds (0: never)', '60')
+    .option('--on-demote <cmd>', 'shell command run when this primary stops being the primary (fenced)')
     .option(
       '--journal-keep <rows>',
       'most journal rows kept for mirrors that are behind (one further behind catches up by manifest)',
@@ -134,6 +135,7 @@ export function addAgentCommands(program: Command): void {
           rescan: string;
           journalKeep: string;
           init?: boolean;
+          onDemote?: string;
         } & KeepFlags &
           ClusterFlags,
       ) => {
@@ -185,6 +187,7 @@ export function addAgentCommands(program: Command): void {
           await session?.close();
           throw toCliError(err, `primary ${JSON.stringify(dir)}`);
         }
+        onDemote(primary, opts.onDemote, cluster?.cluster ?? null);
         if (session) {
           const s = session;
           servePrimary(primary, s, primary.status().listen);
@@ -200,6 +203,7 @@ export function addAgentCommands(program: Command): void {
     .requiredOption('--primary <urls>', 'the nodes this mirror may follow, comma-separated ws:// URLs')
     .option('--listen <host:port>', 'address to serve on once promoted')
     .option('--state <dir>', 'state folder (default <dir>/.mimic)')
+    .option('--on-demote <cmd>', 'shell command run when this node, once promoted, stops being the primary')
     .option(
       '--on-promote <cmd>',
       'shell command run after a promotion (MIMIC_EPOCH, MIMIC_LISTEN in its environment)',
@@ -214,6 +218,7 @@ export function addAgentCommands(program: Command): void {
           listen?: string;
           state?: string;
           onPromote?: string;
+          onDemote?: string;
           owner: boolean;
           group: boolean;
         } & KeepFlags &
@@ -265,13 +270,18 @@ export function addAgentCommands(program: Command): void {
         const bar = new ProgressBar();
         mirror.on('progress', (done, total) => bar.update(done, total));
         let current: { close(): Promise<void> } = mirror;
-        mirror.on('promoted', (primary) => {
+        mirror.on('promoted', (primary, reason) => {
           current = primary;
           if (session) {
             const s = session;
             primary.statusExtra = () => ({ cluster: clusterStatus(s) });
           }
-          if (opts.onPromote) runHook(opts.onPromote, primary);
+          onDemote(primary, opts.onDemote, cluster?.cluster ?? null);
+          if (!opts.onPromote) return;
+          // A hook that fails gives the leadership up: another mirror may take it.
+          runHook(opts.onPromote, hookEvent(primary, 'promote', reason, cluster?.cluster ?? null), (code) => {
+            if (code !== 0 && session) void session.resign().then(() => primary.status());
+          });
         });
         await runUntilSignal(() => ({ close: () => current.close().finally(() => session?.close()) }));
       },
@@ -322,22 +332,31 @@ export async function promote(stateDir: string): Promise<void> {
   );
 }
 
-/** Runs the operator's --on-promote command with the new epoch and address in its environment. */
-function runHook(cmd: string, primary: Primary): void {
+/** What a hook is told of `primary` (see hooks.ts). */
+function hookEvent(
+  primary: Primary,
+  action: HookEvent['action'],
+  reason: string,
+  cluster: string | null,
+  leaderUrl?: string | null,
+): HookEvent {
   const s = primary.status();
-  const child = spawn(cmd, {
-    shell: true,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: {
-      ...process.env,
-      MIMIC_EPOCH: String(s.epoch.term),
-      MIMIC_EPOCH_NODE: s.epoch.node,
-      MIMIC_LISTEN: s.listen,
-    },
-  });
-  child.on('exit', (code) => {
-    process.stderr.write(
-      `${JSON.stringify({ time: new Date().toISOString(), event: 'on-promote-done', cmd, code })}\n`,
-    );
-  });
+  const listen = s.listen;
+  return {
+    action,
+    role: s.role,
+    reason,
+    cluster,
+    nodeId: s.nodeId,
+    term: s.epoch.term,
+    epochNode: s.epoch.node,
+    leaderUrl: leaderUrl === undefined ? listen : leaderUrl,
+    listen,
+  };
+}
+
+/** Runs --on-demote when `primary` is fenced. */
+function onDemote(primary: Primary, cmd: string | undefined, cluster: string | null): void {
+  if (!cmd) return;
+  primary.on('fenced', (by, reason) => runHook(cmd, hookEvent(primary, 'demote', reason, cluster, by.url)));
 }

@@ -311,6 +311,11 @@ export class ClusterSession {
     }
   }
 
+  /** Gives the leader key up now, if this node holds it (an --on-promote hook failed, a switchover). */
+  async resign(): Promise<void> {
+    if (this.#leading) await this.#release(this.#leading);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);

@@ -110,7 +110,7 @@ export async function joinCluster(
   await session.start();
   if (listenUrl === null) return session; // cannot serve: follows, never takes over
   mirror.campaign = (current) => session.campaign(current, listenUrl);
-  const elector = new Elector(session, () => mirror.promote(), log);
+  const elector = new Elector(session, () => mirror.promote('failover'), log);
   mirror.once('promoted', (primary: Primary) => {
     elector.stop();
     session.position = primaryPosition(primary, listenUrl);

@@ -98,11 +98,14 @@ export interface MirrorStatus {
   notKept: string[];
 }
 
+export type PromoteReason = 'manual' | 'failover' | 'switchover';
+
 export interface MirrorEvents {
   connected: [url: string];
   /** Initial sync or catch-up by manifest: files fetched so far, of how many. */
   progress: [fetched: number, total: number];
-  promoted: [primary: Primary];
+  /** `reason`: 'manual' (promote-mirror) or 'failover' (taken over automatically). */
+  promoted: [primary: Primary, reason: PromoteReason];
   disconnected: [reason: string];
   applied: [seq: number];
   error: [err: Error];
@@ -343,7 +346,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   /** With automatic failover: takes the cluster's leader key for a promotion (cluster/). */
   campaign?: (current: Epoch) => Promise<Leadership>;
 
-  async promote(): Promise<Primary> {
+  async promote(reason: PromoteReason = 'manual'): Promise<Primary> {
     const listen = this.options.listen;
     if (!listen)
       throw new AgentError('ERR_NO_LISTEN', 'this mirror was started without --listen; it cannot serve');
@@ -368,8 +371,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     await this.close();
     const primary = new Primary(promotedOptions(this.options, listen, lead));
     await primary.start();
-    this.options.log('promoted', { epoch, listen: `${listen.host}:${primary.address.port}` });
-    this.emit('promoted', primary);
+    this.options.log('promoted', { epoch, reason, listen: `${listen.host}:${primary.address.port}` });
+    this.emit('promoted', primary, reason);
     return primary;
   }
 

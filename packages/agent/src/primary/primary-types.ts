@@ -120,7 +120,7 @@ export interface PrimaryStatus {
 
 export interface PrimaryEvents {
   listening: [address: ListenAddress];
-  fenced: [by: { url: string | null; epoch: Epoch }];
+  fenced: [by: { url: string | null; epoch: Epoch }, reason: 'newer-epoch' | 'lease-lost'];
   appended: [seq: number];
   ack: [mirror: string, seq: number];
   error: [err: Error];

@@ -233,7 +233,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#store.fence(by);
     this.options.log('fenced', { reason, epoch: this.#epoch, newerEpoch: by.epoch, newerPrimary: by.url });
     for (const s of this.#sessions) s.socket.close(4001, `ERR_FENCED: ${reason} (epoch ${by.epoch.term})`);
-    this.emit('fenced', by);
+    this.emit('fenced', by, reason);
   }
 
   #command(cmd: string): unknown {
