@@ -234,4 +234,42 @@ describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
       await etcd.stop();
     }
   });
+
+  test('switchover: the target takes over once it has everything, no write lost', {
+    timeout: 60_000,
+  }, async ({ cluster: c, expect }) => {
+    const etcd = await startEtcd({ baseDir: await c.tempDir('etcd') });
+    try {
+      const { P, A, B, hookEnv } = await cluster3(c, etcd.endpoints.join(','), '4');
+      for (let i = 0; i < 30; i++) await writeFile(join(P.dir, `w${i}.txt`), `write ${i}\n`);
+      const aId = (await A.agent.status<MirrorStatus>()).nodeId;
+      const r = await runMimic(['switchover', '--to', aId, '--etcd', etcd.endpoints[0]!, '--cluster', 'www']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^switched over: ${aId} leads at term \\d+`));
+      const promoted = await A.agent.waitForEvent('promoted', 10_000);
+      expect(promoted.reason).toBe('switchover');
+      expect((await P.agent.waitForEvent('fenced', 10_000)).reason).toBe('switchover');
+      expect(await hookEnv('P-demote')).toContain('MIMIC_REASON=switchover\n');
+      // Every write the old primary had is on the new one; the other mirror follows it.
+      await c.converged(P.dir, A.dir);
+      await writeFile(join(A.dir, 'new.txt'), 'on the new primary\n');
+      await c.converged(A.dir, B.dir);
+      expect(B.agent.events('promoted')).toEqual([]);
+      const bad = await runMimic([
+        'switchover',
+        '--to',
+        'nobody',
+        '--etcd',
+        etcd.endpoints[0]!,
+        '--cluster',
+        'www',
+      ]);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/switchover --to nobody: not a mirror/);
+    } finally {
+      await c.cleanup().catch(() => {});
+      await etcd.stop();
+    }
+  });
 });

@@ -1,10 +1,11 @@
-export type { ClusterOptions, ClusterSession } from './cluster/cluster-session.js';
+export { type ClusterOptions, ClusterSession } from './cluster/cluster-session.js';
 export {
   type ClusterStatus,
   clusterLeadership,
   clusterStatus,
   joinCluster,
   servePrimary,
+  switchover,
 } from './cluster/clustered.js';
 export { isLoopbackHost, readTokenFile, TokenError } from './link/auth.js';
 export { loadClientTls, loadServerTls, TlsError } from './link/tls-options.js';

@@ -190,7 +190,7 @@ export function addAgentCommands(program: Command): void {
         onDemote(primary, opts.onDemote, cluster?.cluster ?? null);
         if (session) {
           const s = session;
-          servePrimary(primary, s, primary.status().listen);
+          servePrimary(primary, s, primary.status().listen, jsonLogger('primary'));
           primary.statusExtra = () => ({ cluster: clusterStatus(s) });
         }
         await runUntilSignal(() => ({ close: () => primary.close().finally(() => session?.close()) }));
@@ -286,6 +286,29 @@ export function addAgentCommands(program: Command): void {
         await runUntilSignal(() => ({ close: () => current.close().finally(() => session?.close()) }));
       },
     );
+
+  program
+    .command('switchover')
+    .description('hand the primary role of an etcd cluster to <node>: no write lost (a planned failover)')
+    .requiredOption('--to <node>', 'the node id of the mirror to take over (see mimic status)')
+    .requiredOption('--etcd <urls>', 'etcd endpoints, comma-separated')
+    .requiredOption('--cluster <name>', 'the cluster name')
+    .option('--timeout <seconds>', 'how long to wait for the new primary', '60')
+    .action(async (opts: { to: string; timeout: string } & ClusterFlags) => {
+      const cluster = await clusterOf({ ...opts, etcdTtl: '10', priority: '0', maxLag: '0' });
+      const { ClusterSession, silentLogger, switchover } = await lib();
+      const session = new ClusterSession('switchover', cluster!, silentLogger);
+      try {
+        const leader = await switchover(session, opts.to, Number(opts.timeout) * 1000);
+        process.stdout.write(
+          `switched over: ${leader!.node} leads at term ${leader!.term} (${leader!.url})\n`,
+        );
+      } catch (err) {
+        throw toCliError(err, 'switchover');
+      } finally {
+        await session.close();
+      }
+    });
 
   program
     .command('promote')

@@ -103,6 +103,13 @@ export function parseMember(key: string, raw: string): MemberValue {
   };
 }
 
+export function parseSwitchover(key: string, raw: string): { to: string } {
+  const v = parse(key, raw);
+  if (typeof v.to !== 'string' || v.to === '')
+    throw new AgentError('ERR_CLUSTER_VALUE', `etcd key ${key}: expected { to: <node id> }`);
+  return { to: v.to };
+}
+
 export function parseTerm(key: string, raw: string | null): number {
   if (raw === null) return 0;
   const n = Number(raw);

@@ -17,6 +17,7 @@ import {
   type MemberValue,
   parseLeader,
   parseMember,
+  parseSwitchover,
   parseTerm,
 } from './cluster-keys.js';
 import { LeaseClock } from './lease-clock.js';
@@ -51,6 +52,8 @@ export interface ClusterView {
   leader: LeaderValue | null;
   term: number;
   members: MemberValue[];
+  /** An operator's planned switchover, while it is under way. */
+  switchover: { to: string } | null;
 }
 
 export class ClusterSession {
@@ -195,11 +198,12 @@ export class ClusterSession {
   /** Leader, term counter and members as etcd has them now. */
   async view(): Promise<ClusterView> {
     const { keys } = this;
-    const [leaderRaw, termRaw, membersRaw] = await this.#call(() =>
+    const [leaderRaw, termRaw, membersRaw, switchRaw] = await this.#call(() =>
       Promise.all([
         this.#client.get(keys.leader).string(),
         this.#client.get(keys.term).string(),
         this.#client.getAll().prefix(keys.members).strings(),
+        this.#client.get(keys.switchover).string(),
       ]),
     );
     const members: MemberValue[] = [];
@@ -214,6 +218,7 @@ export class ClusterSession {
       leader: leaderRaw === null ? null : parseLeader(keys.leader, leaderRaw),
       term: parseTerm(keys.term, termRaw),
       members,
+      switchover: switchRaw === null ? null : parseSwitchover(keys.switchover, switchRaw),
     };
     this.lastView = view;
     return view;
@@ -309,6 +314,13 @@ export class ClusterSession {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Asks for a planned switchover to node `to` (the operator's key), or clears the request. */
+  async requestSwitchover(to: string | null): Promise<void> {
+    const key = this.keys.switchover;
+    if (to === null) await this.#call(() => this.#client.delete().key(key).exec());
+    else await this.#call(() => this.#client.put(key).value(JSON.stringify({ to })).exec());
   }
 
   /** Gives the leader key up now, if this node holds it (an --on-promote hook failed, a switchover). */

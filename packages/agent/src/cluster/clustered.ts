@@ -14,6 +14,7 @@
  */
 
 import type { Mirror } from '../mirror/mirror.js';
+import { AgentError } from '../node/errors.js';
 import type { Leadership, LeadershipSource } from '../node/leadership.js';
 import type { Logger } from '../node/log.js';
 import type { Primary } from '../primary/primary.js';
@@ -86,10 +87,84 @@ export function clusterLeadership(
   };
 }
 
-/** Joins a started primary's session to its status; resolves nothing, returns the session's closer. */
-export function servePrimary(p: Primary, session: ClusterSession, url: string): void {
+/** How long a switchover waits for its target to acknowledge everything. */
+const HANDOVER_MS = 30_000;
+
+/**
+ * Joins a started primary to its session: its position published, and a planned switchover
+ * carried out: journal nothing more, wait until the target has acknowledged everything, give
+ * the leader key up and step down (the target takes over at once). Returns a stopper.
+ */
+export function servePrimary(p: Primary, session: ClusterSession, url: string, log: Logger): () => void {
   session.position = primaryPosition(p, url);
   void session.publish();
+  let busy = false;
+  const timer = setInterval(() => {
+    const to = session.lastView?.switchover?.to;
+    if (busy || !to || to === session.nodeId || !session.leading) return;
+    busy = true;
+    void handOver(p, session, to, log).finally(() => {
+      busy = false;
+    });
+  }, 100);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+async function handOver(p: Primary, session: ClusterSession, to: string, log: Logger): Promise<void> {
+  p.holdChanges();
+  const seq = p.status().seq;
+  log('switchover', { to, seq });
+  const caughtUp = () => p.status().mirrors.some((m) => m.id === to && m.connected && m.ackedSeq >= seq);
+  const deadline = Date.now() + HANDOVER_MS;
+  while (!caughtUp()) {
+    if (Date.now() > deadline || !session.leading) {
+      log('switchover-failed', { to, seq, error: `${to} did not acknowledge seq ${seq} in time` });
+      p.holdChanges(false);
+      await session.requestSwitchover(null).catch(() => {});
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await session.resign();
+  p.stepDown();
+}
+
+/**
+ * `mimic switchover --to <node>`: asks the cluster's primary to hand over to `to` and waits
+ * until `to` holds the leader key; the request is cleared either way.
+ */
+export async function switchover(
+  session: ClusterSession,
+  to: string,
+  timeoutMs: number,
+): Promise<ClusterView['leader']> {
+  const view = await session.view();
+  if (!view.leader)
+    throw new AgentError(
+      'ERR_NOT_LEADER',
+      `cluster ${session.options.cluster} has no leader to hand over from`,
+    );
+  if (view.leader.node === to) return view.leader;
+  const target = view.members.find((m) => m.id === to);
+  if (target?.role !== 'mirror' || target.url === null)
+    throw new AgentError(
+      'ERR_INVALID_ARGUMENT',
+      `switchover --to ${to}: not a mirror of cluster ${session.options.cluster} that can serve`,
+    );
+  await session.requestSwitchover(to);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = await session.view().catch(() => null);
+      if (now?.leader?.node === to) return now.leader;
+      if (Date.now() > deadline)
+        throw new AgentError('ERR_TIMEOUT', `switchover to ${to}: not the leader after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await session.requestSwitchover(null).catch(() => {});
+  }
 }
 
 /**
@@ -110,10 +185,10 @@ export async function joinCluster(
   await session.start();
   if (listenUrl === null) return session; // cannot serve: follows, never takes over
   mirror.campaign = (current) => session.campaign(current, listenUrl);
-  const elector = new Elector(session, () => mirror.promote('failover'), log);
+  const elector = new Elector(session, (reason) => mirror.promote(reason), log);
   mirror.once('promoted', (primary: Primary) => {
     elector.stop();
-    session.position = primaryPosition(primary, listenUrl);
+    servePrimary(primary, session, listenUrl, log);
   });
   if (!session.options.nofailover) elector.start();
   return session;

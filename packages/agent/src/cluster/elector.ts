@@ -18,7 +18,7 @@ const SETTLE_MS = 1000;
 
 export class Elector {
   readonly #session: ClusterSession;
-  readonly #promote: () => Promise<unknown>;
+  readonly #promote: (reason: 'failover' | 'switchover') => Promise<unknown>;
   readonly #log: Logger;
   #timer: NodeJS.Timeout | null = null;
   #goneSince: number | null = null;
@@ -26,7 +26,11 @@ export class Elector {
   #busy = false;
   #done = false;
 
-  constructor(session: ClusterSession, promote: () => Promise<unknown>, log: Logger) {
+  constructor(
+    session: ClusterSession,
+    promote: (reason: 'failover' | 'switchover') => Promise<unknown>,
+    log: Logger,
+  ) {
     this.#session = session;
     this.#promote = promote;
     this.#log = log;
@@ -54,6 +58,16 @@ export class Elector {
         if (p) this.#lastPrimarySeq = Math.max(this.#lastPrimarySeq, p.seq);
         return;
       }
+      if (view.switchover) {
+        // Planned: the old primary handed over once the target had everything; only it goes.
+        if (view.switchover.to !== this.#session.nodeId) return;
+        this.#log('taking-over', { reason: 'switchover' });
+        await this.#promote('switchover').then(
+          () => this.stop(),
+          (err: Error) => this.#log('take-over-failed', { error: err.message }),
+        );
+        return;
+      }
       const now = Date.now();
       this.#goneSince ??= now;
       if (now - this.#goneSince < SETTLE_MS) return;
@@ -61,7 +75,7 @@ export class Elector {
       const best = chooseSuccessor(view.members, this.#lastPrimarySeq, maxLag);
       if (best?.id !== this.#session.nodeId) return;
       this.#log('taking-over', { reason: 'failover', seq: best.seq, lastPrimarySeq: this.#lastPrimarySeq });
-      await this.#promote().then(
+      await this.#promote('failover').then(
         () => this.stop(),
         (err: Error) => this.#log('take-over-failed', { error: err.message }),
       );

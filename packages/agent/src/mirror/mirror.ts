@@ -98,13 +98,13 @@ export interface MirrorStatus {
   notKept: string[];
 }
 
+/** Why a mirror was promoted: promote-mirror, a failover on etcd, or a planned switchover. */
 export type PromoteReason = 'manual' | 'failover' | 'switchover';
 
 export interface MirrorEvents {
   connected: [url: string];
   /** Initial sync or catch-up by manifest: files fetched so far, of how many. */
   progress: [fetched: number, total: number];
-  /** `reason`: 'manual' (promote-mirror) or 'failover' (taken over automatically). */
   promoted: [primary: Primary, reason: PromoteReason];
   disconnected: [reason: string];
   applied: [seq: number];
@@ -224,9 +224,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       appliedSeq: s.appliedSeq,
       bytesReceived: s.bytesReceived,
       diverged: s.applier?.preserved ?? 0,
-      folderId: s.folderId,
-      lastError: s.lastError,
-      refused: s.refused,
+      ...{ folderId: s.folderId, lastError: s.lastError, refused: s.refused },
       notKept: s.applier?.meta.notKept ?? [],
       ...(this.statusExtra ? this.statusExtra() : {}),
     };
@@ -341,9 +339,8 @@ export class Mirror extends EventEmitter<MirrorEvents> {
    * id), records durably where it forked from the old epoch, and serves on `listen`. Resolves
    * with the running Primary once all of that is durable.
    */
-  /** More to show in status (the cluster, when there is one). */
+  /** More to show in status (the cluster); and how a promotion takes the cluster's leader key. */
   statusExtra: (() => Record<string, unknown>) | null = null;
-  /** With automatic failover: takes the cluster's leader key for a promotion (cluster/). */
   campaign?: (current: Epoch) => Promise<Leadership>;
 
   async promote(reason: PromoteReason = 'manual'): Promise<Primary> {

@@ -103,6 +103,9 @@ export interface MirrorStatus {
   bytesSent: number;
 }
 
+/** Why a primary stopped: a newer epoch seen, its etcd lease run out, or a switchover. */
+export type FenceReason = 'newer-epoch' | 'lease-lost' | 'switchover';
+
 export interface PrimaryStatus {
   role: 'primary' | 'fenced';
   /** When fenced: the newer primary, as far as it is known. */
@@ -120,7 +123,7 @@ export interface PrimaryStatus {
 
 export interface PrimaryEvents {
   listening: [address: ListenAddress];
-  fenced: [by: { url: string | null; epoch: Epoch }, reason: 'newer-epoch' | 'lease-lost'];
+  fenced: [by: { url: string | null; epoch: Epoch }, reason: FenceReason];
   appended: [seq: number];
   ack: [mirror: string, seq: number];
   error: [err: Error];

@@ -48,6 +48,7 @@ import { ChangeTracker } from './change-tracker.js';
 import { journalKeepFrom } from './journal-retention.js';
 import { mirrorList, waitUntil } from './mirror-acks.js';
 import {
+  type FenceReason,
   type MirrorStatus,
   type PrimaryEvents,
   type PrimaryOptions,
@@ -82,6 +83,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #address: ListenAddress | null = null;
   #fencedBy: { url: string | null; epoch: Epoch } | null = null;
   #leadership: Leadership | null = null;
+  #holding = false;
   /** More to show in status (the cluster, when there is one). */
   statusExtra: (() => Record<string, unknown>) | null = null;
   #peerTimer: NodeJS.Timeout | null = null;
@@ -133,6 +135,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const xattrs = new XattrReader(this.options.keep, log);
     const images = new DatabaseImages(join(stateDir, 'images'));
     this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch, { xattrs, images });
+    this.#tracker.gate = () => !this.#holding && this.#mayWrite();
     this.#tracker.on('appended', (seq) => {
       for (const s of this.#sessions) s.poke();
       this.emit('appended', seq);
@@ -212,7 +215,16 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#leadership = await source(this.#nodeId, this.#epoch, this.#listenUrl);
     this.#epoch = { term: this.#leadership.term, node: this.#nodeId };
     this.#store.setEpoch(this.#epoch);
-    this.#tracker.gate = () => this.#mayWrite();
+  }
+
+  /** A planned switchover: nothing more is journaled (until released); what was is still sent. */
+  holdChanges(hold = true): void {
+    this.#holding = hold;
+  }
+
+  /** Stops being the primary (a switchover handed the role on). */
+  stepDown(): void {
+    if (!this.#fencedBy) this.#fence({ url: null, epoch: this.#epoch }, 'switchover');
   }
 
   /** Not fenced, and (with a cluster) still within the lease: checked before each send and journal write. */
@@ -228,7 +240,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     if (compareEpoch(epoch, this.#epoch) > 0 && !this.#fencedBy) this.#fence({ url, epoch }, 'newer-epoch');
   }
 
-  #fence(by: { url: string | null; epoch: Epoch }, reason: 'newer-epoch' | 'lease-lost'): void {
+  #fence(by: { url: string | null; epoch: Epoch }, reason: FenceReason): void {
     this.#fencedBy = by;
     this.#store.fence(by);
     this.options.log('fenced', { reason, epoch: this.#epoch, newerEpoch: by.epoch, newerPrimary: by.url });
