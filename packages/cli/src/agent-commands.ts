@@ -1,5 +1,4 @@
 import { join, resolve } from 'node:path';
-import type { Primary } from '@mimic/agent';
 
 /**
  * The agent library (SQLite, watcher, sockets) loads only when an agent command runs, so
@@ -11,8 +10,8 @@ import type { ClusterSession } from '@mimic/agent';
 import type { Command } from 'commander';
 import { type ClusterFlags, clusterFlags, clusterOf } from './cluster-options.js';
 import { CliError, toCliError } from './fail.js';
-import { type HookEvent, runHook } from './hooks.js';
-import { ProgressBar } from './progress-bar.js';
+import { onDemote } from './hooks.js';
+import { type MirrorRun, type RunningNode, rejoinWhenDemoted, startMirror } from './mirror-run.js';
 import { printStatus } from './status-format.js';
 
 interface SecurityFlags {
@@ -180,20 +179,47 @@ export function addAgentCommands(program: Command): void {
             : {}),
         });
         let session: ClusterSession | undefined;
+        // In a cluster with peers, a node that is not (or no longer) the leader follows it.
+        const asMirror: MirrorRun | null =
+          cluster && peers.length > 0
+            ? {
+                dir,
+                primaries: peers,
+                security,
+                cluster,
+                listen,
+                ...(opts.state ? { state: opts.state } : {}),
+                keep: keepOf(opts),
+                ...(opts.onDemote ? { onDemote: opts.onDemote } : {}),
+              }
+            : null;
         try {
           await primary.start();
         } catch (err) {
           await primary.close().catch(() => {});
           await session?.close();
+          if (asMirror && (err as { code?: string }).code === 'ERR_NOT_LEADER') {
+            process.stderr.write(
+              `${JSON.stringify({ time: new Date().toISOString(), event: 'rejoining', reason: (err as Error).message, as: 'mirror' })}\n`,
+            );
+            const node = await startMirror(asMirror);
+            return runUntilSignal(() => node);
+          }
           throw toCliError(err, `primary ${JSON.stringify(dir)}`);
         }
+        let current: RunningNode = primary;
         onDemote(primary, opts.onDemote, cluster?.cluster ?? null);
         if (session) {
           const s = session;
           servePrimary(primary, s, primary.status().listen, jsonLogger('primary'));
           primary.statusExtra = () => ({ cluster: clusterStatus(s) });
+          if (asMirror)
+            rejoinWhenDemoted(primary, s, asMirror, (next) => {
+              current = next;
+              session = undefined;
+            });
         }
-        await runUntilSignal(() => ({ close: () => primary.close().finally(() => session?.close()) }));
+        await runUntilSignal(() => ({ close: () => current.close().finally(() => session?.close()) }));
       },
     );
 
@@ -227,7 +253,7 @@ export function addAgentCommands(program: Command): void {
         const primaries = await urls(opts.primary, '--primary');
         const security = await loadSecurity(opts);
         const cluster = await clusterOf(opts);
-        const { clusterStatus, joinCluster, jsonLogger, Mirror, parseListen } = await lib();
+        const { parseListen } = await lib();
         let listen: ReturnType<typeof parseListen> | undefined;
         if (opts.listen) {
           try {
@@ -236,54 +262,22 @@ export function addAgentCommands(program: Command): void {
             throw new CliError('ERR_INVALID_ARGUMENT', (err as Error).message);
           }
         }
-        const mirror = new Mirror({
-          root: resolve(dir),
+        const node = await startMirror({
+          dir,
           primaries,
-          ...security,
+          security,
+          cluster,
           ...(listen ? { listen } : {}),
-          ...(opts.state ? { stateDir: resolve(opts.state) } : {}),
+          ...(opts.state ? { state: opts.state } : {}),
           keep: {
             ...keepOf(opts),
             ...(opts.owner ? {} : { owner: false }),
             ...(opts.group ? {} : { group: false }),
           },
-          log: jsonLogger('mirror'),
+          ...(opts.onPromote ? { onPromote: opts.onPromote } : {}),
+          ...(opts.onDemote ? { onDemote: opts.onDemote } : {}),
         });
-        try {
-          await mirror.start();
-        } catch (err) {
-          await mirror.close().catch(() => {});
-          throw toCliError(err, `mirror ${JSON.stringify(dir)}`);
-        }
-        let session: ClusterSession | undefined;
-        if (cluster) {
-          const url = listen ? `${security.tls ? 'wss' : 'ws'}://${listen.host}:${listen.port}` : null;
-          try {
-            session = await joinCluster(mirror, cluster, url, jsonLogger('mirror'));
-          } catch (err) {
-            await mirror.close().catch(() => {});
-            throw toCliError(err, `mirror ${JSON.stringify(dir)}: etcd`);
-          }
-          const s = session;
-          mirror.statusExtra = () => ({ cluster: clusterStatus(s) });
-        }
-        const bar = new ProgressBar();
-        mirror.on('progress', (done, total) => bar.update(done, total));
-        let current: { close(): Promise<void> } = mirror;
-        mirror.on('promoted', (primary, reason) => {
-          current = primary;
-          if (session) {
-            const s = session;
-            primary.statusExtra = () => ({ cluster: clusterStatus(s) });
-          }
-          onDemote(primary, opts.onDemote, cluster?.cluster ?? null);
-          if (!opts.onPromote) return;
-          // A hook that fails gives the leadership up: another mirror may take it.
-          runHook(opts.onPromote, hookEvent(primary, 'promote', reason, cluster?.cluster ?? null), (code) => {
-            if (code !== 0 && session) void session.resign().then(() => primary.status());
-          });
-        });
-        await runUntilSignal(() => ({ close: () => current.close().finally(() => session?.close()) }));
+        await runUntilSignal(() => node);
       },
     );
 
@@ -353,33 +347,4 @@ export async function promote(stateDir: string): Promise<void> {
   process.stdout.write(
     `promoted: epoch ${result.epoch.term} (${result.epoch.node}), serving on ${result.listen}\n`,
   );
-}
-
-/** What a hook is told of `primary` (see hooks.ts). */
-function hookEvent(
-  primary: Primary,
-  action: HookEvent['action'],
-  reason: string,
-  cluster: string | null,
-  leaderUrl?: string | null,
-): HookEvent {
-  const s = primary.status();
-  const listen = s.listen;
-  return {
-    action,
-    role: s.role,
-    reason,
-    cluster,
-    nodeId: s.nodeId,
-    term: s.epoch.term,
-    epochNode: s.epoch.node,
-    leaderUrl: leaderUrl === undefined ? listen : leaderUrl,
-    listen,
-  };
-}
-
-/** Runs --on-demote when `primary` is fenced. */
-function onDemote(primary: Primary, cmd: string | undefined, cluster: string | null): void {
-  if (!cmd) return;
-  primary.on('fenced', (by, reason) => runHook(cmd, hookEvent(primary, 'demote', reason, cluster, by.url)));
 }

@@ -11,6 +11,7 @@
  *   MIMIC_LISTEN      this node's listen URL
  */
 import { spawn } from 'node:child_process';
+import type { Primary } from '@mimic/agent';
 
 export interface HookEvent {
   action: 'promote' | 'demote';
@@ -51,4 +52,33 @@ export function runHook(cmd: string, e: HookEvent, done?: (code: number | null) 
   };
   child.on('error', () => finish(null));
   child.on('exit', (code) => finish(code));
+}
+
+/** What a hook is told of `primary` (see hooks.ts). */
+export function hookEvent(
+  primary: Primary,
+  action: HookEvent['action'],
+  reason: string,
+  cluster: string | null,
+  leaderUrl?: string | null,
+): HookEvent {
+  const s = primary.status();
+  const listen = s.listen;
+  return {
+    action,
+    role: s.role,
+    reason,
+    cluster,
+    nodeId: s.nodeId,
+    term: s.epoch.term,
+    epochNode: s.epoch.node,
+    leaderUrl: leaderUrl === undefined ? listen : leaderUrl,
+    listen,
+  };
+}
+
+/** Runs --on-demote when `primary` is fenced. */
+export function onDemote(primary: Primary, cmd: string | undefined, cluster: string | null): void {
+  if (!cmd) return;
+  primary.on('fenced', (by, reason) => runHook(cmd, hookEvent(primary, 'demote', reason, cluster, by.url)));
 }

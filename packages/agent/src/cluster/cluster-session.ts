@@ -25,6 +25,8 @@ import { LeaseClock } from './lease-clock.js';
 const { Etcd3: Client } = requireCjs('etcd3') as typeof import('etcd3');
 const cockatiel = requireCjs('cockatiel') as typeof import('cockatiel');
 
+/** etcd counts as reachable while some call was answered this recently. */
+const REACHABLE_MS = 3000;
 /** Deadline of one call to etcd. */
 const CALL_MS = 1500;
 /** How often a node's member key is written (its position for the elector). */
@@ -75,8 +77,12 @@ export class ClusterSession {
   #toRelease: LeaderValue | null = null;
   /** What the member key says, refreshed by `position`. */
   position: () => Omit<MemberValue, 'id' | 'priority' | 'nofailover'>;
-  /** etcd answered the last call. */
-  reachable = false;
+  #answeredAt = Number.NEGATIVE_INFINITY;
+
+  /** etcd answered a call in the last few seconds (one member of several down is no outage). */
+  get reachable(): boolean {
+    return Date.now() - this.#answeredAt < REACHABLE_MS;
+  }
   /** The last view read, for status. */
   lastView: ClusterView | null = null;
 
@@ -125,7 +131,8 @@ export class ClusterSession {
 
   /** Grants the lease and starts keeping it alive and publishing this node's member key. */
   async start(): Promise<void> {
-    await this.#grant();
+    // etcd down: a mirror still starts and follows; the lease is granted once etcd answers.
+    await this.#grant().catch((err: Error) => this.#log('etcd-unreachable', { error: err.message }));
     this.#tick();
     this.#publishTimer = setInterval(() => void this.publish(), PUBLISH_MS);
     this.#publishTimer.unref();
@@ -137,7 +144,7 @@ export class ClusterSession {
     this.#leaseId = await this.#call(() => lease.grant());
     this.clock.answered(sentAt, this.options.ttl);
     this.#lease = lease;
-    this.reachable = true;
+    this.#answeredAt = Date.now();
   }
 
   /** One keepalive now, and the next one scheduled. */
@@ -156,13 +163,12 @@ export class ClusterSession {
     try {
       if (!lease) return await this.#grant();
       const r = await lease.keepaliveOnce();
-      this.reachable = true;
+      this.#answeredAt = Date.now();
       const ttl = Number(r.TTL);
       this.clock.answered(sentAt, ttl);
       if (ttl <= 0) this.#leaseExpired();
       if (this.#toRelease) void this.#release(this.#toRelease);
     } catch (err) {
-      this.reachable = false;
       if ((err as Error).name === 'EtcdLeaseInvalidError') this.#leaseExpired();
       else
         this.#log('etcd-unreachable', {
@@ -306,10 +312,9 @@ export class ClusterSession {
           );
         }),
       ]);
-      this.reachable = true;
+      this.#answeredAt = Date.now();
       return r;
     } catch (err) {
-      if (!(err instanceof AgentError)) this.reachable = false;
       throw err;
     } finally {
       clearTimeout(timer);
