@@ -314,8 +314,6 @@ export class ClusterSession {
       ]);
       this.#answeredAt = Date.now();
       return r;
-    } catch (err) {
-      throw err;
     } finally {
       clearTimeout(timer);
     }

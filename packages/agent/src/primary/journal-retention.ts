@@ -1,3 +1,4 @@
+import type { Store } from '../node/store.js';
 /** Journal rows kept whatever the mirrors have acknowledged, for a quick catch-up of a new one. */
 export const JOURNAL_KEEP_MIN_ROWS = 10_000;
 /** Default bound on the journal: a mirror further behind catches up by manifest instead. */
@@ -12,4 +13,27 @@ export function journalKeepFrom(lastSeq: number, ackedSeqs: readonly number[], k
   const needed = ackedSeqs.length > 0 ? Math.min(...ackedSeqs) + 1 : lastSeq + 1;
   const recent = lastSeq + 1 - Math.min(JOURNAL_KEEP_MIN_ROWS, keep);
   return Math.max(1, Math.min(needed, recent), lastSeq + 1 - keep);
+}
+
+/** Cached signatures nothing refers to are looked for this seldom (it reads the whole journal). */
+const PRUNE_SIGNATURES_EVERY_MS = 10 * 60_000;
+
+/** Drops journal rows no mirror needs (journalKeepFrom), then, now and then, unused signatures. */
+export class JournalPruner {
+  #sigsPrunedAt = 0;
+
+  prune(
+    store: Pick<Store, 'firstSeq' | 'pruneJournal' | 'pruneSignatures'>,
+    lastSeq: number,
+    ackedSeqs: readonly number[],
+    keep: number,
+  ): void {
+    const from = journalKeepFrom(lastSeq, ackedSeqs, keep);
+    if (from <= store.firstSeq()) return;
+    store.pruneJournal(from);
+    if (Date.now() - this.#sigsPrunedAt >= PRUNE_SIGNATURES_EVERY_MS) {
+      this.#sigsPrunedAt = Date.now();
+      store.pruneSignatures();
+    }
+  }
 }

@@ -45,7 +45,7 @@ import { Store } from '../node/store.js';
 import { NO_EPOCH } from '../node/store-schema.js';
 import { XattrReader } from '../node/xattr-reader.js';
 import { ChangeTracker } from './change-tracker.js';
-import { journalKeepFrom } from './journal-retention.js';
+import { JournalPruner } from './journal-retention.js';
 import { mirrorList, waitUntil } from './mirror-acks.js';
 import {
   type FenceReason,
@@ -64,7 +64,6 @@ import { listenWs } from './ws-server.js';
 const PEER_PROBE_MS = 3000;
 /** How often acknowledged journal rows are dropped (and signatures nothing refers to any more). */
 const PRUNE_EVERY_MS = 30_000;
-const PRUNE_SIGNATURES_EVERY_MS = 10 * 60_000;
 
 /** The writer's side: watches its folder, journals every change, and streams it to mirrors. */
 export class Primary extends EventEmitter<PrimaryEvents> {
@@ -88,7 +87,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   statusExtra: (() => Record<string, unknown>) | null = null;
   #peerTimer: NodeJS.Timeout | null = null;
   #pruneTimer: NodeJS.Timeout | null = null;
-  #sigsPrunedAt = 0;
+  readonly #pruner = new JournalPruner();
   #watchLimitReported = false;
   #https: HttpsServer | null = null;
   #refusals = new RefusalLimiter({ log: (event, fields) => this.options.log(event, fields) });
@@ -135,7 +134,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     const xattrs = new XattrReader(this.options.keep, log);
     const images = new DatabaseImages(join(stateDir, 'images'));
     this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch, { xattrs, images });
-    this.#tracker.gate = () => !this.#holding && this.#mayWrite();
+    // Without a cluster a fenced primary still journals: its rejoin keeps what it wrote.
+    this.#tracker.gate = () => !this.#holding && (!this.#leadership || this.#mayWrite());
     this.#tracker.on('appended', (seq) => {
       for (const s of this.#sessions) s.poke();
       this.emit('appended', seq);
@@ -171,7 +171,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   }
 
   get fenced(): boolean {
-    return this.#fencedBy !== null;
+    return !this.#mayWrite();
   }
 
   get #listenUrl(): string {
@@ -217,15 +217,10 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#store.setEpoch(this.#epoch);
   }
 
-  /** A planned switchover: nothing more is journaled (until released); what was is still sent. */
-  holdChanges(hold = true): void {
-    this.#holding = hold;
-  }
-
-  /** Stops being the primary (a switchover handed the role on). */
-  stepDown(): void {
-    if (!this.#fencedBy) this.#fence({ url: null, epoch: this.#epoch }, 'switchover');
-  }
+  /** A switchover: journals nothing more (until released) and sends what was; then `stepDown`. */
+  holdChanges = (hold = true): void => void (this.#holding = hold);
+  stepDown = (): void =>
+    void (this.#fencedBy || this.#fence({ url: null, epoch: this.#epoch }, 'switchover'));
 
   /** Not fenced, and (with a cluster) still within the lease: checked before each send and journal write. */
   #mayWrite(): boolean {
@@ -385,14 +380,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   /** Drops journal rows no mirror needs (journalKeepFrom), then unused signatures; every PRUNE_EVERY_MS. */
   pruneJournal(): void {
     const acked = this.status().mirrors.map((m) => m.ackedSeq);
-    const from = journalKeepFrom(this.#tracker.lastSeq, acked, this.options.journalKeep);
-    if (from <= this.#store.firstSeq()) return;
-    this.#store.pruneJournal(from);
-    // Finding unreferenced signatures reads the whole journal: not every time.
-    if (Date.now() - this.#sigsPrunedAt >= PRUNE_SIGNATURES_EVERY_MS) {
-      this.#sigsPrunedAt = Date.now();
-      this.#store.pruneSignatures();
-    }
+    this.#pruner.prune(this.#store, this.#tracker.lastSeq, acked, this.options.journalKeep);
   }
 
   async close(): Promise<void> {
