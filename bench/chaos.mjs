@@ -2,6 +2,8 @@
 //   node bench/chaos.mjs [--cycles N] [--seed S] [--keep]
 //   node bench/chaos.mjs --sqlite [--cycles N]: live SQLite databases through the crash instead
 //   (bench/lib/sqlite-chaos.mjs)
+//   node bench/chaos.mjs --auto [--cycles N]: automatic failover on a real etcd, no promote run
+//   by hand: kill -9 or a cut from etcd (bench/lib/auto-chaos.mjs)
 // Each cycle: a library primary and two `mimic mirror` processes on fresh folders, batches of
 // changes confirmed by flush, SIGKILL for the primary at a random moment (sometimes for a mirror
 // before that), promotion of one mirror, the other following it, the old primary rejoining as a
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeCycle, ProcessSet, runChaosCycle } from '../test/helpers/chaos-cycle.mjs';
+import { runAutoChaos } from './lib/auto-chaos.mjs';
 import { runSqliteChaos } from './lib/sqlite-chaos.mjs';
 
 const { values: opts } = parseArgs({
@@ -23,12 +26,13 @@ const { values: opts } = parseArgs({
     seed: { type: 'string' },
     keep: { type: 'boolean', default: false },
     sqlite: { type: 'boolean', default: false },
+    auto: { type: 'boolean', default: false },
   },
 });
-const cycles = Number(opts.cycles ?? (opts.sqlite ? '20' : '25'));
+const cycles = Number(opts.cycles ?? (opts.sqlite ? '20' : opts.auto ? '50' : '25'));
 const firstSeed = opts.seed === undefined ? Date.now() % 1_000_000 : Number(opts.seed);
 if (!Number.isInteger(cycles) || cycles < 1 || !Number.isFinite(firstSeed)) {
-  console.error('usage: node bench/chaos.mjs [--sqlite] [--cycles N] [--seed S] [--keep]');
+  console.error('usage: node bench/chaos.mjs [--sqlite | --auto] [--cycles N] [--seed S] [--keep]');
   process.exit(2);
 }
 
@@ -36,6 +40,10 @@ const work = fileURLToPath(new URL('./.work/chaos', import.meta.url));
 if (existsSync(work)) rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 
+if (opts.auto) {
+  const ok = await runAutoChaos({ cycles, firstSeed, work, keep: opts.keep });
+  process.exit(ok ? 0 : 1);
+}
 if (opts.sqlite) {
   const ok = await runSqliteChaos({ cycles, firstSeed, work, keep: opts.keep });
   process.exit(ok ? 0 : 1);
