@@ -59,14 +59,17 @@ async function cluster3(
       ...extra,
     ];
     const agent = await c.mirror(dir, urls, { args });
+    restarts.set(name, () => c.mirror(dir, urls, { args, wait: 'spawned' }));
     return { dir, url, agent };
   };
+  /** Starts a stopped mirror again on its folder, with its flags (it need not find a primary). */
+  const restarts = new Map<string, () => Promise<Agent>>();
   const A = await mirror(pa!, urls[1]!, []);
   const B = await mirror(pb!, urls[2]!, ['--priority', '5']);
   /** The environment a hook ran with, once it has. */
   const hookEnv = (name: string) =>
     waitFor(() => readFile(join(hooks, name), 'utf8').catch(() => ''), 10_000, `the ${name} hook`);
-  return { P, A, B, hookEnv };
+  return { P, A, B, hookEnv, restart: (name: 'A' | 'B') => restarts.get(name)!() };
 }
 
 describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
@@ -271,6 +274,32 @@ describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
       ]);
       expect(bad.code).not.toBe(0);
       expect(bad.stderr).toMatch(/switchover --to nobody: not a mirror/);
+    } finally {
+      await c.cleanup().catch(() => {});
+      await etcd.stop();
+    }
+  });
+
+  test('the most caught-up mirror wins over a higher priority; manual promote goes through etcd', {
+    timeout: 60_000,
+  }, async ({ cluster: c, expect }) => {
+    const etcd = await startEtcd({ baseDir: await c.tempDir('etcd') });
+    try {
+      const { P, A, B, restart } = await cluster3(c, etcd.endpoints.join(','), '3');
+      await c.converged(P.dir, B.dir);
+      // While the primary leads, a manual promotion is refused by the leader transaction.
+      const refused = await runMimic(['promote', '--state', join(B.dir, '.mimic')]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/ERR_NOT_LEADER/);
+      // B (priority 5) falls behind: down while the primary writes, back just as it dies.
+      await B.agent.stop();
+      for (let i = 0; i < 20; i++) await writeFile(join(P.dir, `late${i}.txt`), `${i}\n`);
+      await c.converged(P.dir, A.dir);
+      await P.agent.kill9();
+      const B2 = await restart('B');
+      await A.agent.waitForEvent('promoted', 20_000);
+      expect(B2.events('promoted')).toEqual([]);
+      await c.converged(A.dir, B.dir);
     } finally {
       await c.cleanup().catch(() => {});
       await etcd.stop();
