@@ -29,6 +29,7 @@ async function cluster3(
   endpoints: string,
   ttl = TTL,
   primaryEndpoints = endpoints,
+  bExtra: string[] = [],
 ) {
   const [pp, pa, pb] = await freePorts(3);
   const urls = [pp, pa, pb].map((p) => `ws://127.0.0.1:${p}`);
@@ -65,7 +66,7 @@ async function cluster3(
   /** Starts a stopped mirror again on its folder, with its flags (it need not find a primary). */
   const restarts = new Map<string, () => Promise<Agent>>();
   const A = await mirror(pa!, urls[1]!, []);
-  const B = await mirror(pb!, urls[2]!, ['--priority', '5']);
+  const B = await mirror(pb!, urls[2]!, ['--priority', '5', ...bExtra]);
   /** The environment a hook ran with, once it has. */
   const hookEnv = (name: string) =>
     waitFor(() => readFile(join(hooks, name), 'utf8').catch(() => ''), 10_000, `the ${name} hook`);
@@ -299,6 +300,31 @@ describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
       const B2 = await restart('B');
       await A.agent.waitForEvent('promoted', 20_000);
       expect(B2.events('promoted')).toEqual([]);
+      await c.converged(A.dir, B.dir);
+    } finally {
+      await c.cleanup().catch(() => {});
+      await etcd.stop();
+    }
+  });
+
+  test('an --on-promote hook that fails gives the leadership up, and another mirror takes it', {
+    timeout: 60_000,
+  }, async ({ cluster: c, expect }) => {
+    const etcd = await startEtcd({ baseDir: await c.tempDir('etcd') });
+    try {
+      // B is preferred (priority 5), but its hook fails: it cannot take the address over, say.
+      const { P, A, B } = await cluster3(c, etcd.endpoints.join(','), TTL, etcd.endpoints.join(','), [
+        '--on-promote',
+        'exit 3',
+      ]);
+      await c.converged(P.dir, A.dir);
+      await c.converged(P.dir, B.dir);
+      await P.agent.kill9();
+      await B.agent.waitForEvent('promoted', 20_000);
+      await A.agent.waitForEvent('promoted', 20_000);
+      expect((await A.agent.status<PrimaryStatus>()).role).toBe('primary');
+      expect(B.agent.events('rejoining')).toHaveLength(1);
+      await writeFile(join(A.dir, 'after.txt'), 'A leads\n');
       await c.converged(A.dir, B.dir);
     } finally {
       await c.cleanup().catch(() => {});
