@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe } from 'vitest';
-import { type Agent, type MirrorStatus, type PrimaryStatus, runMimic, test } from './helpers/cluster.js';
+import { Agent, type MirrorStatus, type PrimaryStatus, runMimic, test } from './helpers/cluster.js';
 import { ETCD_BIN, startEtcd } from './helpers/etcd.mjs';
 import { freePorts } from './helpers/failover-cluster.js';
 import { waitFor } from './helpers/polling.js';
@@ -121,6 +121,20 @@ describe.skipIf(!haveEtcd)('automatic failover on etcd', () => {
       ]);
       expect(again.code).not.toBe(0);
       expect(again.stderr).toMatch(/ERR_NOT_LEADER/);
+      // With its peers named, it rejoins as a mirror by itself, keeping what only it had.
+      await writeFile(join(P.dir, 'only-on-old-P.txt'), 'written after the fork\n');
+      const port = new URL(P.url).port;
+      const args = ['primary', P.dir, '--listen', `127.0.0.1:${port}`, '--etcd', etcd.endpoints[0]!];
+      args.push('--cluster', 'www', '--etcd-ttl', TTL, '--peers', [A.url, B.url].join(','));
+      const back = new Agent('primary', P.dir, join(P.dir, '.mimic'), args);
+      c.agents.push(back);
+      await back.waitForEvent('rejoining', 20_000);
+      await back.waitForEvent('connected', 20_000);
+      await writeFile(join(B.dir, 'after-rejoin.txt'), 'B leads\n');
+      await waitFor(() => existsSync(join(P.dir, 'after-rejoin.txt')), 20_000, 'the old primary to follow B');
+      expect(existsSync(join(P.dir, 'only-on-old-P.txt'))).toBe(false);
+      const kept = await readdir(join(P.dir, '.mimic', 'diverged'), { recursive: true });
+      expect(kept.some((f) => String(f).endsWith('only-on-old-P.txt'))).toBe(true);
     } finally {
       await c.cleanup().catch(() => {});
       await etcd.stop();
