@@ -186,6 +186,7 @@ export async function joinCluster(
   if (listenUrl === null) return session; // cannot serve: follows, never takes over
   mirror.campaign = (current) => session.campaign(current, listenUrl);
   const elector = new Elector(session, (reason) => mirror.promote(reason), log);
+  elector.onLeaderGone = () => mirror.dropPrimary();
   mirror.once('promoted', (primary: Primary) => {
     elector.stop();
     servePrimary(primary, session, listenUrl, log);

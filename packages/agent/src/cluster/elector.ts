@@ -25,6 +25,8 @@ export class Elector {
   #lastPrimarySeq = 0;
   #busy = false;
   #done = false;
+  /** Called once each time the leader key goes: a mirror drops the primary it follows. */
+  onLeaderGone: () => void = () => {};
 
   constructor(
     session: ClusterSession,
@@ -69,6 +71,7 @@ export class Elector {
         return;
       }
       const now = Date.now();
+      if (this.#goneSince === null) this.onLeaderGone();
       this.#goneSince ??= now;
       if (now - this.#goneSince < SETTLE_MS) return;
       const { maxLag } = this.#session.options;

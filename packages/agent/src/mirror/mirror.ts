@@ -230,10 +230,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     };
   }
 
-  /**
-   * Asks every configured node who it is and picks the primary with the highest epoch (never
-   * one older than the epoch this mirror already follows). Returns null when none answers.
-   */
+  /** The answering node with the highest epoch, never below the one followed now; null if none answers. */
   async #choose(): Promise<ProbeResult | null> {
     const s = this.#s;
     const results = await Promise.all(
@@ -334,10 +331,14 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     }, delay);
   }
 
+  /** Drops the primary followed now (its leader key is gone in etcd); the next one is dialed. */
+  dropPrimary(): void {
+    this.#conn?.close(4001, 'ERR_FENCED: the primary no longer holds the leader key');
+  }
+
   /**
-   * Becomes the primary: stops following, takes the next epoch (a higher term, this node's
-   * id), records durably where it forked from the old epoch, and serves on `listen`. Resolves
-   * with the running Primary once all of that is durable.
+   * Becomes the primary: stops following, takes the next epoch (a higher term, this node's id,
+   * or etcd's), records durably where it forked, and serves on `listen`; resolves once durable.
    */
   /** More to show in status (the cluster); and how a promotion takes the cluster's leader key. */
   statusExtra: (() => Record<string, unknown>) | null = null;
