@@ -214,10 +214,15 @@ export function addAgentCommands(program: Command): void {
           servePrimary(primary, s, primary.status().listen, jsonLogger('primary'));
           primary.statusExtra = () => ({ cluster: clusterStatus(s) });
           if (asMirror)
-            rejoinWhenDemoted(primary, s, asMirror, (next) => {
-              current = next;
-              session = undefined;
-            });
+            rejoinWhenDemoted(
+              primary,
+              s,
+              () => asMirror,
+              (next) => {
+                current = next;
+                session = undefined;
+              },
+            );
         }
         await runUntilSignal(() => ({ close: () => current.close().finally(() => session?.close()) }));
       },

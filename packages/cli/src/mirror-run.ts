@@ -60,6 +60,7 @@ export async function startMirror(r: MirrorRun): Promise<RunningNode> {
   const bar = new ProgressBar();
   mirror.on('progress', (done, total) => bar.update(done, total));
   let current: RunningNode = mirror;
+  let standAside = false;
   const node: RunningNode = { close: () => current.close().finally(() => session?.close()) };
   mirror.on('promoted', (primary, reason) => {
     current = primary;
@@ -67,7 +68,10 @@ export async function startMirror(r: MirrorRun): Promise<RunningNode> {
     if (session) {
       const s = session;
       primary.statusExtra = () => ({ cluster: clusterStatus(s) });
-      rejoinWhenDemoted(primary, s, r, (next) => {
+      // After its hook failed, this node rejoins standing aside: it would fail the same way.
+      const again = () =>
+        standAside && r.cluster ? { ...r, cluster: { ...r.cluster, nofailover: true } } : r;
+      rejoinWhenDemoted(primary, s, again, (next) => {
         current = next;
         session = undefined; // the rejoined mirror has a session of its own
       });
@@ -76,7 +80,9 @@ export async function startMirror(r: MirrorRun): Promise<RunningNode> {
     if (!r.onPromote) return;
     // A hook that fails gives the leadership up: another mirror may take it.
     runHook(r.onPromote, hookEvent(primary, 'promote', reason, cluster), (code) => {
-      if (code !== 0 && session) void session.resign().then(() => primary.status());
+      if (code === 0 || !session) return;
+      standAside = true;
+      void session.resign().then(() => primary.status());
     });
   });
   return node;
@@ -89,7 +95,7 @@ export async function startMirror(r: MirrorRun): Promise<RunningNode> {
 export function rejoinWhenDemoted(
   primary: Primary,
   session: ClusterSession,
-  r: MirrorRun,
+  r: () => MirrorRun,
   started: (node: RunningNode) => void,
 ): void {
   primary.once('fenced', (_by, reason) => {
@@ -101,7 +107,7 @@ export function rejoinWhenDemoted(
         `${JSON.stringify({ time: new Date().toISOString(), event: 'rejoining', reason, as: 'mirror' })}\n`,
       );
       try {
-        started(await startMirror(r));
+        started(await startMirror(r()));
       } catch (err) {
         process.stderr.write(`mimic: rejoining as a mirror: ${(err as Error).message}\n`);
         process.exitCode = 1;
