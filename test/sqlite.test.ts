@@ -47,6 +47,8 @@ describe('SQLite databases through a crash of the primary', () => {
       // The host dies: the application and the primary at once.
       app.child.kill('SIGKILL');
       await primary.kill9();
+      // Every commit it reported: what was still in the pipe when it died is read to the end.
+      if (app.child.stdout!.readable) await new Promise((r) => app.child.stdout!.once('close', r));
       const promoted = await runMimic(['promote', '--state', mirror.stateDir]);
       expect(promoted.code, promoted.stderr).toBe(0);
       for (const { name } of DATABASES) {
@@ -54,7 +56,8 @@ describe('SQLite databases through a crash of the primary', () => {
         expect(committed, `${name}: the application committed`).toBeGreaterThan(10);
         const found = checkDatabase(join(mirrorDir, name));
         expect(found, `${name} on the promoted mirror (cycle ${cycle})`).toMatchObject({ ok: true });
-        expect(found.n).toBeLessThanOrEqual(committed);
+        // At most the one transaction the kill caught between its commit and its report.
+        expect(found.n).toBeLessThanOrEqual(committed + 1);
         expect(found.n).toBeGreaterThan(0);
       }
       await mirror.stop();
