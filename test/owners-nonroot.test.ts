@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { chmod, chown, lchown, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readXattrs, writeXattrs } from '@mimic/fsmeta';
 import { describe } from 'vitest';
 import { type Agent, type Cluster, type MirrorStatus, test } from './helpers/cluster.js';
 import { treeOf } from './helpers/tree-snapshot.js';
+import { webRoot } from './helpers/web-root.js';
 
 /*
  * A mirror that is not root, as rsync -a run by a plain user: it cannot give files away, nor
@@ -21,23 +22,10 @@ const canDrop = root && spawnSync(process.execPath, ['-e', ''], { ...NOBODY, std
 
 const XATTRS = { privileged: false, acls: false };
 
-/** Owners nobody can take on: www-data's uploads, a user's files, a setgid folder, a setuid script. */
-async function webRoot(d: string): Promise<void> {
-  await mkdir(join(d, 'uploads'));
-  await writeFile(join(d, 'uploads', 'photo.jpg'), 'jpeg\n');
-  await chown(join(d, 'uploads', 'photo.jpg'), 33, 33);
-  await chown(join(d, 'uploads'), 33, 33);
-  await writeFile(join(d, 'app.conf'), 'listen = 8080\n');
-  await chown(join(d, 'app.conf'), 1000, 1000);
+/** The web root, and a user.* xattr on the config (what a non-root mirror can still keep). */
+async function tree(d: string): Promise<void> {
+  await webRoot(d);
   writeXattrs(join(d, 'app.conf'), [['user.origin', Buffer.from('deploy-7')]], XATTRS);
-  await mkdir(join(d, 'shared'));
-  await chown(join(d, 'shared'), 0, 1000);
-  await chmod(join(d, 'shared'), 0o2775);
-  await writeFile(join(d, 'run.sh'), '#!/bin/sh\n');
-  await chown(join(d, 'run.sh'), 1000, 1000);
-  await chmod(join(d, 'run.sh'), 0o4755);
-  await symlink('app.conf', join(d, 'current.conf'));
-  await lchown(join(d, 'current.conf'), 1000, 1000);
 }
 
 const PATHS = ['uploads', 'uploads/photo.jpg', 'app.conf', 'shared', 'run.sh', 'current.conf'];
@@ -54,12 +42,12 @@ async function credentials(pid: number): Promise<Record<string, string>> {
   return { Uid: pick('Uid'), Gid: pick('Gid'), Groups: pick('Groups') };
 }
 
-/** A root primary serving `webRoot` and a mirror of it run as nobody, in a folder nobody owns. */
+/** A root primary serving `tree` and a mirror of it run as nobody, in a folder nobody owns. */
 async function nobodyPair(c: Cluster): Promise<{ primaryDir: string; mirrorDir: string; mirror: Agent }> {
   const primaryDir = await c.tempDir('primary');
   const mirrorDir = await c.tempDir('mirror');
   await chown(mirrorDir, NOBODY.uid, NOBODY.gid);
-  await webRoot(primaryDir);
+  await tree(primaryDir);
   const primary = await c.primary(primaryDir);
   const mirror = await c.mirror(mirrorDir, primary.url, { user: NOBODY });
   return { primaryDir, mirrorDir, mirror };

@@ -1,8 +1,9 @@
-import { chmod, chown, lchown, lstat, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { chown, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe } from 'vitest';
 import { type MirrorStatus, test } from './helpers/cluster.js';
 import { waitFor } from './helpers/polling.js';
+import { webRoot } from './helpers/web-root.js';
 
 /*
  * Owners as numeric ids, as rsync -a --numeric-ids keeps them when it runs as root: a web
@@ -11,23 +12,6 @@ import { waitFor } from './helpers/polling.js';
  */
 
 const root = process.getuid?.() === 0;
-
-async function webRoot(d: string): Promise<void> {
-  await mkdir(join(d, 'uploads'));
-  await writeFile(join(d, 'uploads', 'photo.jpg'), 'jpeg\n');
-  await chown(join(d, 'uploads', 'photo.jpg'), 33, 33);
-  await chown(join(d, 'uploads'), 33, 33);
-  await writeFile(join(d, 'app.conf'), 'listen = 8080\n');
-  await chown(join(d, 'app.conf'), 1000, 1000);
-  await mkdir(join(d, 'shared'));
-  await chown(join(d, 'shared'), 0, 1000);
-  await chmod(join(d, 'shared'), 0o2775);
-  await writeFile(join(d, 'run.sh'), '#!/bin/sh\n');
-  await chown(join(d, 'run.sh'), 1000, 1000);
-  await chmod(join(d, 'run.sh'), 0o4755);
-  await symlink('app.conf', join(d, 'current.conf'));
-  await lchown(join(d, 'current.conf'), 1000, 1000);
-}
 
 const ids = async (p: string) => {
   const st = await lstat(p);

@@ -17,7 +17,15 @@ import type { FileRecord, Store } from '../node/store.js';
 import type { XattrReader } from '../node/xattr-reader.js';
 import { RecentContent } from './recent-content.js';
 import type { DatabaseImages } from './sqlite-snapshot.js';
-import { BatchJournal, BatchRows, byDepth, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
+import {
+  BatchJournal,
+  BatchRows,
+  byDepth,
+  metaRow,
+  type Present,
+  statsMatch,
+  UNSTATED,
+} from './tracker-batch.js';
 import { TrackerIdle } from './tracker-idle.js';
 import { HardLinks } from './tracker-links.js';
 import { FileReads } from './tracker-read.js';
@@ -321,13 +329,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
           this.#state.after(NEW_FOLDER_RELOOK_MS, () => this.#markNew(rel, true));
         }
       } else if (!sameMeta(old, entry) || !sameXattrs(old.xattrs, xattrs))
-        rows.metas.push({
-          kind: 'meta',
-          path: rel,
-          mode: entry.mode,
-          mtimeMs: entry.mtimeMs,
-          ...attrsOf(entry),
-        });
+        rows.metas.push(metaRow(rel, entry));
       rows.puts.push(base);
     } else {
       const target = await readLinkTarget(this.#abs(rel));

@@ -1,5 +1,5 @@
 import type { Epoch } from '@mimic/wire';
-import { type DiskEntry, sameMeta, sameVersion } from '../node/local-fs.js';
+import { attrsOf, type DiskEntry, sameMeta, sameVersion } from '../node/local-fs.js';
 import { depth } from '../node/paths.js';
 import type { FileRecord, JournalOp, Store } from '../node/store.js';
 
@@ -36,6 +36,15 @@ export const UNSTATED: DiskEntry = Object.freeze({
 export function statsMatch(old: FileRecord | undefined, entry: DiskEntry): boolean {
   return old !== undefined && sameVersion(old, entry) && sameMeta(old, entry);
 }
+
+/** The meta row for `rel` as an lstat found it: mode, mtime (ns too) and owner; xattrs go at send time. */
+export const metaRow = (rel: string, e: DiskEntry): JournalOp => ({
+  kind: 'meta',
+  path: rel,
+  mode: e.mode,
+  mtimeMs: e.mtimeMs,
+  ...attrsOf(e),
+});
 
 /** The batch, parents before children (stable within a depth); each depth counted once. */
 export function byDepth(batch: [string, boolean][]): [string, boolean][] {

@@ -20,7 +20,7 @@ import type { FileRecord, JournalOp } from '../node/store.js';
 import type { XattrReader } from '../node/xattr-reader.js';
 import type { RecentContent } from './recent-content.js';
 import type { DatabaseImages } from './sqlite-snapshot.js';
-import { type BatchRows, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
+import { type BatchRows, metaRow, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
 import type { HardLinks } from './tracker-links.js';
 import { PART_BYTES } from './write-parts.js';
 
@@ -132,13 +132,7 @@ export class FileReads {
       };
       if (!xattrs) delete rec.xattrs;
       rows.puts.push(rec);
-      rows.metas.push({
-        kind: 'meta',
-        path: rel,
-        mode: entry.mode,
-        mtimeMs: entry.mtimeMs,
-        ...attrsOf(entry),
-      });
+      rows.metas.push(metaRow(rel, entry));
       return;
     }
     if (entry.nlink > 1 && !p.renamed && this.#asLink(rel, entry, old, rows)) return;
@@ -199,8 +193,7 @@ export class FileReads {
     };
     rows.puts.push(rec);
     if (old?.hash === version.hash && !p.renamed) {
-      if (!sameMeta(old, v) || !sameXattrs(old.xattrs, xattrs))
-        rows.metas.push({ kind: 'meta', path: rel, mode: v.mode, mtimeMs: v.mtimeMs, ...attrsOf(v) });
+      if (!sameMeta(old, v) || !sameXattrs(old.xattrs, xattrs)) rows.metas.push(metaRow(rel, v));
       this.#linkOthers(rec, v, rows, false);
       return;
     }
@@ -249,8 +242,7 @@ export class FileReads {
     rec.hash = got.hash;
     rows.puts.push(rec);
     if (old?.hash === got.hash) {
-      if (!sameMeta(old, entry) || !sameXattrs(old.xattrs, xattrs))
-        rows.metas.push({ kind: 'meta', path: rel, mode, mtimeMs, ...attrsOf(entry) });
+      if (!sameMeta(old, entry) || !sameXattrs(old.xattrs, xattrs)) rows.metas.push(metaRow(rel, entry));
       return;
     }
     const write: JournalOp = {
