@@ -9,13 +9,13 @@ export {
 } from './cluster/clustered.js';
 export { isLoopbackHost, readTokenFile, TokenError } from './link/auth.js';
 export { loadClientTls, loadServerTls, TlsError } from './link/tls-options.js';
-export {
-  Mirror,
-  type MirrorEvents,
-  type MirrorOptions,
-  type MirrorStatus,
-  type ResolvedMirrorOptions,
-} from './mirror/mirror.js';
+export { Mirror } from './mirror/mirror.js';
+export type {
+  MirrorEvents,
+  MirrorOptions,
+  MirrorStatus,
+  ResolvedMirrorOptions,
+} from './mirror/mirror-types.js';
 export { ConfinementError } from './node/confine.js';
 export { callControl, controlSocketPath } from './node/control-socket.js';
 export { AGENT_ERROR_CODES, AgentError, type AgentErrorCode } from './node/errors.js';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Store } from '../node/store.js';
 import type { Applier } from './applier/applier.js';
 import { type CheckpointTarget, FollowState } from './follow-state.js';
-import type { MirrorEvents } from './mirror.js';
+import type { MirrorEvents } from './mirror-types.js';
 
 /** A FollowState over a fake applier whose background landings finish when the test says. */
 function setup() {

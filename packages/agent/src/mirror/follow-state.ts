@@ -6,7 +6,7 @@ import type { Logger } from '../node/log.js';
 import type { Store } from '../node/store.js';
 import { NO_EPOCH } from '../node/store-schema.js';
 import type { Applier } from './applier/applier.js';
-import type { MirrorEvents, MirrorStatus } from './mirror.js';
+import type { MirrorEvents, MirrorStatus } from './mirror-types.js';
 
 /** Refusals by the mirror or its primary that an operator must act on (logged as `refused`). */
 export const REFUSALS = new Set([

@@ -1,7 +1,8 @@
 /*
  * mirror/ holds a read-only copy of a primary's folder, kept current and durable:
- * - mirror.ts: Mirror, the node's lifecycle: options, dialing and choosing a primary, backoff,
- *   watching for a newer primary, status and control commands, promotion to primary.
+ * - mirror.ts: Mirror, the node's lifecycle: dialing and choosing a primary, backoff,
+ *   watching for a newer primary, status and control commands, promotion to primary;
+ *   mirror-types.ts: its options and what it reports.
  * - connection.ts: one Connection per socket: handshake, the queue and its drain loop, and
  *   the dispatch of each message by type.
  * - follow-state.ts: what survives reconnects: epoch, applied sequence, checkpoints and acks,
@@ -26,90 +27,29 @@ import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { compareEpoch, type Epoch } from '@mimic/wire';
 import type WebSocketClass from 'ws';
-import { isLoopbackHost } from '../link/auth.js';
 import { type ProbeResult, probePeer } from '../link/peer-probe.js';
 import { serveControl } from '../node/control-socket.js';
 import { AgentError } from '../node/errors.js';
 import { RESERVED_ROOT_NAMES } from '../node/excludes.js';
 import { resolveFolderId } from '../node/folder-marker.js';
-import { type KeepOptions, resolveKeep } from '../node/keep.js';
 import type { Leadership } from '../node/leadership.js';
-import { type Logger, limitRepeats, silentLogger } from '../node/log.js';
-import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
 import { requireCjs } from '../node/require-cjs.js';
 import { Store } from '../node/store.js';
 import { Primary } from '../primary/primary.js';
 import { Applier } from './applier/applier.js';
 import { Connection } from './connection.js';
 import { FollowState } from './follow-state.js';
+import {
+  type MirrorEvents,
+  type MirrorOptions,
+  type MirrorStatus,
+  type PromoteReason,
+  type ResolvedMirrorOptions,
+  resolveOptions,
+} from './mirror-types.js';
 import { lastWriteOf, promotedOptions } from './rejoin.js';
 
 const WebSocket: typeof WebSocketClass = requireCjs('ws');
-
-export interface MirrorOptions {
-  root: string;
-  /** Every node this mirror may follow. */
-  primaries: readonly string[];
-  /** Where to serve once promoted (`promote()` needs it). */
-  listen?: ListenAddress;
-  /** Shared secret the primary must prove it holds, and this mirror proves in turn. */
-  token?: Uint8Array;
-  /** CA (PEM) to trust for wss:// primaries. */
-  tlsCa?: Buffer;
-  /** Certificate and key to serve wss:// with once promoted. */
-  tls?: { cert: Buffer; key: Buffer };
-  /** Once promoted, allow a non-loopback listener without a token. */
-  insecure?: boolean;
-  stateDir?: string;
-  /** Which of the primary's owners, groups, xattrs and ACLs to set (by default all, owners as root). */
-  keep?: Partial<KeepOptions>;
-  log?: Logger;
-}
-
-export interface ResolvedMirrorOptions {
-  readonly root: string;
-  readonly primaries: readonly string[];
-  readonly listen: ListenAddress | null;
-  readonly token: Uint8Array | null;
-  readonly tlsCa: Buffer | null;
-  readonly tls: { cert: Buffer; key: Buffer } | null;
-  readonly insecure: boolean;
-  readonly stateDir: string;
-  readonly keep: KeepOptions;
-  readonly log: Logger;
-}
-
-export interface MirrorStatus {
-  role: 'mirror';
-  nodeId: string;
-  epoch: Epoch;
-  root: string;
-  following: string | null;
-  connected: boolean;
-  appliedSeq: number;
-  bytesReceived: number;
-  diverged: number;
-  /** The folder this mirror holds; null until it first follows a primary. */
-  folderId: string | null;
-  lastError: string | null;
-  /** Why the last connection was refused, and what to do about it; null once a primary is followed. */
-  refused: { code: string; message: string; hint: string; since: string } | null;
-  /** What of the primary's metadata this mirror could not set (`owner`, `group`: not root). */
-  notKept: string[];
-}
-
-/** Why a mirror was promoted: promote-mirror, a failover on etcd, or a planned switchover. */
-export type PromoteReason = 'manual' | 'failover' | 'switchover';
-
-export interface MirrorEvents {
-  connected: [url: string];
-  /** Initial sync or catch-up by manifest: files fetched so far, of how many. */
-  progress: [fetched: number, total: number];
-  promoted: [primary: Primary, reason: PromoteReason];
-  disconnected: [reason: string];
-  applied: [seq: number];
-  error: [err: Error];
-}
 
 const NEWER_PRIMARY_PROBE_MS = 3000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -117,30 +57,6 @@ const BACKOFF_FIRST_MS = 50;
 const BACKOFF_MAX_MS = 8000;
 /** A connection that stayed up this long was healthy: the next failure dials again at once. */
 const RESET_BACKOFF_MS = 10_000;
-
-function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
-  const root = resolveDir(o.root, 'root');
-  if (!o.primaries || o.primaries.length === 0)
-    throw new TypeError('primaries: at least one URL is required');
-  if (o.listen && !o.token && !o.insecure && !isLoopbackHost(o.listen.host)) {
-    throw new AgentError(
-      'ERR_INSECURE',
-      `refusing to serve on ${o.listen.host} once promoted without a token: give --token-file, or --insecure`,
-    );
-  }
-  return Object.freeze({
-    root,
-    primaries: Object.freeze(o.primaries.map(parsePeerUrl)),
-    listen: o.listen ? Object.freeze({ ...o.listen }) : null,
-    token: o.token ?? null,
-    tlsCa: o.tlsCa ?? null,
-    tls: o.tls ?? null,
-    insecure: o.insecure ?? false,
-    stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
-    keep: resolveKeep(o.keep),
-    log: limitRepeats(o.log ?? silentLogger),
-  });
-}
 
 /** A read-only copy of a primary's folder, kept current and durable. */
 export class Mirror extends EventEmitter<MirrorEvents> {

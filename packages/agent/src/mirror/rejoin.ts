@@ -10,7 +10,7 @@ import type { Leadership } from '../node/leadership.js';
 import type { ListenAddress } from '../node/options.js';
 import type { Primary } from '../primary/primary.js';
 import type { FollowState } from './follow-state.js';
-import type { ResolvedMirrorOptions } from './mirror.js';
+import type { ResolvedMirrorOptions } from './mirror-types.js';
 
 /**
  * A primary's change tracker journals a write a little after it happens (watcher latency, a

@@ -5,7 +5,7 @@
  *                         and one session per connected mirror; fencing by newer epochs; pruning
  *   primary-types.ts      what Primary's callers pass (options, resolved and frozen) and see
  *   ws-server.ts          the WebSocket server (on https with TLS)
- *   tree-watcher*.ts      the filesystem watcher, in a thread of its own
+ *   tree-watcher*.ts      the filesystem watcher, in a thread of its own; watch-tree.ts wires it
  *   change-tracker.ts     resolves marked paths against the manifest and journals the changes
  *   tracker-*.ts          its parts
  *   journal-retention.ts  how far back the journal is kept for mirrors that are behind
@@ -58,7 +58,8 @@ import {
 } from './primary-types.js';
 import { MirrorSession, type SessionContext } from './session.js';
 import { DatabaseImages } from './sqlite-snapshot.js';
-import { TreeWatcher } from './tree-watcher.js';
+import type { TreeWatcher } from './tree-watcher.js';
+import { watchTree } from './watch-tree.js';
 import { listenWs } from './ws-server.js';
 
 const PEER_PROBE_MS = 3000;
@@ -88,7 +89,6 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #peerTimer: NodeJS.Timeout | null = null;
   #pruneTimer: NodeJS.Timeout | null = null;
   readonly #pruner = new JournalPruner();
-  #watchLimitReported = false;
   #https: HttpsServer | null = null;
   #refusals = new RefusalLimiter({ log: (event, fields) => this.options.log(event, fields) });
 
@@ -148,7 +148,8 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     // Before serving anyone: is there a newer primary out there already?
     await this.#probePeers();
     await this.#listen();
-    const watcher = this.#watch(stateRel);
+    const watcher = watchTree(this.options, stateRel, this.#tracker, (err) => this.#report(err));
+    this.#watcher = watcher;
     await this.#tracker.scan();
     await watcher.ready;
     await this.#tracker.scan(watcher.readyAt);
@@ -297,34 +298,6 @@ export class Primary extends EventEmitter<PrimaryEvents> {
           });
       },
     };
-  }
-
-  /**
-   * Starts the watcher in its own thread. The scan that follows runs meanwhile; once the
-   * watcher covers the whole tree a second scan catches what changed before it did.
-   */
-  #watch(stateRel: string | null): TreeWatcher {
-    const watcher = new TreeWatcher(
-      { root: this.options.root, exclude: this.options.exclude, stateRel },
-      {
-        mark: (rel, forced) => this.#tracker.mark(rel, forced),
-        error: (err) => {
-          if (err.code === 'ENOSPC' || err.code === 'EMFILE') {
-            // One line, not one per path the watcher could not watch.
-            if (this.#watchLimitReported) return;
-            this.#watchLimitReported = true;
-            const msg =
-              'inotify watch limit reached: raise fs.inotify.max_user_watches (sysctl fs.inotify.max_user_watches=524288); periodic rescans continue';
-            this.options.log('error', { code: 'ERR_INOTIFY_LIMIT', error: msg });
-            this.#report(new AgentError('ERR_INOTIFY_LIMIT', msg));
-          } else {
-            this.options.log('watch-error', { error: err.message });
-          }
-        },
-      },
-    );
-    this.#watcher = watcher;
-    return watcher;
   }
 
   /**
