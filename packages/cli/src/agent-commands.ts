@@ -11,7 +11,13 @@ import type { Command } from 'commander';
 import { type ClusterFlags, clusterFlags, clusterOf } from './cluster-options.js';
 import { CliError, toCliError } from './fail.js';
 import { onDemote } from './hooks.js';
-import { type MirrorRun, type RunningNode, rejoinWhenDemoted, startMirror } from './mirror-run.js';
+import {
+  type MirrorRun,
+  type RunningNode,
+  rejoinWhenDemoted,
+  runningAgent,
+  startMirror,
+} from './mirror-run.js';
 import { printStatus } from './status-format.js';
 
 interface SecurityFlags {
@@ -72,12 +78,12 @@ async function urls(list: string, flag: string): Promise<string[]> {
 }
 
 /** Runs an agent until SIGINT/SIGTERM, then closes it cleanly (the current one, after a promotion). */
-async function runUntilSignal(agent: () => { close(): Promise<void> }): Promise<void> {
+async function runUntilSignal(node: RunningNode): Promise<void> {
   await new Promise<void>((done) => {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      void agent().close().finally(done);
+      void node.close().finally(done);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
@@ -203,11 +209,11 @@ export function addAgentCommands(program: Command): void {
               `${JSON.stringify({ time: new Date().toISOString(), event: 'rejoining', reason: (err as Error).message, as: 'mirror' })}\n`,
             );
             const node = await startMirror(asMirror);
-            return runUntilSignal(() => node);
+            return runUntilSignal(node);
           }
           throw toCliError(err, `primary ${JSON.stringify(dir)}`);
         }
-        let current: RunningNode = primary;
+        let current: RunningNode = runningAgent(primary);
         onDemote(primary, opts.onDemote, cluster?.cluster ?? null);
         if (session) {
           const s = session;
@@ -224,7 +230,10 @@ export function addAgentCommands(program: Command): void {
               },
             );
         }
-        await runUntilSignal(() => ({ close: () => current.close().finally(() => session?.close()) }));
+        await runUntilSignal({
+          close: () => current.close().finally(() => session?.close()),
+          agent: () => current.agent(),
+        });
       },
     );
 
@@ -282,7 +291,7 @@ export function addAgentCommands(program: Command): void {
           ...(opts.onPromote ? { onPromote: opts.onPromote } : {}),
           ...(opts.onDemote ? { onDemote: opts.onDemote } : {}),
         });
-        await runUntilSignal(() => node);
+        await runUntilSignal(node);
       },
     );
 

@@ -23,10 +23,18 @@ export interface MirrorRun {
   onDemote?: string;
 }
 
-/** What runs now (a mirror, or the primary it became): what a signal closes. */
+/** A node for its whole life: what a signal closes, and what answers for it now. */
 export interface RunningNode {
   close(): Promise<void>;
+  /** The agent running now: the mirror, the primary it became, or the mirror that one rejoined as. */
+  agent(): Primary | Mirror;
 }
+
+/** One agent as a RunningNode. */
+export const runningAgent = (a: Primary | Mirror): RunningNode => ({
+  close: () => a.close(),
+  agent: () => a,
+});
 
 export async function startMirror(r: MirrorRun): Promise<RunningNode> {
   const { clusterStatus, joinCluster, jsonLogger, Mirror } = await lib();
@@ -59,11 +67,14 @@ export async function startMirror(r: MirrorRun): Promise<RunningNode> {
   }
   const bar = new ProgressBar();
   mirror.on('progress', (done, total) => bar.update(done, total));
-  let current: RunningNode = mirror;
+  let current: RunningNode = runningAgent(mirror);
   let standAside = false;
-  const node: RunningNode = { close: () => current.close().finally(() => session?.close()) };
+  const node: RunningNode = {
+    close: () => current.close().finally(() => session?.close()),
+    agent: () => current.agent(),
+  };
   mirror.on('promoted', (primary, reason) => {
-    current = primary;
+    current = runningAgent(primary);
     const cluster = r.cluster?.cluster ?? null;
     if (session) {
       const s = session;
