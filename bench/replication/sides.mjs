@@ -26,8 +26,12 @@ export const STALL_MS = 180_000;
  * `<dst>/.mimic`, which every comparison skips.
  */
 export class MimicPair {
-  constructor({ src, dst, primaryState, logDir, name }) {
-    Object.assign(this, { src, dst, primaryState, logDir, name });
+  /**
+   * `primaryArgs` and `mirrorArgs` go on each command line; `dialPort`, when given, is where the
+   * mirror dials instead of the primary's port (a proxy in front of it).
+   */
+  constructor({ src, dst, primaryState, logDir, name, primaryArgs = [], mirrorArgs = [], dialPort }) {
+    Object.assign(this, { src, dst, primaryState, logDir, name, primaryArgs, mirrorArgs, dialPort });
     this.mirrorState = join(dst, '.mimic');
     this.statusWarned = false;
   }
@@ -42,13 +46,28 @@ export class MimicPair {
     port ??= await freePort();
     this.primary = new Child(
       `${this.name} primary`,
-      mimicArgv('primary', this.src, '--listen', `127.0.0.1:${port}`, '--state', this.primaryState, '--init'),
+      mimicArgv(
+        'primary',
+        this.src,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--state',
+        this.primaryState,
+        '--init',
+        ...this.primaryArgs,
+      ),
       { logFile: join(this.logDir, `${this.name}-primary.log`) },
     );
     if (!together) await waitForPort(port, { child: this.primary, timeoutMs: 120_000 });
     this.mirror = new Child(
       `${this.name} mirror`,
-      mimicArgv('mirror', this.dst, '--primary', `ws://127.0.0.1:${port}`),
+      mimicArgv(
+        'mirror',
+        this.dst,
+        '--primary',
+        `ws://127.0.0.1:${this.dialPort ?? port}`,
+        ...this.mirrorArgs,
+      ),
       {
         logFile: join(this.logDir, `${this.name}-mirror.log`),
       },

@@ -103,7 +103,7 @@ export async function runW4(ctx) {
  * Make sure the replicator is past its start-up and reacting to events: two marker files, the second
  * written only after the first arrived.
  */
-async function ready(src, dst, tag, check) {
+export async function ready(src, dst, tag, check) {
   for (const k of [1, 2]) {
     const rel = `ready-${tag}-${k}.txt`;
     writeFileSync(join(src, rel), `${tag} ${k}\n`);
@@ -115,7 +115,7 @@ async function ready(src, dst, tag, check) {
  * Write `count` files at RATE per second into src (the same sizes and bytes for both sides of a
  * run); resolve with each one's latency to dst.
  */
-async function writeAndWatch(src, dst, count, tag, seed) {
+export async function writeAndWatch(src, dst, count, tag, seed) {
   const r = rng(40 + seed);
   const bytes = byteStream(`w4-${seed}`);
   const files = Array.from({ length: count }, (_, i) => ({

@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import { type ClusterFlags, clusterFlags, clusterOf } from './cluster-options.js';
 import { CliError, toCliError } from './fail.js';
 import { onDemote } from './hooks.js';
+import { type HttpFlags, httpFlags, httpOf, withHttp } from './http-options.js';
 import {
   type MirrorRun,
   type RunningNode,
@@ -18,7 +19,9 @@ import {
   runningAgent,
   startMirror,
 } from './mirror-run.js';
+import { runUntilSignal } from './node-signals.js';
 import { printStatus } from './status-format.js';
+import { type WanFlags, wanFlags, wanOf } from './wan-options.js';
 
 interface SecurityFlags {
   tokenFile?: string;
@@ -77,19 +80,6 @@ async function urls(list: string, flag: string): Promise<string[]> {
   });
 }
 
-/** Runs an agent until SIGINT/SIGTERM, then closes it cleanly (the current one, after a promotion). */
-async function runUntilSignal(node: RunningNode): Promise<void> {
-  await new Promise<void>((done) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      void node.close().finally(done);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-}
-
 interface KeepFlags {
   xattrs: boolean;
   acls: boolean;
@@ -108,7 +98,7 @@ const keepOf = (o: KeepFlags) => ({
 });
 
 export function addAgentCommands(program: Command): void {
-  clusterFlags(keepOptions(securityOptions(program.command('primary'))))
+  wanFlags(httpFlags(clusterFlags(keepOptions(securityOptions(program.command('primary'))))))
     .description('serve <dir> as the primary: watch it and push every change to mirrors')
     .argument('<dir>', 'the replicated folder')
     .requiredOption('--listen <host:port>', 'address mirrors connect to')
@@ -142,10 +132,14 @@ export function addAgentCommands(program: Command): void {
           init?: boolean;
           onDemote?: string;
         } & KeepFlags &
-          ClusterFlags,
+          ClusterFlags &
+          HttpFlags &
+          WanFlags,
       ) => {
         const security = await loadSecurity(opts);
         const cluster = await clusterOf(opts);
+        const wan = wanOf(opts);
+        const http = await httpOf(opts);
         const { clusterLeadership, clusterStatus, jsonLogger, parseListen, Primary, servePrimary } =
           await lib();
         let listen: ReturnType<typeof parseListen>;
@@ -175,6 +169,7 @@ export function addAgentCommands(program: Command): void {
           journalKeep,
           init: opts.init ?? false,
           keep: keepOf(opts),
+          ...wan,
           log: jsonLogger('primary'),
           ...(cluster
             ? {
@@ -196,6 +191,7 @@ export function addAgentCommands(program: Command): void {
                 listen,
                 ...(opts.state ? { state: opts.state } : {}),
                 keep: keepOf(opts),
+                wan,
                 ...(opts.onDemote ? { onDemote: opts.onDemote } : {}),
               }
             : null;
@@ -209,7 +205,7 @@ export function addAgentCommands(program: Command): void {
               `${JSON.stringify({ time: new Date().toISOString(), event: 'rejoining', reason: (err as Error).message, as: 'mirror' })}\n`,
             );
             const node = await startMirror(asMirror);
-            return runUntilSignal(node);
+            return runUntilSignal(await withHttp(node, http, security));
           }
           throw toCliError(err, `primary ${JSON.stringify(dir)}`);
         }
@@ -230,14 +226,15 @@ export function addAgentCommands(program: Command): void {
               },
             );
         }
-        await runUntilSignal({
+        const running: RunningNode = {
           close: () => current.close().finally(() => session?.close()),
           agent: () => current.agent(),
-        });
+        };
+        await runUntilSignal(await withHttp(running, http, security));
       },
     );
 
-  clusterFlags(keepOptions(securityOptions(program.command('mirror'))))
+  wanFlags(httpFlags(clusterFlags(keepOptions(securityOptions(program.command('mirror'))))))
     .description('keep <dir> an exact, durable copy of a primary')
     .argument('<dir>', 'the mirror folder (read-only by contract)')
     .requiredOption('--primary <urls>', 'the nodes this mirror may follow, comma-separated ws:// URLs')
@@ -262,11 +259,15 @@ export function addAgentCommands(program: Command): void {
           owner: boolean;
           group: boolean;
         } & KeepFlags &
-          ClusterFlags,
+          ClusterFlags &
+          HttpFlags &
+          WanFlags,
       ) => {
         const primaries = await urls(opts.primary, '--primary');
         const security = await loadSecurity(opts);
         const cluster = await clusterOf(opts);
+        const wan = wanOf(opts);
+        const http = await httpOf(opts);
         const { parseListen } = await lib();
         let listen: ReturnType<typeof parseListen> | undefined;
         if (opts.listen) {
@@ -288,10 +289,11 @@ export function addAgentCommands(program: Command): void {
             ...(opts.owner ? {} : { owner: false }),
             ...(opts.group ? {} : { group: false }),
           },
+          wan,
           ...(opts.onPromote ? { onPromote: opts.onPromote } : {}),
           ...(opts.onDemote ? { onDemote: opts.onDemote } : {}),
         });
-        await runUntilSignal(node);
+        await runUntilSignal(await withHttp(node, http, security));
       },
     );
 

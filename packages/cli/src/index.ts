@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type * as commander from 'commander';
 import { addAgentCommands } from './agent-commands.js';
+import { blameConfig, withConfigFile } from './config-option.js';
 import { addDeltaCommands } from './delta-commands.js';
 import { formatError, toCliError } from './fail.js';
 
@@ -23,13 +24,14 @@ export async function main(argv: string[]): Promise<number> {
   };
   addDeltaCommands(program, quiet);
   addAgentCommands(program);
+  for (const cmd of program.commands) if (['primary', 'mirror'].includes(cmd.name())) withConfigFile(cmd);
   for (const cmd of program.commands) cmd.exitOverride();
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    process.stderr.write(`${formatError(toCliError(err))}\n`);
+    process.stderr.write(`${formatError(blameConfig(toCliError(err)))}\n`);
     return 1;
   }
 }

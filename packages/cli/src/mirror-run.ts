@@ -8,6 +8,7 @@ import type { ClusterOptions, ClusterSession, ListenAddress, Mirror, Primary } f
 import { toCliError } from './fail.js';
 import { hookEvent, onDemote, runHook } from './hooks.js';
 import { ProgressBar } from './progress-bar.js';
+import type { WanAgentOptions } from './wan-options.js';
 
 const lib = () => import('@mimic/agent');
 
@@ -19,6 +20,8 @@ export interface MirrorRun {
   listen?: ListenAddress;
   state?: string;
   keep: NonNullable<ConstructorParameters<typeof Mirror>[0]['keep']>;
+  /** --compress and --bwlimit, in bytes per second. */
+  wan?: WanAgentOptions;
   onPromote?: string;
   onDemote?: string;
 }
@@ -45,6 +48,7 @@ export async function startMirror(r: MirrorRun): Promise<RunningNode> {
     ...(r.listen ? { listen: r.listen } : {}),
     ...(r.state ? { stateDir: resolve(r.state) } : {}),
     keep: r.keep,
+    ...r.wan,
     log: jsonLogger('mirror'),
   });
   try {

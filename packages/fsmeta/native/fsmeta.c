@@ -1,7 +1,8 @@
 /*
  * The system calls a faithful copy needs and Node's fs does not offer: extended attributes on
  * the link itself (l*xattr), data and hole ranges (lseek SEEK_DATA/SEEK_HOLE), hole punching
- * (fallocate) and timestamps to the nanosecond (utimensat). Each call is synchronous and does
+ * (fallocate), timestamps to the nanosecond (utimensat), and systemd's readiness datagrams
+ * (sendto on a Unix socket, which Node's dgram cannot). Each call is synchronous and does
  * one bounded system call or a short loop of them; a failure throws an Error whose `code` is
  * the errno name (ENOENT, ENOTSUP, ...), with `syscall` and `path` as Node's own errors have.
  */
@@ -14,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -23,6 +27,8 @@
 /* Linux caps one attribute value at 64 KiB and a name list at 64 KiB. */
 #define LIST_BYTES 65536
 #define VALUE_BYTES 65536
+/* sd_notify messages are a few short lines: READY=1, STATUS=..., WATCHDOG=1. */
+#define NOTIFY_BYTES 4096
 
 static const char *errno_name(int err) {
   switch (err) {
@@ -44,6 +50,12 @@ static const char *errno_name(int err) {
   case EIO: return "EIO";
   case ENOMEM: return "ENOMEM";
   case ENXIO: return "ENXIO";
+  case ECONNREFUSED: return "ECONNREFUSED";
+  case EAGAIN: return "EAGAIN";
+  case EMSGSIZE: return "EMSGSIZE";
+  case ENOTSOCK: return "ENOTSOCK";
+  case EPROTOTYPE: return "EPROTOTYPE";
+  case EMFILE: return "EMFILE";
   default: return "EUNKNOWN";
   }
 }
@@ -294,6 +306,46 @@ static napi_value set_mtime(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * notify(socketPath, message): one datagram to a Unix socket, as sd_notify(3) sends to
+ * $NOTIFY_SOCKET; a path starting with '@' is in the abstract namespace. No reply is read.
+ */
+static napi_value notify(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char path[sizeof ((struct sockaddr_un *)0)->sun_path + 1];
+  char message[NOTIFY_BYTES];
+  size_t len = 0;
+  if (!get_args(env, info, 2, argv) ||
+      !get_string(env, argv[0], path, sizeof path, "socketPath: expected a string of at most 107 bytes"))
+    return NULL;
+  if (napi_get_value_string_utf8(env, argv[1], message, sizeof message, &len) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG", "message: expected a string");
+    return NULL;
+  }
+  if (len >= sizeof message - 1) {
+    napi_throw_range_error(env, "ERR_INVALID_ARG", "message: expected at most 4094 bytes");
+    return NULL;
+  }
+  size_t path_len = strlen(path);
+  if (path_len == 0 || (path[0] != '/' && path[0] != '@')) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG", "socketPath: expected an absolute path or @name");
+    return NULL;
+  }
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path, path_len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  socklen_t addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_len + (path[0] == '@' ? 0 : 1));
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket", path);
+  ssize_t sent = sendto(fd, message, len, MSG_NOSIGNAL, (struct sockaddr *)&addr, addr_len);
+  int err = errno;
+  close(fd);
+  if (sent < 0) return throw_errno(env, err, "sendto", path);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_default, NULL},
@@ -304,6 +356,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL},
     {"setTimesNs", NULL, set_times_ns, NULL, NULL, NULL, napi_default, NULL},
     {"setMtime", NULL, set_mtime, NULL, NULL, NULL, napi_default, NULL},
+    {"notify", NULL, notify, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

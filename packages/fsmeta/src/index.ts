@@ -2,7 +2,8 @@
  * @mimic/fsmeta: what Node's fs lacks for a faithful copy on Linux, as one small N-API addon
  * (native/fsmeta.c) and typed helpers: extended attributes and POSIX ACLs on the path itself
  * (xattrs.ts, acl.ts), data and hole ranges and a hole-keeping writer (sparse.ts), and
- * timestamps to the nanosecond (times below). Owners, modes and link counts Node has already.
+ * timestamps to the nanosecond (times below), and the datagram systemd's notify protocol needs
+ * (notify below). Owners, modes and link counts Node has already.
  */
 import { native } from './native.js';
 
@@ -52,3 +53,11 @@ export const setTimesNs = (path: string, atimeNs: bigint, mtimeNs: bigint): void
  */
 export const setMtime = (target: string | number, ms: number, ns = 0): void =>
   native.setMtime(target, ms, ns);
+
+/**
+ * Sends `message` (at most 4094 bytes) as one datagram to the Unix socket `socketPath`, as
+ * sd_notify(3) does to $NOTIFY_SOCKET (`READY=1`, `WATCHDOG=1`, ...): an absolute path, or
+ * `@name` in the abstract namespace. A failure throws an Error whose `code` is the errno name
+ * (ENOENT: no such socket; ECONNREFUSED: nothing bound there).
+ */
+export const notify = (socketPath: string, message: string): void => native.notify(socketPath, message);

@@ -10,6 +10,7 @@ export interface Native {
   punchHole(fd: number, offset: number, length: number): boolean;
   setTimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void;
   setMtime(target: string | number, ms: number, ns: number): void;
+  notify(socketPath: string, message: string): void;
 }
 
 const require = createRequire(import.meta.url);

@@ -24,6 +24,7 @@ const FIELD_NAMES = [
   ...['type', 'protocol', 'version', 'nodeId', 'role', 'epoch', 'appliedSeq', 'nonce', 'listenUrl', 'proof'],
   ...['seq', 'mode', 'op', 'entries', 'last', 'path', 'signature', 'code', 'message', 'kind', 'term', 'node'],
   ...['target', 'mtimeMs', 'size', 'hash', 'encoding', 'baseHash', 'part', 'data', 'from', 'to', '__proto__'],
+  ...['codecs', 'compress', 'codec', 'rawLength'],
 ];
 
 const valueArb: fc.Arbitrary<unknown> = fc.oneof(

@@ -45,6 +45,9 @@ export interface MakeHelloOptions {
   fresh?: boolean;
   /** The folder the sender serves or holds (see `HelloMessage.folder`). */
   folder?: string;
+  /** Codecs the sender decodes, and whether it asks for compression (see `HelloMessage.codecs`). */
+  codecs?: readonly string[];
+  compress?: boolean;
   /** 32 bytes; a fresh random nonce when left out. Keep it to verify the peer's proof. */
   nonce?: Uint8Array;
 }
@@ -67,6 +70,8 @@ export function makeHello(options: MakeHelloOptions): HelloMessage {
   if (options.listenUrl !== undefined) hello.listenUrl = options.listenUrl;
   if (options.fresh) hello.fresh = true;
   if (options.folder !== undefined) hello.folder = options.folder;
+  if (options.codecs !== undefined) hello.codecs = [...options.codecs];
+  if (options.compress) hello.compress = true;
   validateMessage(hello);
   return hello;
 }

@@ -1,4 +1,13 @@
 export { decode, type EncodeOptions, encode, encodePieces, maxWriteDataBytes } from './codec.js';
+export {
+  availableCodecs,
+  chooseCodec,
+  compressPieces,
+  expandMessage,
+  MIN_COMPRESS_BYTES,
+  NEVER_COMPRESSED,
+  worthCompressing,
+} from './compression.js';
 export { isWireError, WIRE_ERROR_CODES, WireError, type WireErrorCode } from './errors.js';
 export { authProof, checkHello, type MakeHelloOptions, makeHello, verifyProof } from './handshake.js';
 export {
@@ -11,6 +20,9 @@ export {
 export {
   type AckMessage,
   type AuthMessage,
+  CODECS,
+  type Codec,
+  type CompressedMessage,
   compareEpoch,
   type DeleteOp,
   type Epoch,

@@ -8,6 +8,8 @@
  * the op stream continues after the sequence the welcome named. The primary pushes numbered `op`s
  * and the mirror answers with `ack`s, the first one once the reconcile is complete. Every message after the hello
  * carries the sender's epoch, so a message from a fenced primary can be told apart and dropped.
+ * When the hellos agree on a codec and the welcome names it, any later message may travel
+ * wrapped in `compressed`; the receiver unwraps it before anything else looks at it.
  */
 
 /** Name every hello must carry. */
@@ -74,6 +76,14 @@ export interface HelloMessage {
    * another folder, so an emptied or recreated folder cannot empty the mirrors.
    */
   folder?: string;
+  /**
+   * The compression codecs the sender can decode, in its order of preference (names it does not
+   * know are ignored by the peer). Sent only when one side asks for compression: by a node that
+   * asks, and by a mirror answering a hello that listed codecs.
+   */
+  codecs?: string[];
+  /** The sender asks for compressed messages (`--compress`); needs `codecs` on both hellos. */
+  compress?: boolean;
 }
 
 export interface AuthMessage {
@@ -99,6 +109,12 @@ export interface WelcomeMessage {
    * that epoch it held. A returning former primary of that epoch keeps what it wrote after it.
    */
   fork?: { epoch: Epoch; seq: number };
+  /**
+   * The codec the primary compresses with from here on, one the mirror listed: it may send
+   * `compressed` messages after this welcome, and the mirror may compress its own the same way.
+   * Absent: nothing on this connection is compressed.
+   */
+  codec?: Codec;
 }
 
 /**
@@ -255,6 +271,23 @@ export interface NeedMessage {
   signature?: Uint8Array;
 }
 
+/** Compression codecs, in the order a node prefers them when it has them all. */
+export const CODECS = ['zstd', 'brotli', 'deflate'] as const;
+export type Codec = (typeof CODECS)[number];
+
+/**
+ * Another message, encoded and then compressed with `codec` (raw deflate, brotli or a zstd
+ * frame): `rawLength` is the length of the encoded message, which may not exceed the message
+ * limit. Only ever sent on a connection whose welcome named `codec`; never nested, never a
+ * hello, auth or welcome.
+ */
+export interface CompressedMessage {
+  type: 'compressed';
+  codec: Codec;
+  rawLength: number;
+  data: Uint8Array;
+}
+
 export interface ErrorMessage {
   type: 'error';
   code: string;
@@ -270,6 +303,7 @@ export type Message =
   | AckMessage
   | ManifestMessage
   | NeedMessage
+  | CompressedMessage
   | ErrorMessage;
 
 export type MessageType = Message['type'];
@@ -286,6 +320,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'ack',
   'manifest',
   'need',
+  'compressed',
   'error',
 ];
 

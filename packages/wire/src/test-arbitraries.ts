@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import type {
   AckMessage,
   AuthMessage,
+  CompressedMessage,
   Epoch,
   ErrorMessage,
   HelloMessage,
@@ -21,7 +22,7 @@ import type {
   WelcomeMessage,
   WriteOp,
 } from './messages.js';
-import { PROTOCOL_VERSION } from './messages.js';
+import { CODECS, PROTOCOL_VERSION } from './messages.js';
 
 const utf8Length = (s: string): number => Buffer.byteLength(s, 'utf8');
 
@@ -138,6 +139,8 @@ export const MESSAGE_ARBITRARIES: { readonly [T in MessageType]: fc.Arbitrary<Me
       listenUrl: listenUrlArb,
       fresh: fc.boolean(),
       folder: fc.stringMatching(/^[0-9a-f]{32}$/),
+      codecs: fc.uniqueArray(fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,15}$/), { minLength: 1, maxLength: 8 }),
+      compress: fc.boolean(),
     },
     { requiredKeys: ['type', 'protocol', 'version', 'nodeId', 'role', 'epoch', 'appliedSeq', 'nonce'] },
   ) satisfies fc.Arbitrary<HelloMessage>,
@@ -145,12 +148,16 @@ export const MESSAGE_ARBITRARIES: { readonly [T in MessageType]: fc.Arbitrary<Me
     type: fc.constant('auth' as const),
     proof: fc.uint8Array({ minLength: 32, maxLength: 32 }),
   }) satisfies fc.Arbitrary<AuthMessage>,
-  welcome: fc.record({
-    type: fc.constant('welcome' as const),
-    epoch: epochArb,
-    seq: seqArb,
-    mode: fc.constantFrom('resume' as const, 'reconcile' as const),
-  }) satisfies fc.Arbitrary<WelcomeMessage>,
+  welcome: fc.record(
+    {
+      type: fc.constant('welcome' as const),
+      epoch: epochArb,
+      seq: seqArb,
+      mode: fc.constantFrom('resume' as const, 'reconcile' as const),
+      codec: fc.constantFrom(...CODECS),
+    },
+    { requiredKeys: ['type', 'epoch', 'seq', 'mode'] },
+  ) satisfies fc.Arbitrary<WelcomeMessage>,
   op: fc.record({
     type: fc.constant('op' as const),
     epoch: epochArb,
@@ -180,6 +187,12 @@ export const MESSAGE_ARBITRARIES: { readonly [T in MessageType]: fc.Arbitrary<Me
     { type: fc.constant('need' as const), epoch: epochArb, path: pathArb, signature: bytesArb(64) },
     { requiredKeys: ['type', 'epoch', 'path'] },
   ) satisfies fc.Arbitrary<NeedMessage>,
+  compressed: fc.record({
+    type: fc.constant('compressed' as const),
+    codec: fc.constantFrom(...CODECS),
+    rawLength: fc.integer({ min: 1, max: 8 * 1024 * 1024 }),
+    data: bytesArb(64),
+  }) satisfies fc.Arbitrary<CompressedMessage>,
   error: fc.record({
     type: fc.constant('error' as const),
     code: fc.string({ minLength: 1, maxLength: 64 }),

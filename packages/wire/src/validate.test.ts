@@ -92,6 +92,7 @@ const VALID: { readonly [T in MessageType]: Message } = {
     last: true,
   },
   need: { type: 'need', epoch, path: 'a', signature: new Uint8Array(8) },
+  compressed: { type: 'compressed', codec: 'deflate', rawLength: 100, data: new Uint8Array(20) },
   error: { type: 'error', code: 'ERR_FENCED', message: 'a newer primary exists' },
 };
 
@@ -143,6 +144,17 @@ describe('validateMessage', () => {
     ['hello', 'epoch.node', 'bad/node', 'ERR_BAD_MESSAGE'],
     ['hello', 'epoch.extra', 1, 'ERR_BAD_MESSAGE'],
     ['hello', 'extra', 'x', 'ERR_BAD_MESSAGE'],
+    ['hello', 'codecs', [], 'ERR_BAD_MESSAGE'],
+    ['hello', 'codecs', 'brotli', 'ERR_BAD_MESSAGE'],
+    ['hello', 'codecs', ['brotli', 'brotli'], 'ERR_BAD_MESSAGE'],
+    ['hello', 'codecs', ['Brotli'], 'ERR_BAD_MESSAGE'],
+    ['hello', 'codecs', Array.from({ length: 9 }, (_, i) => `c${i}`), 'ERR_BAD_MESSAGE'],
+    ['hello', 'compress', 1, 'ERR_BAD_MESSAGE'],
+    ['welcome', 'codec', 'lz4', 'ERR_BAD_MESSAGE'],
+    ['compressed', 'codec', 'gzip', 'ERR_BAD_MESSAGE'],
+    ['compressed', 'rawLength', 0, 'ERR_BAD_MESSAGE'],
+    ['compressed', 'rawLength', 8 * 1024 * 1024 + 1, 'ERR_TOO_LARGE'],
+    ['compressed', 'data', REMOVE, 'ERR_BAD_MESSAGE'],
     ['auth', 'proof', new Uint8Array(33), 'ERR_BAD_MESSAGE'],
     ['auth', 'proof', 'a'.repeat(32), 'ERR_BAD_MESSAGE'],
     ['welcome', 'mode', 'rewind', 'ERR_BAD_MESSAGE'],
@@ -238,6 +250,11 @@ describe('validateMessage', () => {
     const ops = (n: number) => ({ type: 'ops', epoch, seqs: Array(n).fill(1), ops: Array(n).fill(op) });
     expect(codeOf(() => validateMessage(ops(MAX_OPS_PER_MESSAGE)))).toBe('no error');
     expect(codeOf(() => validateMessage(ops(MAX_OPS_PER_MESSAGE + 1)))).toBe('ERR_TOO_LARGE');
+  });
+
+  it('takes codec names it does not know in a hello, for peers that know more', () => {
+    const hello = { ...VALID.hello, codecs: ['lz4', 'brotli'], compress: true };
+    expect(codeOf(() => validateMessage(hello))).toBe('no error');
   });
 
   it('reports another version even when the rest of the hello is unknown', () => {

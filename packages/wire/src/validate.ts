@@ -28,6 +28,7 @@ import {
 } from './field-checks.js';
 import { resolveLimits, type WireLimitsOptions } from './limits.js';
 import {
+  CODECS,
   MAX_OPS_PER_MESSAGE,
   MAX_XATTRS_BYTES,
   type Message,
@@ -194,6 +195,30 @@ const seqList: Check = (v, field, limits) => {
   }
 };
 
+/** Most codecs one hello lists. */
+const MAX_CODECS = 8;
+const CODEC_NAME = /^[a-z0-9][a-z0-9-]{0,15}$/;
+
+/** The codecs a hello lists: known or not (a newer peer may know more), each named once. */
+const codecList: Check = (v, field) => {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_CODECS)
+    fail(field, `1 to ${MAX_CODECS} codecs`, v);
+  for (let i = 0; i < v.length; i++) {
+    if (typeof v[i] !== 'string' || !CODEC_NAME.test(v[i])) fail(`${field}[${i}]`, 'a codec name', v[i]);
+  }
+  if (new Set(v).size !== v.length) fail(field, 'each codec once', v);
+};
+
+const codec = oneOf(...CODECS);
+
+/** The length a compressed message inflates to: 1 byte up to the message limit. */
+const rawLength: Check = (v, field, limits) => {
+  safeUint(v, field, limits);
+  if ((v as number) === 0) fail(field, 'at least 1 byte', v);
+  if ((v as number) > limits.maxMessageBytes)
+    fail(field, `at most ${limits.maxMessageBytes} bytes`, v, 'ERR_TOO_LARGE');
+};
+
 const helloVersion: Check = (v, field, limits) => {
   safeUint(v, field, limits);
   if (v !== PROTOCOL_VERSION) fail(field, `version ${PROTOCOL_VERSION}`, v, 'ERR_PROTOCOL_VERSION');
@@ -219,6 +244,8 @@ const MESSAGE_SHAPES: ReadonlyMap<MessageType, Shape> = new Map<MessageType, Sha
         listenUrl: opt(wsUrl),
         fresh: opt(bool),
         folder: opt(folderId),
+        codecs: opt(codecList),
+        compress: opt(bool),
       },
     },
   ],
@@ -233,6 +260,7 @@ const MESSAGE_SHAPES: ReadonlyMap<MessageType, Shape> = new Map<MessageType, Sha
         mode: req(oneOf('resume', 'reconcile')),
         fork: opt(object({ fields: { epoch: req(epoch), seq: req(safeUint) } })),
         xattrs: opt(object({ fields: { acls: req(bool), privileged: req(bool) } })),
+        codec: opt(codec),
       },
     },
   ],
@@ -264,6 +292,17 @@ const MESSAGE_SHAPES: ReadonlyMap<MessageType, Shape> = new Map<MessageType, Sha
     'need',
     {
       fields: { type: req(literal('need')), epoch: req(epoch), path: req(wirePath), signature: opt(bytes()) },
+    },
+  ],
+  [
+    'compressed',
+    {
+      fields: {
+        type: req(literal('compressed')),
+        codec: req(codec),
+        rawLength: req(rawLength),
+        data: req(bytes()),
+      },
     },
   ],
   [

@@ -20,16 +20,21 @@ export type HandshakeState = 'hello' | 'proof' | 'done';
 export class Handshake {
   readonly #auth: PeerAuth;
   readonly #nodeId: string;
-  readonly #build: (nonce: Uint8Array) => HelloMessage;
+  readonly #build: (nonce: Uint8Array, peer: HelloMessage | null) => HelloMessage;
   #ours: HelloMessage | null = null;
   #state: HandshakeState = 'hello';
   #peer: HelloMessage | null = null;
 
   /**
    * `ours` builds this node's hello around the nonce, when it is first asked for (a mirror's says
-   * what it applied as of the moment it answers); `token` null: no proof either way.
+   * what it applied as of the moment it answers, and answers the codecs the peer's hello listed);
+   * `token` null: no proof either way.
    */
-  constructor(token: Uint8Array | null, nodeId: string, ours: (nonce: Uint8Array) => HelloMessage) {
+  constructor(
+    token: Uint8Array | null,
+    nodeId: string,
+    ours: (nonce: Uint8Array, peer: HelloMessage | null) => HelloMessage,
+  ) {
     this.#nodeId = nodeId;
     this.#build = ours;
     this.#auth = new PeerAuth(token, nodeId, randomBytes(32));
@@ -46,7 +51,7 @@ export class Handshake {
 
   /** Our hello. */
   hello(): HelloMessage {
-    this.#ours ??= this.#build(this.#auth.nonce);
+    this.#ours ??= this.#build(this.#auth.nonce, this.#peer);
     return this.#ours;
   }
 

@@ -64,7 +64,7 @@ export class Connection implements CheckpointTarget {
   ) {
     this.#s = s;
     this.url = url;
-    this.#handshake = new Handshake(token, s.nodeId, (nonce) => s.hello(nonce));
+    this.#handshake = new Handshake(token, s.nodeId, (nonce, peer) => s.hello(nonce, peer));
     this.socket = new PeerSocket(
       ws,
       (m) => this.#enqueue(m),
@@ -75,6 +75,8 @@ export class Connection implements CheckpointTarget {
         this.#reconciler = null;
         onClose(reason);
       },
+      null,
+      { receive: s.receive },
     );
   }
 
@@ -119,7 +121,16 @@ export class Connection implements CheckpointTarget {
 
   #enqueue(msg: Message): void {
     if (!this.current) return;
-    this.#s.bytesReceived = this.socket.bytesReceived;
+    // Before the next message is decoded: what follows the welcome may come compressed.
+    if (msg.type === 'welcome' && !this.socket.agree(msg.codec, this.#handshake.hello().codecs)) return;
+    const s = this.#s;
+    s.bytesReceived = this.socket.bytesReceived;
+    if (msg.type === 'op' || msg.type === 'ops') {
+      const last = msg.type === 'op' ? msg.seq : msg.seqs[msg.seqs.length - 1]!;
+      s.counters.opsReceived += msg.type === 'op' ? 1 : msg.ops.length;
+      s.received.forget(s.appliedSeq);
+      s.received.note(last);
+    }
     if (msg.type === 'ops') {
       // Each op as if it had come alone, in order.
       for (let i = 0; i < msg.ops.length; i++) {
@@ -131,7 +142,7 @@ export class Connection implements CheckpointTarget {
       this.#queue.push(msg);
       this.#queueBytes += queuedBytes(msg);
     }
-    if (this.#queueBytes > QUEUE_HIGH) this.socket.ws.pause();
+    if (this.#queueBytes > QUEUE_HIGH) this.socket.hold('queue');
     if (!this.#draining) {
       this.#draining = true;
       this.#drained = this.#drain();
@@ -146,7 +157,7 @@ export class Connection implements CheckpointTarget {
           const msg = this.#queue.shift();
           if (!msg) break;
           this.#queueBytes -= queuedBytes(msg);
-          if (this.#queueBytes < QUEUE_LOW) this.socket.ws.resume();
+          if (this.#queueBytes < QUEUE_LOW) this.socket.release('queue');
           await this.#dispatch(msg);
         }
         if (!this.#s.applier.busy && this.#state === 'streaming') await this.#s.checkpoint(this);
@@ -196,6 +207,10 @@ export class Connection implements CheckpointTarget {
         return this.#welcome(msg);
       case 'manifest':
         await this.#reconciler?.page(msg.entries, msg.last);
+        if (msg.last && this.#reconciler) {
+          const r = this.#reconciler;
+          this.#s.progress.plan(this.#s.fresh ? 'initial' : 'reconcile', r.needed, r.neededBytes);
+        }
         return this.#finishReconcile();
       case 'op':
         return this.#op(msg);
@@ -253,7 +268,10 @@ export class Connection implements CheckpointTarget {
     s.refused = null;
     s.log('connected', { primary: this.url, mode: msg.mode, seq: msg.seq, appliedSeq: s.appliedSeq });
     s.events.emit('connected', this.url);
+    s.received.forget(s.appliedSeq);
+    s.received.note(msg.seq);
     if (msg.mode === 'resume') {
+      s.progress.catchUp(s.fresh, s.appliedSeq, msg.seq);
       this.#enter('streaming');
     } else {
       s.noteUnrecorded();
@@ -279,6 +297,7 @@ export class Connection implements CheckpointTarget {
         const r = this.#reconciler;
         if (r) {
           r.answered();
+          s.progress.done(msg.op.kind === 'write' ? msg.op.size : 0);
           s.events.emit('progress', r.fetched, r.needed);
         }
       }
@@ -290,6 +309,7 @@ export class Connection implements CheckpointTarget {
     await a.apply(msg.op);
     if (msg.op.kind !== 'write' || msg.op.last) {
       s.appliedSeq = Math.max(s.appliedSeq, msg.seq);
+      s.progress.applied(s.appliedSeq);
       // While the previous group is still landing, the files rebuilt meanwhile wait for the
       // next checkpoint (after it, or when the queue runs dry) rather than hold up the stream.
       if (a.hasPending && !a.landing && Date.now() - s.ackAt > ACK_EVERY_MS) await s.checkpoint(this);
@@ -307,6 +327,7 @@ export class Connection implements CheckpointTarget {
     s.appliedSeq = r.seq;
     s.lastAcked = -1;
     await s.checkpoint(this);
+    s.progress.end();
     s.log('caught-up', { seq: r.seq, fetched: r.needed, kept: s.applier.preserved });
   }
 }

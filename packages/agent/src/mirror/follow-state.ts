@@ -1,12 +1,17 @@
 import type { EventEmitter } from 'node:events';
 import { type Epoch, type HelloMessage, type Message, makeHello } from '@mimic/wire';
+import { TokenBucket } from '../link/bandwidth.js';
+import { helloCompression } from '../link/compression.js';
+import type { NodeCounters } from '../node/counters.js';
 import { codeOf } from '../node/errors.js';
 import { writeFolderMarker } from '../node/folder-marker.js';
 import type { Logger } from '../node/log.js';
+import { SeqClock } from '../node/seq-clock.js';
 import type { Store } from '../node/store.js';
 import { NO_EPOCH } from '../node/store-schema.js';
 import type { Applier } from './applier/applier.js';
 import type { MirrorEvents, MirrorStatus } from './mirror-types.js';
+import { SyncProgress } from './sync-progress.js';
 
 /** Refusals by the mirror or its primary that an operator must act on (logged as `refused`). */
 export const REFUSALS = new Set([
@@ -71,8 +76,18 @@ export class FollowState {
   /** When the last checkpoint was taken. */
   ackAt = 0;
   bytesReceived = 0;
+  /** The node's counters (set by the Mirror that owns this state). */
+  counters!: NodeCounters;
+  /** When each seq arrived, until applied: how far behind its primary this mirror is. */
+  readonly received = new SeqClock();
+  /** An initial sync, reconcile or long catch-up under way. */
+  readonly progress = new SyncProgress();
   /** What the last dial found (see Mirror#isFresh): told to the primary in our hello. */
   fresh = false;
+  /** Our hello asks for compression (`--compress`). */
+  compress = false;
+  /** What reading from the primary pays into (`--bwlimit`; no limit by default). */
+  readonly receive = new TokenBucket(null);
   /** The next connection compares manifests instead of replaying (see `mustReconcile`). */
   #forceReconcile = false;
   /** The refusal of the last failed connection (see `failed`). */
@@ -123,8 +138,8 @@ export class FollowState {
     return this.#lastFailure ? { ...this.#lastFailure, failedAt: this.#failedAt } : null;
   }
 
-  /** This mirror's hello as of now, around the connection's nonce. */
-  hello(nonce: Uint8Array): HelloMessage {
+  /** This mirror's hello as of now, around the connection's nonce, answering the primary's `peer`. */
+  hello(nonce: Uint8Array, peer: HelloMessage | null = null): HelloMessage {
     return makeHello({
       nodeId: this.nodeId,
       role: 'mirror',
@@ -133,6 +148,7 @@ export class FollowState {
       fresh: this.fresh,
       nonce,
       ...(this.folderId ? { folder: this.folderId } : {}),
+      ...helloCompression(this.compress, peer),
     });
   }
 

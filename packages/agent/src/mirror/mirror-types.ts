@@ -1,15 +1,19 @@
 import { join } from 'node:path';
 import type { Epoch } from '@mimic/wire';
 import { isLoopbackHost } from '../link/auth.js';
+import { type ResolvedWanOptions, resolveWan, type WanOptions } from '../link/wan-options.js';
+import { NodeCounters, nodeLogger } from '../node/counters.js';
 import { AgentError } from '../node/errors.js';
 import { type KeepOptions, resolveKeep } from '../node/keep.js';
-import { type Logger, limitRepeats, silentLogger } from '../node/log.js';
+import { type Logger, silentLogger } from '../node/log.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
 import type { Primary } from '../primary/primary.js';
+import type { ProgressView } from './sync-progress.js';
 
 /** What Mirror's callers pass (options, and what the mirror uses once defaults are in) and see. */
 
-export interface MirrorOptions {
+/** `compress`, `bwlimit` (what it reads; per mirror once promoted) and `bwlimitTotal`: see WanOptions. */
+export interface MirrorOptions extends WanOptions {
   root: string;
   /** Every node this mirror may follow. */
   primaries: readonly string[];
@@ -27,9 +31,11 @@ export interface MirrorOptions {
   /** Which of the primary's owners, groups, xattrs and ACLs to set (by default all, owners as root). */
   keep?: Partial<KeepOptions>;
   log?: Logger;
+  /** Where the node counts what it does (/metrics); a promoted mirror hands its own on. */
+  counters?: NodeCounters;
 }
 
-export interface ResolvedMirrorOptions {
+export interface ResolvedMirrorOptions extends ResolvedWanOptions {
   readonly root: string;
   readonly primaries: readonly string[];
   readonly listen: ListenAddress | null;
@@ -40,6 +46,7 @@ export interface ResolvedMirrorOptions {
   readonly stateDir: string;
   readonly keep: KeepOptions;
   readonly log: Logger;
+  readonly counters: NodeCounters;
 }
 
 export interface MirrorStatus {
@@ -50,7 +57,20 @@ export interface MirrorStatus {
   following: string | null;
   connected: boolean;
   appliedSeq: number;
+  /** Paths in this mirror's manifest. */
+  files: number;
   bytesReceived: number;
+  /** Ops received since this process started. */
+  opsReceived: number;
+  /** Ops received (or announced in the welcome) but not applied yet, and the age of the oldest. */
+  lagOps: number;
+  lagSeconds: number;
+  /** An initial sync, reconcile or long catch-up under way. */
+  progress: ProgressView | null;
+  /** The codec the primary's messages come compressed with (null: none, or not connected). */
+  codec: string | null;
+  /** Most bytes per second read from the primary, on the wire (null: no limit). */
+  bandwidth: { receive: number | null };
   diverged: number;
   /** The folder this mirror holds; null until it first follows a primary. */
   folderId: string | null;
@@ -84,6 +104,7 @@ export function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
       `refusing to serve on ${o.listen.host} once promoted without a token: give --token-file, or --insecure`,
     );
   }
+  const counters = o.counters ?? new NodeCounters();
   return Object.freeze({
     root,
     primaries: Object.freeze(o.primaries.map(parsePeerUrl)),
@@ -94,6 +115,8 @@ export function resolveOptions(o: MirrorOptions): ResolvedMirrorOptions {
     insecure: o.insecure ?? false,
     stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
     keep: resolveKeep(o.keep),
-    log: limitRepeats(o.log ?? silentLogger),
+    log: nodeLogger(o.log ?? silentLogger, counters),
+    counters,
+    ...resolveWan(o),
   });
 }

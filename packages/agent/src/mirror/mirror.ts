@@ -27,6 +27,7 @@ import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { compareEpoch, type Epoch } from '@mimic/wire';
 import type WebSocketClass from 'ws';
+import { checkRate } from '../link/bandwidth.js';
 import { type ProbeResult, probePeer } from '../link/peer-probe.js';
 import { serveControl } from '../node/control-socket.js';
 import { AgentError } from '../node/errors.js';
@@ -76,6 +77,9 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     super();
     this.options = resolveOptions(options);
     this.#s = new FollowState(this.options.root, this.options.log, this);
+    this.#s.counters = this.options.counters;
+    this.#s.compress = this.options.compress;
+    this.#s.receive.setRate(this.options.bwlimit);
   }
 
   async start(): Promise<void> {
@@ -138,7 +142,14 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       following: this.#url,
       connected: this.#conn?.up ?? false,
       appliedSeq: s.appliedSeq,
+      files: s.applier?.manifest.size ?? 0,
       bytesReceived: s.bytesReceived,
+      opsReceived: this.options.counters.opsReceived,
+      lagOps: Math.max(0, s.received.last - s.appliedSeq),
+      lagSeconds: Math.round(s.received.ageAfter(s.appliedSeq) * 1000) / 1000,
+      progress: s.progress.view(),
+      codec: this.#conn?.up ? this.#conn.socket.codec : null,
+      bandwidth: { receive: s.receive.rate },
       diverged: s.applier?.preserved ?? 0,
       ...{ folderId: s.folderId, lastError: s.lastError, refused: s.refused },
       notKept: s.applier?.meta.notKept ?? [],
@@ -245,6 +256,11 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     this.#reconnect = setTimeout(() => {
       void conn.idle().then(() => this.#dial());
     }, delay);
+  }
+
+  /** A new limit on what is read from the primary, in wire bytes per second (null: none), at once. */
+  setBandwidth(limits: { receive?: number | null }): void {
+    if (limits.receive !== undefined) this.#s.receive.setRate(checkRate(limits.receive, 'receive'));
   }
 
   /** Drops the primary followed now (its leader key is gone in etcd); the next one is dialed. */

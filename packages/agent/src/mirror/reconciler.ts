@@ -18,6 +18,8 @@ const MAX_OUTSTANDING = 1024;
 export class Reconciler {
   readonly seq: number;
   needed = 0;
+  /** Content bytes of what is needed. */
+  neededBytes = 0;
   readonly #applier: Applier;
   readonly #send: (m: Message) => Promise<void>;
   readonly #epoch: () => Epoch;
@@ -87,6 +89,7 @@ export class Reconciler {
     for (const e of this.#links) {
       if (linkable.includes(e)) continue;
       this.needed++;
+      this.neededBytes += e.size;
       this.#wanted.push({ path: e.path });
     }
     this.#links.length = 0;
@@ -168,6 +171,7 @@ export class Reconciler {
         return;
       }
       this.needed++;
+      this.neededBytes += e.size;
       if (ours && local.size >= SIGNATURE_MIN_BYTES) {
         const sig = await signatureFile(a.root + '/' + e.path);
         this.#wanted.push({ path: e.path, signature: encodeSignature(sig) });
@@ -177,6 +181,7 @@ export class Reconciler {
       return;
     }
     this.needed++;
+    this.neededBytes += e.size;
     this.#wanted.push({ path: e.path });
   }
 

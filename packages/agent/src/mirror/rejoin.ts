@@ -93,8 +93,13 @@ export function promotedOptions(
     stateDir: o.stateDir,
     peers: o.primaries,
     log: o.log,
+    counters: o.counters,
     keep: o.keep,
     insecure: o.insecure,
+    // The link's limits stay with the node: what it read per link it now sends per mirror.
+    compress: o.compress,
+    ...(o.bwlimit ? { bwlimit: o.bwlimit } : {}),
+    ...(o.bwlimitTotal ? { bwlimitTotal: o.bwlimitTotal } : {}),
     ...(lead ? { leadership: async () => lead } : {}),
     ...(o.token ? { token: o.token } : {}),
     ...(o.tls ? { tls: o.tls } : {}),

@@ -15,7 +15,8 @@ export const AGENT_ERROR_CODES = {
     "the root's folder marker is missing, damaged or disagrees with the node's state (a failed mount, a recreated folder)",
   ERR_INOTIFY_LIMIT: "the kernel's inotify watch limit is reached (the node rescans instead)",
   // Talking to a peer.
-  ERR_PROTOCOL: 'a peer sent a message out of turn (a second hello, an op before hello)',
+  ERR_PROTOCOL:
+    'a peer sent a message out of turn (a second hello, an op before hello, a compressed message with a codec not agreed)',
   ERR_HANDSHAKE_TIMEOUT: 'a peer sent no hello and proof in time',
   ERR_AUTH: 'a peer did not prove it holds the shared token',
   ERR_ROLE: 'a peer has another role than this node expects (a mirror dialling a mirror)',
@@ -38,7 +39,7 @@ export const AGENT_ERROR_CODES = {
   ERR_NOT_MIRROR: 'promotion asked of a node that is not a mirror',
   ERR_NO_LISTEN: 'promotion asked of a mirror started without a listen address',
   // Automatic failover on etcd.
-  ERR_INVALID_ARGUMENT: 'a cluster option (--cluster, --etcd-ttl, ...) is malformed',
+  ERR_INVALID_ARGUMENT: 'an option (--cluster, --etcd-ttl, --bwlimit, ...) is malformed',
   ERR_ETCD: 'etcd did not answer, or this node holds no lease there',
   ERR_NOT_LEADER: 'another node holds (or just took) the leader key of the cluster',
   ERR_CLUSTER_VALUE: 'a key under /mimic/<cluster>/ in etcd does not hold what it should',

@@ -11,10 +11,10 @@ export const RESERVED_ROOT_NAMES = ['.mimic', '.mimic-tmp', '.mimic-folder'];
  * gitignore-style exclusion (the `ignore` package implements gitignore's rules exactly),
  * plus the reserved names and the state folder when it lives inside the root.
  */
-export function makeExcluder(
-  globs: readonly string[],
-  stateRel: string | null,
-): (rel: string, isDir: boolean) => boolean {
+/** Whether a path (relative to the root) is not replicated. */
+export type Excluder = (rel: string, isDir: boolean) => boolean;
+
+export function makeExcluder(globs: readonly string[], stateRel: string | null): Excluder {
   const ig = ignore().add([...globs]);
   return (rel, isDir) => {
     // Every reserved name starts with a dot: other paths need no look at their first segment.

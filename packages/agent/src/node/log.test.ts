@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { limitRepeats } from './log.js';
+import { jsonLogger, limitRepeats } from './log.js';
+import { levelOf, logLevel, setLogLevel } from './log-level.js';
 
 function recorder() {
   const lines: { event: string; fields: Record<string, unknown> }[] = [];
@@ -36,5 +37,54 @@ describe('limitRepeats', () => {
     log('a', {}); // a new line again
     log('c', {}); // held
     expect(r.lines.map((l) => l.event)).toEqual(['a', 'b', 'c', 'a']);
+  });
+});
+
+describe('log levels', () => {
+  it('classifies events by name', () => {
+    expect(['error', 'apply-failed', 'watch-error', 'mirror-error'].map(levelOf)).toEqual([
+      'error',
+      'error',
+      'error',
+      'error',
+    ]);
+    expect(
+      ['fenced', 'refused', 'retrying', 'disconnected', 'owners-not-kept', 'etcd-unreachable'].map(levelOf),
+    ).toEqual(['warn', 'warn', 'warn', 'warn', 'warn', 'warn']);
+    expect(['listening', 'ready', 'connected', 'caught-up'].map(levelOf)).toEqual([
+      'info',
+      'info',
+      'info',
+      'info',
+    ]);
+    expect(levelOf('reconcile-plan')).toBe('debug');
+  });
+
+  it('drops lines below the threshold, which changes at run time', () => {
+    const lines: string[] = [];
+    const log = jsonLogger('primary', (l) => lines.push(l));
+    const before = logLevel();
+    try {
+      setLogLevel('warn');
+      log('ready', {});
+      log('refused', {});
+      log('apply-failed', {});
+      setLogLevel('debug');
+      log('reconcile-plan', {});
+      setLogLevel('error');
+      log('fenced', {});
+    } finally {
+      setLogLevel(before);
+    }
+    const parsed = lines.map((l) => JSON.parse(l) as { event: string; level: string });
+    expect(parsed.map((p) => [p.event, p.level])).toEqual([
+      ['refused', 'warn'],
+      ['apply-failed', 'error'],
+      ['reconcile-plan', 'debug'],
+    ]);
+  });
+
+  it('refuses an unknown level', () => {
+    expect(() => setLogLevel('loud' as never)).toThrow(TypeError);
   });
 });

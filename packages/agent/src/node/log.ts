@@ -1,12 +1,17 @@
+import { levelOf, logs } from './log-level.js';
+
 /** One structured log line per event worth knowing: JSON, to stderr by default. */
 export type Logger = (event: string, fields: Record<string, unknown>) => void;
 
+/** Lines of events at or above the process's log level (see log-level.ts), each naming its level. */
 export function jsonLogger(
   role: string,
   write: (line: string) => void = (l) => process.stderr.write(l),
 ): Logger {
   return (event, fields) => {
-    write(`${JSON.stringify({ time: new Date().toISOString(), role, event, ...fields })}\n`);
+    const level = levelOf(event);
+    if (!logs(level)) return;
+    write(`${JSON.stringify({ time: new Date().toISOString(), level, role, event, ...fields })}\n`);
   };
 }
 

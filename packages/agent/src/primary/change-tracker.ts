@@ -57,7 +57,8 @@ import { ManifestTree } from './tracker-tree.js';
  */
 
 export interface ChangeTrackerEvents {
-  appended: [lastSeq: number];
+  /** Rows up to `lastSeq` journaled, with `bytes` of file content among them. */
+  appended: [lastSeq: number, bytes: number];
   error: [err: Error];
 }
 
@@ -251,8 +252,10 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       if (!entry || (entry === UNSTATED && old)) entry = await statEntry(this.#abs(rel));
       // Below what is now a link (or a file), a path is gone: its lstat went through the link.
       if (entry && !this.#inRealFolders(rel, folders)) entry = null;
-      // Folder-only patterns (`build/`) can only be checked once the path is known to be a folder.
-      if (entry?.kind === 'dir' && this.#skip(rel, true)) entry = null;
+      // Folder-only patterns (`build/`) are checked on folders; one sent before stays as mirrors have it.
+      const excluded = entry?.kind === 'dir' && this.#skip(rel, true);
+      if (excluded && old?.kind === 'dir') continue;
+      if (excluded) entry = null;
       if (!entry) {
         this.#reads.forget(rel);
         if (old) gone.push(old);
@@ -351,7 +354,10 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     if (!this.gate()) return;
     this.#journal.write(commit);
     for (const rec of commit.puts) this.#tree.remember(rec);
-    if (commit.ops.length > 0) this.emit('appended', this.#journal.lastSeq);
+    if (commit.ops.length === 0) return;
+    let bytes = 0;
+    for (const op of commit.ops) if (op.kind === 'write') bytes += op.size;
+    this.emit('appended', this.#journal.lastSeq, bytes);
   }
 
   /**

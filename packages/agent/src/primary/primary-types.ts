@@ -1,16 +1,20 @@
 import { join } from 'node:path';
 import type { Epoch } from '@mimic/wire';
 import { isLoopbackHost } from '../link/auth.js';
+import { SharedLimits } from '../link/bandwidth.js';
+import { type ResolvedWanOptions, resolveWan, type WanOptions } from '../link/wan-options.js';
+import { NodeCounters, nodeLogger } from '../node/counters.js';
 import { AgentError } from '../node/errors.js';
 import { type KeepOptions, resolveKeep } from '../node/keep.js';
 import type { LeadershipSource } from '../node/leadership.js';
-import { type Logger, limitRepeats, silentLogger } from '../node/log.js';
+import { type Logger, silentLogger } from '../node/log.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
 import { JOURNAL_KEEP_DEFAULT_ROWS } from './journal-retention.js';
 
 /** What Primary's callers pass (options, and what the primary uses once defaults are in) and see. */
 
-export interface PrimaryOptions {
+/** `compress`, `bwlimit` (per mirror) and `bwlimitTotal`: see WanOptions. */
+export interface PrimaryOptions extends WanOptions {
   /** The replicated folder. */
   root: string;
   listen: ListenAddress;
@@ -45,9 +49,11 @@ export interface PrimaryOptions {
   /** Which metadata to send beyond content, mode, owners and times (xattrs, ACLs; both by default). */
   keep?: Partial<KeepOptions>;
   log?: Logger;
+  /** Where the node counts what it does (/metrics); a promoted mirror hands its own on. */
+  counters?: NodeCounters;
 }
 
-export interface ResolvedPrimaryOptions {
+export interface ResolvedPrimaryOptions extends ResolvedWanOptions {
   readonly root: string;
   readonly listen: ListenAddress;
   readonly stateDir: string;
@@ -62,6 +68,9 @@ export interface ResolvedPrimaryOptions {
   readonly keep: KeepOptions;
   readonly leadership: LeadershipSource | null;
   readonly log: Logger;
+  readonly counters: NodeCounters;
+  /** The bandwidth limits every mirror's link shares, as they are now (see Primary.setBandwidth). */
+  readonly links: SharedLimits;
 }
 
 /** Fills in the defaults and refuses bad combinations; the result is frozen. */
@@ -78,6 +87,8 @@ export function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
   const journalKeep = o.journalKeep ?? JOURNAL_KEEP_DEFAULT_ROWS;
   if (!Number.isSafeInteger(journalKeep) || journalKeep < 1)
     throw new TypeError('journalKeep must be a whole number of rows, at least 1');
+  const counters = o.counters ?? new NodeCounters();
+  const wan = resolveWan(o);
   return Object.freeze({
     root,
     listen: Object.freeze({ ...o.listen }),
@@ -92,7 +103,10 @@ export function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
     init: o.init ?? false,
     keep: resolveKeep(o.keep),
     leadership: o.leadership ?? null,
-    log: limitRepeats(o.log ?? silentLogger),
+    log: nodeLogger(o.log ?? silentLogger, counters),
+    counters,
+    ...wan,
+    links: new SharedLimits(wan.bwlimit, wan.bwlimitTotal),
   });
 }
 
@@ -101,6 +115,14 @@ export interface MirrorStatus {
   connected: boolean;
   ackedSeq: number;
   bytesSent: number;
+  /** Ops sent to it since this process started. */
+  opsSent: number;
+  /** Journal rows it has not acknowledged, their content bytes, and the age of the oldest. */
+  lagOps: number;
+  lagBytes: number;
+  lagSeconds: number;
+  /** The codec its link compresses with (null: none, or not connected). */
+  codec: string | null;
 }
 
 /** Why a primary stopped: a newer epoch seen, its etcd lease run out, or a switchover. */
@@ -118,6 +140,10 @@ export interface PrimaryStatus {
   listen: string;
   seq: number;
   files: number;
+  /** Rows in the journal now (kept for mirrors that are behind). */
+  journalRows: number;
+  /** Bandwidth limits in bytes per second, on the wire: per mirror and in total (null: none). */
+  bandwidth: { perMirror: number | null; total: number | null };
   mirrors: MirrorStatus[];
 }
 

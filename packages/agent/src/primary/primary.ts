@@ -36,26 +36,27 @@ import { RefusalLimiter } from '../link/auth.js';
 import { probePeer } from '../link/peer-probe.js';
 import { serveControl } from '../node/control-socket.js';
 import { AgentError } from '../node/errors.js';
-import { makeExcluder } from '../node/excludes.js';
+import { type Excluder, makeExcluder } from '../node/excludes.js';
 import { resolveFolderId } from '../node/folder-marker.js';
 import type { Leadership, LeadershipSource } from '../node/leadership.js';
 import type { ListenAddress } from '../node/options.js';
 import { relativeInside } from '../node/paths.js';
+import { SeqClock } from '../node/seq-clock.js';
 import { Store } from '../node/store.js';
 import { NO_EPOCH } from '../node/store-schema.js';
 import { XattrReader } from '../node/xattr-reader.js';
 import { ChangeTracker } from './change-tracker.js';
 import { JournalPruner } from './journal-retention.js';
-import { mirrorList, waitUntil } from './mirror-acks.js';
+import { type KnownMirror, mirrorList, rememberMirror, waitUntil } from './mirror-acks.js';
 import {
   type FenceReason,
-  type MirrorStatus,
   type PrimaryEvents,
   type PrimaryOptions,
   type PrimaryStatus,
   type ResolvedPrimaryOptions,
   resolveOptions,
 } from './primary-types.js';
+import { rewatch } from './rewatch.js';
 import { MirrorSession, type SessionContext } from './session.js';
 import { DatabaseImages } from './sqlite-snapshot.js';
 import type { TreeWatcher } from './tree-watcher.js';
@@ -76,10 +77,13 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #epoch: Epoch = NO_EPOCH;
   #wss: WebSocketServerClass | null = null;
   #watcher: TreeWatcher | null = null;
+  #skip: Excluder = () => false;
   #control: Server | null = null;
   #rescan: NodeJS.Timeout | null = null;
   #sessions = new Set<MirrorSession>();
-  #known = new Map<string, MirrorStatus>();
+  #known = new Map<string, KnownMirror>();
+  /** When each journal row was written, while a mirror may still lack it (lag in seconds and bytes). */
+  #clock = new SeqClock();
   #address: ListenAddress | null = null;
   #fencedBy: { url: string | null; epoch: Epoch } | null = null;
   #leadership: Leadership | null = null;
@@ -128,15 +132,18 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     this.#fencedBy = this.#store.fencedBy();
     if (!this.#fencedBy) this.#store.setRole('primary');
     for (const [id, seq] of this.#store.peerAcks())
-      this.#known.set(id, { id, connected: false, ackedSeq: seq, bytesSent: 0 });
+      this.#known.set(id, { id, ackedSeq: seq, bytesSent: 0, opsSent: 0 });
     const stateRel = relativeInside(root, stateDir);
-    const skip = makeExcluder(this.options.exclude, stateRel);
+    this.#skip = makeExcluder(this.options.exclude, stateRel);
+    const skip = (rel: string, dir: boolean) => this.#skip(rel, dir);
     const xattrs = new XattrReader(this.options.keep, log);
     const images = new DatabaseImages(join(stateDir, 'images'));
     this.#tracker = new ChangeTracker(root, this.#store, skip, () => this.#epoch, { xattrs, images });
     // Without a cluster a fenced primary still journals: its rejoin keeps what it wrote.
     this.#tracker.gate = () => !this.#holding && (!this.#leadership || this.#mayWrite());
-    this.#tracker.on('appended', (seq) => {
+    this.#clock = new SeqClock(this.#tracker.lastSeq);
+    this.#tracker.on('appended', (seq, bytes) => {
+      this.#clock.note(seq, bytes);
       for (const s of this.#sessions) s.poke();
       this.emit('appended', seq);
     });
@@ -156,10 +163,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     await this.#tracker.settled();
     log('ready', { root, seq: this.#tracker.lastSeq, files: this.#tracker.manifest.size });
     if (this.options.rescanIntervalMs > 0) {
-      this.#rescan = setInterval(
-        () => void this.#tracker.scan().catch(() => {}),
-        this.options.rescanIntervalMs,
-      );
+      this.#rescan = setInterval(() => void this.#timedScan(), this.options.rescanIntervalMs);
       this.#rescan.unref();
     }
     this.#pruneTimer = setInterval(() => this.pruneJournal(), PRUNE_EVERY_MS);
@@ -169,6 +173,22 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       this.#peerTimer = setInterval(() => void this.#probePeers(), PEER_PROBE_MS);
       this.#peerTimer.unref();
     }
+  }
+
+  /** A periodic rescan, counted and timed for /metrics. */
+  async #timedScan(): Promise<void> {
+    const started = performance.now();
+    await this.#tracker.scan().catch(() => {});
+    const c = this.options.counters;
+    c.rescans++;
+    c.rescanSeconds += (performance.now() - started) / 1000;
+  }
+
+  /** New exclude patterns, at run time (a config reload); see rewatch.ts. */
+  setExcludes(globs: readonly string[]): void {
+    if (!this.#watcher) throw new AgentError('ERR_CLOSED', 'setExcludes: the primary is not running');
+    const report = (err: Error) => this.#report(err);
+    [this.#skip, this.#watcher] = rewatch(this.options, globs, this.#watcher, this.#tracker, report);
   }
 
   get fenced(): boolean {
@@ -222,6 +242,10 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   holdChanges = (hold = true): void => void (this.#holding = hold);
   stepDown = (): void =>
     void (this.#fencedBy || this.#fence({ url: null, epoch: this.#epoch }, 'switchover'));
+
+  /** New bandwidth limits in wire bytes per second (null: none; absent: as they are), at once. */
+  setBandwidth = (limits: { perMirror?: number | null; total?: number | null }): void =>
+    this.options.links.set(limits);
 
   /** Not fenced, and (with a cluster) still within the lease: checked before each send and journal write. */
   #mayWrite(): boolean {
@@ -289,14 +313,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       },
       onClose: (s) => {
         this.#sessions.delete(s);
-        if (s.id)
-          this.#known.set(s.id, {
-            id: s.id,
-            connected: false,
-            ackedSeq: s.ackedSeq,
-            bytesSent: (this.#known.get(s.id)?.bytesSent ?? 0) + s.socket.bytesSent,
-          });
+        rememberMirror(this.#known, s);
       },
+      wan: this.options,
     };
   }
 
@@ -320,7 +339,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       listen: this.#listenUrl,
       seq: this.#tracker.lastSeq,
       files: this.#tracker.manifest.size,
-      mirrors: mirrorList(this.#known, this.#sessions),
+      journalRows: Math.max(0, this.#store.lastSeq() - this.#store.firstSeq() + 1),
+      bandwidth: this.options.links.view(),
+      mirrors: mirrorList(this.#known, this.#sessions, this.#tracker.lastSeq, this.#clock),
     };
   }
 
@@ -353,6 +374,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   /** Drops journal rows no mirror needs (journalKeepFrom), then unused signatures; every PRUNE_EVERY_MS. */
   pruneJournal(): void {
     const acked = this.status().mirrors.map((m) => m.ackedSeq);
+    this.#clock.forget(Math.min(this.#tracker.lastSeq, ...acked));
     this.#pruner.prune(this.#store, this.#tracker.lastSeq, acked, this.options.journalKeep);
   }
 
@@ -361,7 +383,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     if (this.#peerTimer) clearInterval(this.#peerTimer);
     this.#tracker?.close();
-    await this.#watcher?.close();
+    const watcher = this.#watcher;
+    this.#watcher = null;
+    await watcher?.close();
     for (const s of this.#sessions) s.socket.close(1001, 'primary shutting down');
     await new Promise<void>((resolve) => (this.#wss ? this.#wss.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) => (this.#https ? this.#https.close(() => resolve()) : resolve()));

@@ -1,12 +1,17 @@
 import {
+  availableCodecs,
+  chooseCodec,
   compareEpoch,
   type Epoch,
   type HelloMessage,
   type ManifestEntry,
   type Message,
   type NeedMessage,
+  type WelcomeMessage,
 } from '@mimic/wire';
 import type WebSocket from 'ws';
+import type { Pacer, SharedLimits } from '../link/bandwidth.js';
+import { withCompression } from '../link/compression.js';
 import { Handshake, type HandshakeState } from '../link/handshake.js';
 import { type Corkable, PeerSocket } from '../link/peer-socket.js';
 import { AgentError, codeOf } from '../node/errors.js';
@@ -52,6 +57,8 @@ export interface SessionContext {
   fenced(): boolean;
   /** Shared token; null when peers are not authenticated. */
   readonly token: Uint8Array | null;
+  /** Compression asked for every mirror, and the bandwidth limits their links share. */
+  readonly wan?: { readonly compress: boolean; readonly links: SharedLimits };
   /** Logs a refused peer (rate-limited). */
   refused(remote: string, reason: string): void;
   /** A peer's hello carried this epoch (and maybe its URL). */
@@ -96,15 +103,20 @@ export class MirrorSession {
   /** Ops waiting to leave in one message; sent before anything else is. */
   readonly #ops: OpBatcher;
   readonly #sender: OpSender;
+  /** Ops sent on this connection. */
+  opsSent = 0;
+  readonly #pacer: Pacer | null;
 
   constructor(ws: WebSocket, ctx: SessionContext, remote: string, transport: Corkable | null = null) {
     this.#ctx = ctx;
     this.#remote = remote;
+    this.#pacer = ctx.wan?.links.link() ?? null;
     this.socket = new PeerSocket(
       ws,
       (m) => this.#onMessage(m),
       (reason) => this.#onClose(reason),
       transport,
+      { pacer: this.#pacer },
     );
     this.#signing = new SigningScheduler(ctx.store, ctx.root);
     // Built from the journal and manifest, whose paths were checked on the way in.
@@ -112,7 +124,10 @@ export class MirrorSession {
     // event loop stalled sends nothing more (ctx.fenced() then fences it).
     this.#ops = new OpBatcher(
       async (msg) => {
-        if (!ctx.fenced()) return this.socket.send(msg, { trusted: true });
+        if (!ctx.fenced()) {
+          this.opsSent += msg.type === 'ops' ? msg.ops.length : 1;
+          return this.socket.send(msg, { trusted: true });
+        }
         this.socket.close(4001, 'ERR_FENCED: this primary no longer leads');
       },
       () => ctx.epoch(),
@@ -124,7 +139,8 @@ export class MirrorSession {
       }
     }, HELLO_TIMEOUT_MS);
     timer.unref();
-    this.#handshake = new Handshake(ctx.token, ctx.nodeId, (nonce) => ctx.hello(nonce));
+    const ask = ctx.wan?.compress ?? false;
+    this.#handshake = new Handshake(ctx.token, ctx.nodeId, (nonce) => withCompression(ctx.hello(nonce), ask));
     void this.socket.send(this.#handshake.hello());
   }
 
@@ -141,6 +157,7 @@ export class MirrorSession {
 
   #onClose(reason: string): void {
     this.state = 'closed';
+    if (this.#pacer) this.#ctx.wan?.links.release(this.#pacer);
     this.poke();
     this.#ctx.log('mirror-disconnected', { mirror: this.id || '(before hello)', reason });
     this.#ctx.onClose(this);
@@ -231,6 +248,8 @@ export class MirrorSession {
       return;
     }
     this.id = hello.nodeId;
+    // Compressed from the message after the welcome (which names the codec) on, both ways.
+    this.socket.useCodec(chooseCodec(ctx.wan?.compress === true, availableCodecs(), hello));
     const { tracker, store } = this.#ctx;
     const last = tracker.lastSeq;
     // A fresh mirror (nothing applied, an empty folder) takes the whole journal when it still
@@ -272,10 +291,11 @@ export class MirrorSession {
     });
   }
 
-  /** What the welcome says this primary sends beyond content, mode, owners and times. */
-  #sends(): { xattrs?: { acls: boolean; privileged: boolean } } {
+  /** What the welcome says this primary sends beyond content, mode, owners and times, and how. */
+  #sends(): Pick<WelcomeMessage, 'xattrs' | 'codec'> {
     const xattrs = this.#ctx.tracker.xattrs.announced;
-    return xattrs ? { xattrs } : {};
+    const codec = this.socket.codec;
+    return { ...(xattrs ? { xattrs } : {}), ...(codec ? { codec } : {}) };
   }
 
   async #sendManifest(): Promise<void> {

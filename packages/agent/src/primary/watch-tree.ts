@@ -10,7 +10,7 @@ import { TreeWatcher } from './tree-watcher.js';
  * path the watcher could not watch: the periodic rescans go on covering the tree.
  */
 export function watchTree(
-  options: Pick<ResolvedPrimaryOptions, 'root' | 'exclude' | 'log'>,
+  options: Pick<ResolvedPrimaryOptions, 'root' | 'exclude' | 'log' | 'counters'>,
   stateRel: string | null,
   tracker: ChangeTracker,
   report: (err: Error) => void,
@@ -19,7 +19,10 @@ export function watchTree(
   return new TreeWatcher(
     { root: options.root, exclude: options.exclude, stateRel },
     {
-      mark: (rel, forced) => tracker.mark(rel, forced),
+      mark: (rel, forced) => {
+        options.counters.watcherEvents++;
+        tracker.mark(rel, forced);
+      },
       error: (err) => {
         if (err.code !== 'ENOSPC' && err.code !== 'EMFILE') {
           options.log('watch-error', { error: err.message });

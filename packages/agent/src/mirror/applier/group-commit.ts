@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { stepError } from '../../node/errors.js';
 import { FileSystemSync } from '../../node/fs-sync.js';
+import { timedSync } from '../../node/fs-timing.js';
 import { fstatEntry, statEntrySync } from '../../node/local-fs.js';
 import { under } from '../../node/paths.js';
 import { companionsOf, fdIsSqlite } from '../../node/sqlite-files.js';
@@ -28,7 +29,8 @@ import { restoreFolderTimes } from './path-meta.js';
  * Every durable step that fails names the path and the step (`stepError`, ERR_LAND).
  */
 
-const fsyncAsync = promisify(fsync);
+const fsyncRaw = promisify(fsync);
+const fsyncAsync = (fd: number) => timedSync('fsync', () => fsyncRaw(fd));
 
 /**
  * Files rebuilt before one group commit. Larger groups mean fewer fsync rounds, and each round
@@ -266,7 +268,7 @@ export class GroupCommit {
 
   async #syncfs(step: string): Promise<void> {
     try {
-      await this.#fsSync.sync();
+      await timedSync('syncfs', () => this.#fsSync.sync());
     } catch (err) {
       throw stepError('ERR_LAND', this.#root, step, err);
     }
