@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { lstatSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { yieldToLoop } from '@mimic/delta';
 import type { Epoch } from '@mimic/wire';
@@ -28,7 +28,7 @@ import {
 } from './tracker-batch.js';
 import { TrackerIdle } from './tracker-idle.js';
 import { HardLinks } from './tracker-links.js';
-import { FileReads } from './tracker-read.js';
+import { FileReads, inRealFolders } from './tracker-read.js';
 import { GoneHoldBack, HOLD_GONE_MS, pairRenames } from './tracker-renames.js';
 import { ManifestTree } from './tracker-tree.js';
 
@@ -251,7 +251,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       // Something is known of the path since it was listed: a plain lstat then.
       if (!entry || (entry === UNSTATED && old)) entry = await statEntry(this.#abs(rel));
       // Below what is now a link (or a file), a path is gone: its lstat went through the link.
-      if (entry && !this.#inRealFolders(rel, folders)) entry = null;
+      if (entry && !inRealFolders(this.#rootSlash, rel, folders)) entry = null;
       // Folder-only patterns (`build/`) are checked on folders; one sent before stays as mirrors have it.
       const excluded = entry?.kind === 'dir' && this.#skip(rel, true);
       if (excluded && old?.kind === 'dir') continue;
@@ -385,24 +385,5 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       // Already marked (a scan found it): marking again would only drop the scan's lstat.
       if ((all || !this.manifest.has(rel)) && !this.#dirty.has(rel)) this.mark(rel, false);
     }
-  }
-
-  /**
-   * True when every folder above `rel` is a real folder on disk now (no link, no file), each
-   * looked up once per batch in `known`. A primary never reads through a link in its root: a
-   * folder replaced by a link to /etc is that link, not the files it points to.
-   */
-  #inRealFolders(rel: string, known: Map<string, boolean>): boolean {
-    const slash = rel.lastIndexOf('/');
-    if (slash < 0) return true;
-    const parent = rel.slice(0, slash);
-    let ok = known.get(parent);
-    if (ok === undefined) {
-      ok =
-        this.#inRealFolders(parent, known) &&
-        lstatSync(this.#abs(parent), { throwIfNoEntry: false })?.isDirectory() === true;
-      known.set(parent, ok);
-    }
-    return ok;
   }
 }

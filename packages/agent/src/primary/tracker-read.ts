@@ -1,4 +1,4 @@
-import { closeSync } from 'node:fs';
+import { closeSync, lstatSync } from 'node:fs';
 import {
   attrsOf,
   type DiskEntry,
@@ -295,4 +295,23 @@ export class FileReads {
       if (wrote) rows.writes.push({ kind: 'link', path: name, target: rec.path });
     }
   }
+}
+
+/**
+ * True when every folder above `rel` is a real folder on disk now (no link, no file), each
+ * looked up once per batch in `known`. A primary never reads through a link in its root: a
+ * folder replaced by a link to /etc is that link, not the files it points to.
+ */
+export function inRealFolders(rootSlash: string, rel: string, known: Map<string, boolean>): boolean {
+  const slash = rel.lastIndexOf('/');
+  if (slash < 0) return true;
+  const parent = rel.slice(0, slash);
+  let ok = known.get(parent);
+  if (ok === undefined) {
+    ok =
+      inRealFolders(rootSlash, parent, known) &&
+      lstatSync(rootSlash + parent, { throwIfNoEntry: false })?.isDirectory() === true;
+    known.set(parent, ok);
+  }
+  return ok;
 }
