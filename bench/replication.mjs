@@ -9,14 +9,12 @@ import {
   comparisonRow,
   errorText,
   MIMIC_BIN,
-  makeTree,
   mimicInstalled,
   printTable,
   removeWork,
   settle,
   settleAfterCleanUp,
-  W2_FULL,
-  W2_QUICK,
+  sharedW2Tree,
   WORK_ROOT,
 } from './lib.mjs';
 import { runPeakRss } from './replication/peak-rss.mjs';
@@ -65,7 +63,6 @@ if (!mimicInstalled())
 const fsync = await rsyncHasFsync();
 if (!fsync) console.log('note: this rsync has no --fsync; the durable baseline is skipped');
 
-let treeDir = null;
 const daemon = await RsyncDaemon.start(work);
 const ctx = {
   work,
@@ -75,18 +72,7 @@ const ctx = {
   fsync,
   targets: TARGETS,
   /** The W2 tree, written once and shared by W2 and W3 (read-only for both). */
-  async tree() {
-    if (treeDir) return treeDir;
-    const shape = opts.quick ? W2_QUICK : W2_FULL;
-    console.log(
-      `  writing the W2 tree: ${shape.files} files, ${shape.totalBytes / 1e6} MB, ${shape.dirs} folders`,
-    );
-    treeDir = join(work, 'tree');
-    mkdirSync(treeDir, { recursive: true });
-    makeTree(treeDir, shape);
-    await settle();
-    return treeDir;
-  },
+  tree: sharedW2Tree(work, opts.quick, settle),
 };
 
 const rows = [];

@@ -12,7 +12,6 @@ import {
   fmtMs,
   fmtRatio,
   MIMIC_BIN,
-  makeTree,
   median,
   mimicInstalled,
   printTable,
@@ -21,8 +20,7 @@ import {
   runsFromEnv,
   settle,
   settleAfterCleanUp,
-  W2_FULL,
-  W2_QUICK,
+  sharedW2Tree,
   WORK_ROOT,
 } from './lib.mjs';
 import { RsyncDaemon } from './replication/sides.mjs';
@@ -76,7 +74,6 @@ const rsyncLink = await ShapedLink.start({
   ...link,
   logFile: join(logDir, 'rsync-link.log'),
 });
-let treeDir = null;
 const ctx = {
   work,
   logDir,
@@ -85,19 +82,8 @@ const ctx = {
   daemon,
   rsyncLink,
   link,
-  /** The W2 tree W3 starts from, written once (read-only for every side). */
-  async tree() {
-    if (treeDir) return treeDir;
-    const shape = opts.quick ? W2_QUICK : W2_FULL;
-    console.log(
-      `  writing the W2 tree: ${shape.files} files, ${shape.totalBytes / 1e6} MB, ${shape.dirs} folders`,
-    );
-    treeDir = join(work, 'tree');
-    mkdirSync(treeDir, { recursive: true });
-    makeTree(treeDir, shape);
-    await settle();
-    return treeDir;
-  },
+  /** The W2 tree, written once and shared by W2 and W3 (read-only for both). */
+  tree: sharedW2Tree(work, opts.quick, settle),
 };
 
 const results = [];

@@ -89,3 +89,23 @@ export function applyW3Edit(root, seed = 4) {
   }
   return { changed, removed };
 }
+
+/**
+ * The W2 tree (W2_QUICK or W2_FULL) under `work`, written on the first call and then returned
+ * as it is: W2 and W3 share it, read-only.
+ */
+export function sharedW2Tree(work, quick, settle) {
+  let dir = null;
+  return async () => {
+    if (dir) return dir;
+    const shape = quick ? W2_QUICK : W2_FULL;
+    console.log(
+      `  writing the W2 tree: ${shape.files} files, ${shape.totalBytes / 1e6} MB, ${shape.dirs} folders`,
+    );
+    dir = join(work, 'tree');
+    mkdirSync(dir, { recursive: true });
+    makeTree(dir, shape);
+    await settle();
+    return dir;
+  };
+}

@@ -1,3 +1,5 @@
+import type { ProgressView } from '@mimic/agent';
+
 /** The human summary `mimic status` prints. */
 export function printStatus(s: Record<string, unknown>): string {
   const epoch = s.epoch as { term: number; node: string };
@@ -42,7 +44,7 @@ export function printStatus(s: Record<string, unknown>): string {
         `${typeof s.lagOps === 'number' && s.lagOps > 0 ? ` (${behind(s.lagOps, undefined, s.lagSeconds as number)})` : ''}`,
       `diverged:  ${s.diverged} files kept under diverged/`,
     );
-    if (s.progress) lines.push(`progress:  ${progressLine(s.progress as ProgressSummary)}`);
+    if (s.progress) lines.push(`progress:  ${progressLine(s.progress as ProgressView)}`);
     const bw = s.bandwidth as { receive: number | null } | undefined;
     if (bw)
       lines.push(
@@ -69,18 +71,8 @@ function behind(ops: number, bytes: number | undefined, seconds: number | undefi
   return parts.join(', ');
 }
 
-interface ProgressSummary {
-  phase: string;
-  files: number;
-  filesTotal: number;
-  bytes: number;
-  bytesTotal: number;
-  rateBytesPerSec: number;
-  etaSeconds: number | null;
-}
-
 /** As rsync's --info=progress2: done of total, percent, rate, time left. */
-export function progressLine(p: ProgressSummary): string {
+export function progressLine(p: ProgressView): string {
   const pct = p.bytesTotal > 0 ? p.bytes / p.bytesTotal : p.filesTotal > 0 ? p.files / p.filesTotal : 0;
   const eta = p.etaSeconds === null ? '?' : clock(p.etaSeconds);
   const bytes = p.bytesTotal > 0 ? `${size(p.bytes)} of ${size(p.bytesTotal)}` : size(p.bytes);
