@@ -339,7 +339,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       listen: this.#listenUrl,
       seq: this.#tracker.lastSeq,
       files: this.#tracker.manifest.size,
-      journalRows: Math.max(0, this.#store.lastSeq() - this.#store.firstSeq() + 1),
+      journalRows: Math.max(0, this.#tracker.lastSeq - this.#store.firstSeq() + 1),
       bandwidth: this.options.links.view(),
       mirrors: mirrorList(this.#known, this.#sessions, this.#tracker.lastSeq, this.#clock),
     };
