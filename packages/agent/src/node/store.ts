@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Epoch } from '@mimic/wire';
 import type Database from 'better-sqlite3';
+import { Manifest, type ManifestOptions } from './manifest.js';
 import { requireCjs } from './require-cjs.js';
 import {
   createSchema,
@@ -29,6 +30,7 @@ import {
 /** The term a node serves in when it first becomes a primary. */
 export const FIRST_TERM = 1;
 
+export type { Manifest } from './manifest.js';
 export type { FencedBy, FileRecord, ForkPoint, JournalOp, JournalRow, NodeRole } from './store-schema.js';
 
 const SqliteDatabase: typeof Database = requireCjs('better-sqlite3');
@@ -281,9 +283,12 @@ export class Store {
     }
   }
 
-  loadFiles(): Map<string, FileRecord> {
-    const rows = this.#q('SELECT * FROM files').all() as FileRow[];
-    return new Map(rows.map((r) => [r.path, toRecord(r)]));
+  /** The manifest, read row by row (a million rows as one array would double the peak). */
+  loadFiles(options: ManifestOptions = {}): Manifest {
+    const manifest = new Manifest([], options);
+    for (const r of this.#q('SELECT * FROM files').iterate() as IterableIterator<FileRow>)
+      manifest.set(r.path, toRecord(r));
+    return manifest;
   }
 
   putFile(rec: FileRecord): void {

@@ -13,7 +13,7 @@ import {
   statEntry,
   walkFolders,
 } from '../node/local-fs.js';
-import type { FileRecord, Store } from '../node/store.js';
+import type { FileRecord, Manifest, Store } from '../node/store.js';
 import type { XattrReader } from '../node/xattr-reader.js';
 import { RecentContent } from './recent-content.js';
 import type { DatabaseImages } from './sqlite-snapshot.js';
@@ -23,6 +23,7 @@ import {
   byDepth,
   metaRow,
   type Present,
+  readAtOf,
   statsMatch,
   UNSTATED,
 } from './tracker-batch.js';
@@ -86,7 +87,7 @@ const MAX_BATCH = 4096;
 const RECENT_BYTES = 64 * 1024 * 1024;
 
 export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
-  readonly manifest: Map<string, FileRecord>;
+  readonly manifest: Manifest;
   /** What small files just read hold, for their first send (see RecentContent). */
   readonly recent = new RecentContent(RECENT_BYTES);
   /** Whether changes may still be journaled (checked before every journal write). */
@@ -125,7 +126,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     this.#root = resolve(root);
     this.#rootSlash = this.#root === '/' ? '/' : `${this.#root}/`;
     this.#skip = skip;
-    this.manifest = store.loadFiles();
+    this.manifest = store.loadFiles({ byIno: true });
     this.images.prune(
       (function* (m) {
         for (const r of m.values()) if (r.hash !== undefined) yield [r.path, r.hash] as const;
@@ -142,6 +143,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       links: new HardLinks((rel) => this.#abs(rel)),
       images: this.images,
       drop: (rel, rows) => this.#tree.dropTree(rel, rows.dels),
+      readAt: (rel) => this.manifest.readAt(rel),
     });
   }
 
@@ -183,24 +185,25 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
    */
   async scan(watchedSince?: number): Promise<void> {
     if (watchedSince !== undefined) this.#watchedSince = watchedSince;
-    const seen = new Set<string>();
-    const first = this.manifest.size === 0;
+    const manifest = this.manifest;
+    const first = manifest.size === 0;
     const noStat = first
       ? () => true
       : watchedSince === undefined
         ? undefined
-        : (rel: string) => (this.#reads.readAt(rel) ?? 0) > watchedSince && this.manifest.has(rel);
+        : (rel: string) => (manifest.readAt(rel) ?? 0) > watchedSince;
+    manifest.beginWalk();
     for await (const found of walkFolders(this.#root, this.#skip, noStat)) {
       for (const { rel, entry } of found) {
-        seen.add(rel);
+        manifest.seen(rel);
         if (!entry) {
           if (first) this.mark(rel, false, UNSTATED);
           continue;
         }
-        if (!statsMatch(this.manifest.get(rel), entry)) this.mark(rel, false, entry);
+        if (!statsMatch(manifest.get(rel), entry)) this.mark(rel, false, entry);
       }
     }
-    for (const rel of this.manifest.keys()) if (!seen.has(rel)) this.mark(rel, false);
+    for (const rel of manifest.unseen()) this.mark(rel, false);
     await this.idle();
   }
 
@@ -353,7 +356,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
     // A primary that may no longer write (fenced, or past its lease) journals nothing more.
     if (!this.gate()) return;
     this.#journal.write(commit);
-    for (const rec of commit.puts) this.#tree.remember(rec);
+    for (const rec of commit.puts) this.#tree.remember(rec, readAtOf(rec));
     if (commit.ops.length === 0) return;
     let bytes = 0;
     for (const op of commit.ops) if (op.kind === 'write') bytes += op.size;

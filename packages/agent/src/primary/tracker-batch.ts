@@ -38,6 +38,11 @@ export function statsMatch(old: FileRecord | undefined, entry: DiskEntry): boole
 }
 
 /** The meta row for `rel` as an lstat found it: mode, mtime (ns too) and owner; xattrs go at send time. */
+/** When the content of a record a batch puts was read (kept in memory only), by record. */
+const readTimes = new WeakMap<FileRecord, number>();
+export const stampRead = (rec: FileRecord, ms: number): void => void readTimes.set(rec, ms);
+export const readAtOf = (rec: FileRecord): number | undefined => readTimes.get(rec);
+
 export const metaRow = (rel: string, e: DiskEntry): JournalOp => ({
   kind: 'meta',
   path: rel,

@@ -20,7 +20,7 @@ import type { FileRecord, JournalOp } from '../node/store.js';
 import type { XattrReader } from '../node/xattr-reader.js';
 import type { RecentContent } from './recent-content.js';
 import type { DatabaseImages } from './sqlite-snapshot.js';
-import { type BatchRows, metaRow, type Present, statsMatch, UNSTATED } from './tracker-batch.js';
+import { type BatchRows, metaRow, type Present, stampRead, statsMatch, UNSTATED } from './tracker-batch.js';
 import type { HardLinks } from './tracker-links.js';
 import { PART_BYTES } from './write-parts.js';
 
@@ -53,6 +53,8 @@ export interface FileReadContext {
   images: DatabaseImages;
   /** Drops `rel` from the manifest (a delete row of the batch). */
   drop(rel: string, rows: BatchRows): void;
+  /** When the last read of `rel` began, if it was read since the start (kept in the manifest). */
+  readAt(rel: string): number | undefined;
 }
 
 /**
@@ -61,18 +63,11 @@ export interface FileReadContext {
  */
 export class FileReads {
   readonly #ctx: FileReadContext;
-  /** When each file's last read began (not persisted: after a restart, files are read again). */
-  readonly #readAt = new Map<string, number>();
   /** Large files whose second read for a late watcher event is scheduled (see RECHECK_LATER_MS). */
   readonly #recheckDue = new Set<string>();
 
   constructor(ctx: FileReadContext) {
     this.#ctx = ctx;
-  }
-
-  /** When the last read of `rel` began, if it was read since the start. */
-  readAt(rel: string): number | undefined {
-    return this.#readAt.get(rel);
   }
 
   /** `rel` is gone: a second read scheduled for it is no longer due. */
@@ -139,7 +134,7 @@ export class FileReads {
     if (unchanged) {
       // A watcher event can trail the read that already saw its write. If the file is
       // unchanged since and that read began well after the file's last change, skip it.
-      const readAt = this.#readAt.get(rel);
+      const readAt = this.#ctx.readAt(rel);
       if (readAt !== undefined && readAt > entry.ctimeMs + CTIME_SLACK_MS) return;
       // Otherwise a write in the same clock tick as the last change could hide behind equal
       // stats, so the file is read again. For a large file that read waits a little: right
@@ -177,7 +172,6 @@ export class FileReads {
     }
     if (version.content && version.content.length >= SQLITE_MIN_BYTES && isSqliteHeader(version.content))
       return this.#lookDatabase(rel, entry, old, rows);
-    this.#readAt.set(rel, version.readStartMs);
     const v = version.entry;
     const xattrs = this.#ctx.xattrs.read(this.#ctx.abs(rel));
     const rec: FileRecord = {
@@ -191,6 +185,7 @@ export class FileReads {
       ctimeMs: v.ctimeMs,
       hash: version.hash,
     };
+    stampRead(rec, version.readStartMs);
     rows.puts.push(rec);
     if (old?.hash === version.hash && !p.renamed) {
       if (!sameMeta(old, v) || !sameXattrs(old.xattrs, xattrs)) rows.metas.push(metaRow(rel, v));

@@ -29,7 +29,7 @@ export async function pairRenames(
     let g = goneByIno.get(p.entry.ino);
     if (!g) {
       const cand = tree.byIno(p.entry.ino);
-      if (!cand || cand.path === p.rel || tree.files.get(cand.path) !== cand) continue;
+      if (!cand || cand.path === p.rel) continue;
       const there = await statEntry(abs(cand.path));
       if (there && there.ino === cand.ino) continue; // a hard link, not a rename
       g = cand;

@@ -1,26 +1,25 @@
 import { rekey, under } from '../node/paths.js';
-import type { FileRecord } from '../node/store.js';
+import type { FileRecord, Manifest } from '../node/store.js';
 
 /**
- * The tracker's manifest in memory, with an index by inode kept in step with it: rename
- * pairing looks up vanished paths by inode. Changes here are the in-memory half of a batch;
+ * The tracker's manifest in memory (loaded with its index by inode: rename pairing looks up
+ * vanished paths by inode). Changes here are the in-memory half of a batch;
  * the rows they give (`moves`, `dels`) go to the store in the batch's transaction.
  */
 export class ManifestTree {
-  readonly files: Map<string, FileRecord>;
-  readonly #byIno = new Map<number, FileRecord>();
+  readonly files: Manifest;
   /** Told of every path forgotten (content kept for it is dropped). */
   readonly #onForget: (rel: string) => void;
 
-  constructor(files: Map<string, FileRecord>, onForget: (rel: string) => void) {
+  constructor(files: Manifest, onForget: (rel: string) => void) {
     this.files = files;
     this.#onForget = onForget;
-    for (const rec of files.values()) this.#byIno.set(rec.ino, rec);
   }
 
   /** The record last remembered with inode `ino`, if it is still known. */
   byIno(ino: number): FileRecord | undefined {
-    return this.#byIno.get(ino);
+    const path = this.files.pathOfIno(ino);
+    return path === undefined ? undefined : this.files.get(path);
   }
 
   /** Paths at and below `path`: only a folder needs a scan for its contents. */
@@ -40,10 +39,11 @@ export class ManifestTree {
     for (const rel of this.subtree(from)) {
       const rec = this.files.get(rel)!;
       const moved = rekey(rel, from, to);
+      const readAt = this.files.readAt(rel);
       this.forget(rel);
       moves.push(rel);
       const next = { ...rec, path: moved };
-      this.remember(next);
+      this.files.set(moved, next, readAt);
       moves.push(next);
     }
   }
@@ -56,18 +56,14 @@ export class ManifestTree {
     }
   }
 
-  remember(rec: FileRecord): void {
-    const prev = this.files.get(rec.path);
-    if (prev && this.#byIno.get(prev.ino) === prev) this.#byIno.delete(prev.ino);
-    this.files.set(rec.path, rec);
-    this.#byIno.set(rec.ino, rec);
+  /** `readAtMs`: when its content was read, if it was just read. */
+  remember(rec: FileRecord, readAtMs?: number): void {
+    this.files.set(rec.path, rec, readAtMs);
   }
 
   forget(rel: string): void {
-    const rec = this.files.get(rel);
-    if (!rec) return;
+    if (!this.files.has(rel)) return;
     this.#onForget(rel);
     this.files.delete(rel);
-    if (this.#byIno.get(rec.ino) === rec) this.#byIno.delete(rec.ino);
   }
 }

@@ -35,7 +35,7 @@ import type { Op, WriteOp } from '@mimic/wire';
 import { attrsOf, type DiskEntry, type Meta, readFileVersion, statEntrySync } from '../../node/local-fs.js';
 import type { Logger } from '../../node/log.js';
 import { under } from '../../node/paths.js';
-import type { FileRecord, Store } from '../../node/store.js';
+import type { FileRecord, Manifest, Store } from '../../node/store.js';
 import { Assembler, type Assembly } from './assembly.js';
 import { ApplyError, ResyncNeeded } from './errors.js';
 import { GroupCommit } from './group-commit.js';
@@ -47,7 +47,7 @@ import { SafePaths } from './safe-paths.js';
 export { ApplyError, LandingError, ResyncNeeded } from './errors.js';
 
 export class Applier {
-  readonly manifest: Map<string, FileRecord>;
+  readonly manifest: Manifest;
   readonly root: string;
   readonly #store: Store;
   readonly #paths: SafePaths;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { contentHash } from '@mimic/delta';
 import type { WriteOp } from '@mimic/wire';
 import { afterEach, describe, expect, test } from 'vitest';
-import { type FileRecord, Store } from '../../node/store.js';
+import { type Manifest, Store } from '../../node/store.js';
 import { Applier } from './applier.js';
 import { type Assembled, Assembler } from './assembly.js';
 import { GroupCommit, SYNCFS_MIN_FILES } from './group-commit.js';
@@ -34,7 +34,7 @@ interface Fixture {
   tmp: string;
   state: string;
   store: Store;
-  manifest: Map<string, FileRecord>;
+  manifest: Manifest;
   /** How many times the site's afterLanding ran. */
   landings(): number;
   group: GroupCommit;

@@ -7,7 +7,7 @@ import { timedSync } from '../../node/fs-timing.js';
 import { fstatEntry, statEntrySync } from '../../node/local-fs.js';
 import { under } from '../../node/paths.js';
 import { companionsOf, fdIsSqlite } from '../../node/sqlite-files.js';
-import type { FileRecord, Store } from '../../node/store.js';
+import type { FileRecord, Manifest, Store } from '../../node/store.js';
 import { type Assembled, discard } from './assembly.js';
 import { LandingError } from './errors.js';
 import { restoreFolderTimes } from './path-meta.js';
@@ -65,7 +65,7 @@ interface Landing {
 export class GroupCommit {
   readonly #root: string;
   readonly #store: Store;
-  readonly #manifest: Map<string, FileRecord>;
+  readonly #manifest: Manifest;
   readonly #site: LandingSite;
   readonly #fsSync: FileSystemSync;
   #pending = new Map<string, Assembled>();
@@ -74,7 +74,7 @@ export class GroupCommit {
   #landing: Landing | null = null;
   #landingError: Error | null = null;
 
-  constructor(root: string, store: Store, manifest: Map<string, FileRecord>, site: LandingSite) {
+  constructor(root: string, store: Store, manifest: Manifest, site: LandingSite) {
     this.#root = root;
     this.#store = store;
     this.#manifest = manifest;

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { checkWirePath, type LinkOp } from '@mimic/wire';
 import { statEntrySync } from '../../node/local-fs.js';
 import { rekey, under } from '../../node/paths.js';
-import type { FileRecord, Store } from '../../node/store.js';
+import type { FileRecord, Manifest, Store } from '../../node/store.js';
 import { ResyncNeeded } from './errors.js';
 import { restoreFolderTimes } from './path-meta.js';
 import type { Clearer } from './preserve.js';
@@ -19,7 +19,7 @@ export type Extra = Pick<FileRecord, 'hash' | 'target' | 'link' | 'xattrs'>;
 /** What moves need of the applier. */
 export interface MoveSite {
   readonly root: string;
-  readonly manifest: Map<string, FileRecord>;
+  readonly manifest: Manifest;
   readonly store: Store;
   readonly paths: SafePaths;
   readonly clearer: Clearer;

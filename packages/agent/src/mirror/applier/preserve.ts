@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { DiskEntry } from '../../node/local-fs.js';
 import { statEntrySync } from '../../node/local-fs.js';
 import type { Logger } from '../../node/log.js';
-import type { FileRecord } from '../../node/store.js';
+import type { Manifest } from '../../node/store.js';
 import type { SafePaths } from './safe-paths.js';
 
 /**
@@ -30,7 +30,7 @@ export async function preserve(root: string, divergedDir: string, rel: string): 
 
 /** What the applier knows of its tree, as clearing needs it (the Applier itself). */
 export interface TreeState {
-  readonly manifest: Map<string, FileRecord>;
+  readonly manifest: Manifest;
   /** Paths this node wrote as a primary after its epoch was superseded: kept, never overwritten. */
   readonly keep: Set<string>;
   /** How many paths were moved under diverged/. */
