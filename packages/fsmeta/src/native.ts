@@ -1,6 +1,20 @@
 import { createRequire } from 'node:module';
 
-/** The addon's calls as built from native/fsmeta.c; index.ts wraps them in typed helpers. */
+declare const watchBrand: unique symbol;
+/** A fanotify watch as native/fanotify.c holds it: only ever handed back to the addon. */
+export type NativeFanotifyWatch = { readonly [watchBrand]: true };
+
+/** One read of a fanotify watch: parallel paths (relative to its root) and event masks. */
+export interface NativeFanotifyBatch {
+  paths: string[];
+  masks: number[];
+  overflow: boolean;
+}
+
+/**
+ * The addon's calls as built from native/fsmeta.c and native/fanotify.c; index.ts and fanotify.ts
+ * wrap them in typed helpers.
+ */
 export interface Native {
   listXattrs(path: string): string[];
   getXattr(path: string, name: string): Buffer | null;
@@ -11,6 +25,11 @@ export interface Native {
   setTimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void;
   setMtime(target: string | number, ms: number, ns: number): void;
   notify(socketPath: string, message: string): void;
+  trimMemory(): boolean;
+  lstatDir(path: string): { names: string[]; stats: Float64Array };
+  fanotifyOpen(root: string): NativeFanotifyWatch;
+  fanotifyRead(watch: NativeFanotifyWatch, timeoutMs: number): NativeFanotifyBatch;
+  fanotifyClose(watch: NativeFanotifyWatch): void;
 }
 
 const require = createRequire(import.meta.url);

@@ -10,6 +10,7 @@ import type { LeadershipSource } from '../node/leadership.js';
 import { type Logger, silentLogger } from '../node/log.js';
 import { type ListenAddress, parsePeerUrl, resolveDir } from '../node/options.js';
 import { JOURNAL_KEEP_DEFAULT_ROWS } from './journal-retention.js';
+import { WATCHER_MODES, type WatcherMode } from './tree-watcher.js';
 
 /** What Primary's callers pass (options, and what the primary uses once defaults are in) and see. */
 
@@ -24,6 +25,14 @@ export interface PrimaryOptions extends WanOptions {
   exclude?: readonly string[];
   /** Full rescan period, to catch what the watcher missed (default 60 s; 0 disables). */
   rescanIntervalMs?: number;
+  /**
+   * How the folder is watched (default `auto`): `fanotify`, one mark on the whole filesystem
+   * (root only, Linux 5.9 or later; no per-folder watches, so no inotify watch limit); `inotify`,
+   * one watch per folder; `auto`, fanotify where it can be set up, else inotify. The `watcher`
+   * log line says which runs, and why not fanotify. `fanotify` where it cannot be set up fails
+   * start (ERR_FANOTIFY).
+   */
+  watcher?: WatcherMode;
   /**
    * Most journal rows kept for mirrors that are behind (default 1,000,000); one further behind
    * catches up by manifest. Rows every known mirror has acknowledged go sooner.
@@ -59,6 +68,7 @@ export interface ResolvedPrimaryOptions extends ResolvedWanOptions {
   readonly stateDir: string;
   readonly exclude: readonly string[];
   readonly rescanIntervalMs: number;
+  readonly watcher: WatcherMode;
   readonly journalKeep: number;
   readonly peers: readonly string[];
   readonly token: Uint8Array | null;
@@ -84,6 +94,9 @@ export function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
   }
   const rescan = o.rescanIntervalMs ?? 60_000;
   if (!Number.isFinite(rescan) || rescan < 0) throw new TypeError('rescanIntervalMs must be >= 0');
+  const watcher = o.watcher ?? 'auto';
+  if (!WATCHER_MODES.includes(watcher))
+    throw new TypeError(`watcher must be one of ${WATCHER_MODES.join(', ')}, not ${JSON.stringify(watcher)}`);
   const journalKeep = o.journalKeep ?? JOURNAL_KEEP_DEFAULT_ROWS;
   if (!Number.isSafeInteger(journalKeep) || journalKeep < 1)
     throw new TypeError('journalKeep must be a whole number of rows, at least 1');
@@ -95,6 +108,7 @@ export function resolveOptions(o: PrimaryOptions): ResolvedPrimaryOptions {
     stateDir: o.stateDir ? resolveDir(o.stateDir, 'stateDir') : join(root, '.mimic'),
     exclude: Object.freeze([...(o.exclude ?? [])]),
     rescanIntervalMs: rescan,
+    watcher,
     journalKeep,
     peers: Object.freeze((o.peers ?? []).map(parsePeerUrl)),
     token: o.token ?? null,
