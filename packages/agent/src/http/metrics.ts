@@ -64,7 +64,7 @@ const NODE_METRICS: Metric[] = [
   ['mimic_rescans_total', 'Periodic full rescans finished.', 'counter', [], (s) => one(s.counters.rescans)],
   [
     'mimic_rescan_seconds_total',
-    'Seconds spent in periodic full rescans.',
+    'Seconds periodic full rescans worked (their pauses not counted).',
     'counter',
     [],
     (s) => one(s.counters.rescanSeconds),

@@ -34,6 +34,7 @@ import { AgentError } from '../node/errors.js';
 import { RESERVED_ROOT_NAMES } from '../node/excludes.js';
 import { resolveFolderId } from '../node/folder-marker.js';
 import type { Leadership } from '../node/leadership.js';
+import { holdMemoryTrim } from '../node/memory-trim.js';
 import { requireCjs } from '../node/require-cjs.js';
 import { Store } from '../node/store.js';
 import { Primary } from '../primary/primary.js';
@@ -72,6 +73,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   #control: Server | null = null;
   #promoting = false;
   #probeTimer: NodeJS.Timeout | null = null;
+  readonly #releaseTrim = holdMemoryTrim();
 
   constructor(options: MirrorOptions) {
     super();
@@ -309,6 +311,7 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   async close(): Promise<void> {
     const s = this.#s;
     if (this.#probeTimer) clearInterval(this.#probeTimer);
+    this.#releaseTrim();
     this.#closed = true;
     if (this.#reconnect) clearTimeout(this.#reconnect);
     this.#conn?.close(1001, 'mirror shutting down');

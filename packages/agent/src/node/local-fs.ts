@@ -2,16 +2,15 @@ import {
   type BigIntStats,
   closeSync,
   constants,
-  type Dirent,
   fstatSync,
   lstatSync,
   openSync,
-  readdirSync,
   readlinkSync,
   readSync,
 } from 'node:fs';
 import { resolve } from 'node:path';
 import { createHasher, hashToHex, IO_CHUNK, strongHash, yieldToLoop } from '@mimic/delta';
+import { type DirListing, LSTAT, lstatDir } from '@mimic/fsmeta';
 import type { Owner, PathAttrs } from '@mimic/wire';
 
 /*
@@ -298,27 +297,48 @@ export async function* walkFolders(
   let n = 0;
   while (queue.length > 0) {
     const dir = queue.shift()!;
-    let names: Dirent[];
+    let listing: DirListing;
     try {
-      names = readdirSync(prefix + dir, { withFileTypes: true });
+      listing = lstatDir(prefix + dir);
     } catch {
       continue; // vanished or unreadable: the watcher or the next scan will tell
     }
+    const { names, stats } = listing;
     const found: WalkEntry[] = [];
-    for (const d of names) {
-      const rel = dir === '' ? d.name : `${dir}/${d.name}`;
-      if (noStat && d.isFile() && noStat(rel)) {
+    for (let i = 0; i < names.length; i++) {
+      const rel = dir === '' ? names[i]! : `${dir}/${names[i]}`;
+      const at = i * LSTAT.fields;
+      const kind = KIND_OF[stats[at + LSTAT.kind]!]!;
+      if (noStat && kind === 'file' && noStat(rel)) {
         found.push({ rel, entry: null });
         continue;
       }
-      const entry = lookSync(prefix + rel);
-      if (!entry || skip(rel, entry.kind === 'dir')) continue;
-      found.push({ rel, entry });
-      if (entry.kind === 'dir') queue.push(rel);
-      if (++n % 512 === 0) await yieldToLoop();
+      if (skip(rel, kind === 'dir')) continue;
+      found.push({ rel, entry: listedEntry(kind, stats, at) });
+      if (kind === 'dir') queue.push(rel);
+      if (++n % 2048 === 0) await yieldToLoop();
     }
     yield found;
   }
+}
+
+const KIND_OF = ['file', 'dir', 'symlink'] as const;
+
+/** The DiskEntry of one entry of a folder listing (`at`: its first field in `stats`). */
+function listedEntry(kind: DiskEntry['kind'], stats: Float64Array, at: number): DiskEntry {
+  return {
+    kind,
+    size: stats[at + LSTAT.size]!,
+    mtimeMs: stats[at + LSTAT.mtimeMs]!,
+    mtimeNs: stats[at + LSTAT.mtimeNs]!,
+    mode: stats[at + LSTAT.mode]!,
+    uid: stats[at + LSTAT.uid]!,
+    gid: stats[at + LSTAT.gid]!,
+    ino: stats[at + LSTAT.ino]!,
+    dev: stats[at + LSTAT.dev]!,
+    nlink: stats[at + LSTAT.nlink]!,
+    ctimeMs: stats[at + LSTAT.ctimeMs]!,
+  };
 }
 
 /** `walkFolders`, one entry at a time. */

@@ -20,6 +20,17 @@ const HASH_PACKED = 4;
 const HAS_RARE = 8;
 
 const HEX16 = /^[0-9a-f]{16}$/;
+
+/**
+ * A copy of `s` that holds only its own characters. A path decoded from a message is a slice
+ * of a longer string (msgpackr decodes a message's short strings as slices of one), and one
+ * built by joining names is a pair of pointers: kept as a key for good, either held far more
+ * than the path. At a million paths, the mirror's slices held 190 MB where copies hold 40 MB.
+ */
+function ownCopy(s: string): string {
+  const copy = Buffer.from(s, 'utf8').toString('utf8');
+  return copy === s ? copy : s; // a lone surrogate does not survive UTF-8: keep the original
+}
 const FIRST_CAPACITY = 1024;
 
 /** The fields few records have, kept aside. */
@@ -123,8 +134,9 @@ export class Manifest implements ReadonlyMap<string, FileRecord> {
     let slot = this.#slots.get(path);
     if (slot === undefined) {
       slot = this.#take();
-      this.#slots.set(path, slot);
-      this.#paths[slot] = path;
+      const key = ownCopy(path);
+      this.#slots.set(key, slot);
+      this.#paths[slot] = key;
       this.#readAt[slot] = 0;
       this.#walk[slot] = this.#walkNo;
     } else this.#unindex(slot);

@@ -13,6 +13,7 @@ import {
   statEntry,
   walkFolders,
 } from '../node/local-fs.js';
+import type { Pacer } from '../node/pacer.js';
 import type { FileRecord, Manifest, Store } from '../node/store.js';
 import type { XattrReader } from '../node/xattr-reader.js';
 import { RecentContent } from './recent-content.js';
@@ -181,9 +182,10 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
    * Walks the whole tree and marks whatever differs from the manifest, and what vanished.
    * `watchedSince`: when the watcher began covering every folder. A file read after that needs
    * no new look (any later change has an event of its own): the scan that follows the watcher's
-   * start skips their lstat. Periodic rescans, there for missed events, pass nothing.
+   * start skips their lstat. Periodic rescans, there for missed events, pass nothing, and a
+   * `pacer` that keeps them to a share of the time.
    */
-  async scan(watchedSince?: number): Promise<void> {
+  async scan(watchedSince?: number, pacer?: Pacer): Promise<void> {
     if (watchedSince !== undefined) this.#watchedSince = watchedSince;
     const manifest = this.manifest;
     const first = manifest.size === 0;
@@ -202,6 +204,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         }
         if (!statsMatch(manifest.get(rel), entry)) this.mark(rel, false, entry);
       }
+      await pacer?.step();
     }
     for (const rel of manifest.unseen()) this.mark(rel, false);
     await this.idle();

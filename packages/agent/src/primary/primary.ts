@@ -39,6 +39,7 @@ import { AgentError } from '../node/errors.js';
 import { type Excluder, makeExcluder } from '../node/excludes.js';
 import { resolveFolderId } from '../node/folder-marker.js';
 import type { Leadership, LeadershipSource } from '../node/leadership.js';
+import { holdMemoryTrim } from '../node/memory-trim.js';
 import type { ListenAddress } from '../node/options.js';
 import { relativeInside } from '../node/paths.js';
 import { SeqClock } from '../node/seq-clock.js';
@@ -56,6 +57,7 @@ import {
   type ResolvedPrimaryOptions,
   resolveOptions,
 } from './primary-types.js';
+import { Rescanner } from './rescanner.js';
 import { rewatch } from './rewatch.js';
 import { MirrorSession, type SessionContext } from './session.js';
 import { DatabaseImages } from './sqlite-snapshot.js';
@@ -79,7 +81,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   #watcher: TreeWatcher | null = null;
   #skip: Excluder = () => false;
   #control: Server | null = null;
-  #rescan: NodeJS.Timeout | null = null;
+  #rescan: Rescanner | null = null;
   #sessions = new Set<MirrorSession>();
   #known = new Map<string, KnownMirror>();
   /** When each journal row was written, while a mirror may still lack it (lag in seconds and bytes). */
@@ -92,6 +94,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   statusExtra: (() => Record<string, unknown>) | null = null;
   #peerTimer: NodeJS.Timeout | null = null;
   #pruneTimer: NodeJS.Timeout | null = null;
+  readonly #releaseTrim = holdMemoryTrim();
   readonly #pruner = new JournalPruner();
   #https: HttpsServer | null = null;
   #refusals = new RefusalLimiter({ log: (event, fields) => this.options.log(event, fields) });
@@ -157,15 +160,14 @@ export class Primary extends EventEmitter<PrimaryEvents> {
     await this.#listen();
     const watcher = watchTree(this.options, stateRel, this.#tracker, (err) => this.#report(err));
     this.#watcher = watcher;
-    await this.#tracker.scan();
+    // A fanotify mark covers the tree from its first moment: one scan, after it, is enough.
+    if (watcher.kind !== 'fanotify') await this.#tracker.scan();
     await watcher.ready;
     await this.#tracker.scan(watcher.readyAt);
     await this.#tracker.settled();
     log('ready', { root, seq: this.#tracker.lastSeq, files: this.#tracker.manifest.size });
-    if (this.options.rescanIntervalMs > 0) {
-      this.#rescan = setInterval(() => void this.#timedScan(), this.options.rescanIntervalMs);
-      this.#rescan.unref();
-    }
+    const every = this.options.rescanIntervalMs;
+    if (every > 0) this.#rescan = new Rescanner(this.#tracker, this.options.counters, every);
     this.#pruneTimer = setInterval(() => this.pruneJournal(), PRUNE_EVERY_MS);
     this.#pruneTimer.unref();
     this.#control = await serveControl(stateDir, (req) => this.#command(req.cmd));
@@ -173,15 +175,6 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       this.#peerTimer = setInterval(() => void this.#probePeers(), PEER_PROBE_MS);
       this.#peerTimer.unref();
     }
-  }
-
-  /** A periodic rescan, counted and timed for /metrics. */
-  async #timedScan(): Promise<void> {
-    const started = performance.now();
-    await this.#tracker.scan().catch(() => {});
-    const c = this.options.counters;
-    c.rescans++;
-    c.rescanSeconds += (performance.now() - started) / 1000;
   }
 
   /** New exclude patterns, at run time (a config reload); see rewatch.ts. */
@@ -379,9 +372,9 @@ export class Primary extends EventEmitter<PrimaryEvents> {
   }
 
   async close(): Promise<void> {
-    if (this.#rescan) clearInterval(this.#rescan);
-    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
-    if (this.#peerTimer) clearInterval(this.#peerTimer);
+    this.#rescan?.stop();
+    for (const t of [this.#pruneTimer, this.#peerTimer]) if (t) clearInterval(t);
+    this.#releaseTrim();
     this.#tracker?.close();
     const watcher = this.#watcher;
     this.#watcher = null;
