@@ -131,10 +131,19 @@ export class Manifest implements ReadonlyMap<string, FileRecord> {
    * its content was read, if it was just read; otherwise the time kept for the path stays.
    */
   set(path: string, rec: FileRecord, readAtMs?: number): this {
+    return this.#put(path, rec, readAtMs, true);
+  }
+
+  /** `set`, for a path known to be a string of its own (one read from SQLite): not copied. */
+  adopt(path: string, rec: FileRecord): this {
+    return this.#put(path, rec, undefined, false);
+  }
+
+  #put(path: string, rec: FileRecord, readAtMs: number | undefined, copy: boolean): this {
     let slot = this.#slots.get(path);
     if (slot === undefined) {
       slot = this.#take();
-      const key = ownCopy(path);
+      const key = copy ? ownCopy(path) : path;
       this.#slots.set(key, slot);
       this.#paths[slot] = key;
       this.#readAt[slot] = 0;

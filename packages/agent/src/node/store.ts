@@ -16,7 +16,6 @@ import {
   createSchema,
   type FencedBy,
   type FileRecord,
-  type FileRow,
   type ForkPoint,
   fileParams,
   type JournalOp,
@@ -24,7 +23,8 @@ import {
   type MetaKey,
   type NodeRole,
   PUT_FILE,
-  toRecord,
+  RAW_FILE_COLUMNS,
+  rawRecord,
 } from './store-schema.js';
 
 /** The term a node serves in when it first becomes a primary. */
@@ -286,8 +286,8 @@ export class Store {
   /** The manifest, read row by row (a million rows as one array would double the peak). */
   loadFiles(options: ManifestOptions = {}): Manifest {
     const manifest = new Manifest([], options);
-    for (const r of this.#q('SELECT * FROM files').iterate() as IterableIterator<FileRow>)
-      manifest.set(r.path, toRecord(r));
+    const rows = this.#q(`SELECT ${RAW_FILE_COLUMNS} FROM files`).raw(true).iterate();
+    for (const r of rows as IterableIterator<unknown[]>) manifest.adopt(r[0] as string, rawRecord(r));
     return manifest;
   }
 
