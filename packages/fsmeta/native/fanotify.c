@@ -346,9 +346,10 @@ static int take_event(napi_env env, struct watch *w, const struct fanotify_event
 }
 
 /*
- * fanotifyRead(watch, timeoutMs): { paths: string[], masks: number[], overflow: boolean }, what
- * one read of the queue held (empty after timeoutMs with nothing), paths relative to the root
- * ('' the root itself). overflow: the kernel's queue overflowed, or a path could not be found:
+ * fanotifyRead(watch, timeoutMs): { paths: string[], masks: number[], overflow: boolean,
+ * events: number }, what one read of the queue held (empty after timeoutMs with nothing), paths
+ * relative to the root ('' the root itself); events: how many the read took, those outside the
+ * root too. overflow: the kernel's queue overflowed, or a path could not be found:
  * events were lost, and the tree needs a rescan.
  */
 static napi_value fan_read(napi_env env, napi_callback_info info) {
@@ -369,6 +370,7 @@ static napi_value fan_read(napi_env env, napi_callback_info info) {
   if (w->fan_fd < 0) return throw_fan(env, EBADF, "fanotify read", "(closed)");
   struct batch b = {0};
   bool overflow = false;
+  uint32_t events = 0;
   napi_create_array(env, &b.paths);
   napi_create_array(env, &b.masks);
   struct pollfd pfd = {.fd = w->fan_fd, .events = POLLIN};
@@ -385,6 +387,7 @@ static napi_value fan_read(napi_env env, napi_callback_info info) {
       return throw_fan(env, EINVAL, "read (fanotify metadata version)", NULL);
     }
     if (meta->fd >= 0) close(meta->fd);
+    events++;
     if (meta->mask & FAN_Q_OVERFLOW) {
       overflow = true;
       cache_clear(w);
@@ -399,6 +402,8 @@ static napi_value fan_read(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "masks", b.masks);
   napi_get_boolean(env, overflow, &value);
   napi_set_named_property(env, result, "overflow", value);
+  napi_create_uint32(env, events, &value);
+  napi_set_named_property(env, result, "events", value);
   return result;
 }
 

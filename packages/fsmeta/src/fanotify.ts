@@ -33,6 +33,8 @@ export interface FanotifyBatch {
   readonly paths: readonly string[];
   readonly masks: readonly number[];
   readonly overflow: boolean;
+  /** Events the read took from the queue, those outside the root too. */
+  readonly events: number;
 }
 
 /**

@@ -9,6 +9,7 @@ export interface NativeFanotifyBatch {
   paths: string[];
   masks: number[];
   overflow: boolean;
+  events: number;
 }
 
 /**
