@@ -86,6 +86,8 @@ const FIRST_BATCH = 256;
 const MAX_BATCH = 4096;
 /** Content of files just read (each at most one part), kept for the sender. */
 const RECENT_BYTES = 64 * 1024 * 1024;
+/** Most paths a scan leaves marked before it waits for them to be done. */
+const SCAN_BACKLOG = 16_384;
 
 export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
   readonly manifest: Manifest;
@@ -205,6 +207,8 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         if (!statsMatch(manifest.get(rel), entry)) this.mark(rel, false, entry);
       }
       await pacer?.step();
+      // A first scan marks every path: taken a backlog at a time, it holds only that in memory.
+      while (this.#dirty.size >= SCAN_BACKLOG && this.#state.running) await this.#state.nextBatch();
     }
     for (const rel of manifest.unseen()) this.mark(rel, false);
     await this.idle();
@@ -237,6 +241,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
         size = Math.min(MAX_BATCH, size * 2);
         for (const [rel] of batch) this.#dirty.delete(rel);
         await this.#process(batch);
+        this.#state.batchDone();
       }
     } catch (err) {
       this.emit('error', err as Error);

@@ -10,6 +10,7 @@
 export class TrackerIdle {
   #running = false;
   #idleWaiters: (() => void)[] = [];
+  #batchWaiters: (() => void)[] = [];
   #settleWaiters: (() => void)[] = [];
   /** Looks scheduled and not yet due. Unref'd, unless someone waits for them (see settled). */
   readonly #later = new Set<NodeJS.Timeout>();
@@ -28,10 +29,24 @@ export class TrackerIdle {
   /** Marks the tracker idle, at the end of a run. */
   end(): void {
     this.#running = false;
+    this.batchDone();
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const w of waiters) w();
     this.#checkSettled();
+  }
+
+  /** Says a batch is done (the run goes on while paths are marked); see `nextBatch`. */
+  batchDone(): void {
+    const waiters = this.#batchWaiters;
+    this.#batchWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves when the running batch is done, or the run ends (at once when idle). */
+  nextBatch(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    return new Promise((resolve) => this.#batchWaiters.push(resolve));
   }
 
   /** Resolves once no batch is running and nothing is marked. */
