@@ -152,6 +152,8 @@ export interface PrimaryStatus {
   folderId: string;
   root: string;
   listen: string;
+  /** What watches the folder (null before the watcher starts). */
+  watcher: 'fanotify' | 'inotify' | null;
   seq: number;
   files: number;
   /** Rows in the journal now (kept for mirrors that are behind). */

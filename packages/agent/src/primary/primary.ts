@@ -330,6 +330,7 @@ export class Primary extends EventEmitter<PrimaryEvents> {
       folderId: this.#folderId,
       root: this.options.root,
       listen: this.#listenUrl,
+      watcher: this.#watcher?.kind ?? null,
       seq: this.#tracker.lastSeq,
       files: this.#tracker.manifest.size,
       journalRows: Math.max(0, this.#tracker.lastSeq - this.#store.firstSeq() + 1),

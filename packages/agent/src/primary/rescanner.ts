@@ -24,6 +24,8 @@ export class Rescanner {
     readonly tracker: ChangeTracker,
     readonly counters: NodeCounters,
     periodMs: number,
+    /** The share of the time, and the slice of work between pauses (see Pacer). */
+    readonly pacing = { duty: RESCAN_DUTY, sliceMs: 50 },
   ) {
     this.#timer = setInterval(() => void this.runOnce(), periodMs);
     this.#timer.unref();
@@ -33,7 +35,7 @@ export class Rescanner {
   async runOnce(): Promise<void> {
     if (this.#running || this.#stop.signal.aborted) return;
     this.#running = true;
-    const pacer = new Pacer(RESCAN_DUTY, this.#stop.signal);
+    const pacer = new Pacer(this.pacing.duty, this.#stop.signal, this.pacing.sliceMs);
     try {
       await this.tracker.scan(undefined, pacer);
     } catch {
