@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  existsSync,
   ftruncateSync,
   mkdtempSync,
   openSync,
@@ -129,3 +130,16 @@ test('a dense file goes as it always did: contiguous parts without offsets', asy
   ]);
   expect(parts[2]!.hash).toBe(contentHash(content));
 });
+
+test.skipIf(!existsSync('/proc/kallsyms'))(
+  'a file holding more than its size at open is read a chunk past it, not a byte at a time',
+  async () => {
+    // /proc/kallsyms says 0 bytes and holds megabytes: as a file rewritten in place looks when it
+    // is opened just after its writer truncated it. Read a byte per call, it took seconds.
+    const started = performance.now();
+    const parts = await partsOf({ ...source('kallsyms'), abs: '/proc/kallsyms', size: 0 });
+    expect(parts.at(-1)!.abort).toBe(true);
+    expect(parts.reduce((n, p) => n + p.data.length, 0)).toBeLessThanOrEqual(128 * 1024);
+    expect(performance.now() - started).toBeLessThan(1000);
+  },
+);

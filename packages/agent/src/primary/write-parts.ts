@@ -49,7 +49,14 @@ interface ReadResult {
   hash: string;
 }
 
-/** The file's content in chunks, hashed on the way, checked for tearing at the end. */
+/** Chunks of a read are at least this large, however small the file was when opened. */
+const MIN_CHUNK = 64 * 1024;
+
+/**
+ * The file's content in chunks, hashed on the way, checked for tearing at the end. A file that
+ * grows past its size at open is torn: the read stops there (a file opened just after a writer
+ * truncated it was otherwise read to the writer's end, a byte per read, as long as it wrote).
+ */
 async function* contentOf(
   fd: number,
   before: Stats,
@@ -58,11 +65,12 @@ async function* contentOf(
 ): AsyncGenerator<Uint8Array> {
   const hasher = createHasher();
   let length = 0;
-  for await (const chunk of readChunks({ fd }, true, 0, before.size + 1)) {
+  for await (const chunk of readChunks({ fd }, true, 0, Math.max(MIN_CHUNK, before.size + 1))) {
     length += chunk.length;
     progress.read = length;
     hasher.update(chunk);
     yield chunk;
+    if (length > before.size) break;
   }
   const after = fstatSync(fd);
   const torn =
