@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /**
  * Keeps a long background job (a periodic full rescan) to at most `duty` of the time: it works
  * in slices of about `sliceMs` and, after each, pauses for as long as the slice took times
- * (1 - duty) / duty. At 0.1 a rescan of a million files that needs 3 s of work takes 30 s and
+ * (1 - duty) / duty. At 0.1 a rescan of a million files that needs 4 s of work takes 40 s and
  * never more than a tenth of a core; events keep flowing in between. `busyMs` is what it worked.
  */
 export class Pacer {

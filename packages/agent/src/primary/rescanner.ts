@@ -6,7 +6,7 @@ import type { ChangeTracker } from './change-tracker.js';
  * The share of the time a periodic rescan may take. The watcher sees every change; the rescan
  * is there for what it cannot see (a full event queue, a watch limit, a change made while
  * a folder's watch was being set up), so it need not be quick: at a tenth, a million files'
- * rescan (about 3 s of work) is spread over 30 s.
+ * rescan (about 4 s of work) is spread over 40 s.
  */
 export const RESCAN_DUTY = 0.1;
 
