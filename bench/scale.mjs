@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   compareTrees,
+  endRun,
   errorText,
   fmtBytes,
   fmtKiB,
@@ -278,19 +279,5 @@ if (notes.length > 0) {
   console.log('\nnotes:');
   for (const n of notes) console.log(`  ${n}`);
 }
-if (errors.length > 0) {
-  console.log('\nfailures:');
-  for (const e of errors) console.log(`  ${e.split('\n').join('\n    ')}`);
-}
-
-if (opts.keep) console.log(`\nkept ${work}`);
-else {
-  const tRemove = now();
-  removeWork(work, { manyFiles: true });
-  console.log(`\nremoved ${work} in ${fmtMs(now() - tRemove)}`);
-}
-console.log(
-  `total ${fmtMs(now() - started)}` +
-    (waitedMs > 1000 ? ` (of which ${fmtMs(waitedMs)} waiting out an earlier clean-up)` : ''),
-);
+endRun({ errors, work, keep: opts.keep, started, waitedMs });
 if (errors.length > 0) process.exitCode = 1;

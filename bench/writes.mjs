@@ -11,8 +11,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  endRun,
   errorText,
-  fmtMs,
   MIMIC_BIN,
   mimicInstalled,
   now,
@@ -106,20 +106,7 @@ console.log(
 );
 printResults(results);
 errors.push(...failures(results));
-if (errors.length > 0) {
-  console.log('\nfailures:');
-  for (const e of errors) console.log(`  ${e.split('\n').join('\n    ')}`);
-}
-if (opts.keep) console.log(`\nkept ${work}`);
-else {
-  const tRemove = now();
-  removeWork(work, { manyFiles: true });
-  console.log(`\nremoved ${work} in ${fmtMs(now() - tRemove)}`);
-}
-console.log(
-  `total ${fmtMs(now() - started)}` +
-    (waitedMs > 1000 ? ` (of which ${fmtMs(waitedMs)} waiting out an earlier clean-up)` : ''),
-);
+endRun({ errors, work, keep: opts.keep, started, waitedMs });
 if (errors.length > 0) {
   console.log('\nFAILED: a side did not finish (see above); its cells read "error".');
   process.exitCode = 1;

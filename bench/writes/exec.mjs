@@ -4,7 +4,9 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import http from 'node:http';
-import { now, runChecked, sleep } from '../lib.mjs';
+import { join } from 'node:path';
+import { freePort, now, runChecked, sleep } from '../lib.mjs';
+import { MimicPair } from '../replication/sides.mjs';
 
 /**
  * Runs `argv` and resolves with { exitAt, ms } once it has exited: `exitAt` on the bench's
@@ -119,4 +121,21 @@ export function fileHash(path) {
     closeSync(fd);
   }
   return h.digest('hex');
+}
+
+/**
+ * The workload's pair under `dir` (primary on `src`, mirror in `dir/mirror`), its primary
+ * serving /metrics on a free loopback port; resolves with { pair, httpPort }, not started.
+ */
+export async function metricsPair(name, dir, src, logDir) {
+  const httpPort = await freePort();
+  const pair = new MimicPair({
+    name,
+    src,
+    dst: join(dir, 'mirror'),
+    primaryState: join(dir, 'primary-state'),
+    logDir,
+    primaryArgs: ['--http', `127.0.0.1:${httpPort}`],
+  });
+  return { pair, httpPort };
 }

@@ -8,10 +8,9 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmtBytes, fmtMs, freePort, MiB, now, settle } from '../lib.mjs';
+import { fmtBytes, fmtMs, MiB, now, settle } from '../lib.mjs';
 import { guarded, newSide, sideOrder } from '../replication/common.mjs';
-import { MimicPair } from '../replication/sides.mjs';
-import { fileHash, primaryMetrics, rsyncStats, runToExit, whenAcked } from './exec.mjs';
+import { fileHash, metricsPair, primaryMetrics, rsyncStats, runToExit, whenAcked } from './exec.mjs';
 import { firstVersion, nextVersion } from './versions.mjs';
 import { waitForVersion, watchShortest } from './wait-file.mjs';
 
@@ -48,15 +47,7 @@ export async function runW6(ctx) {
   await rsyncStats(RSYNC_FLAGS, rSrc, `${rLocal}/`);
   await rsyncStats(RSYNC_FLAGS, rSrc, daemonUrl);
 
-  const httpPort = await freePort();
-  const pair = new MimicPair({
-    name: 'w6',
-    src: mSrc,
-    dst: join(dir, 'mirror'),
-    primaryState: join(dir, 'primary-state'),
-    logDir: ctx.logDir,
-    primaryArgs: ['--http', `127.0.0.1:${httpPort}`],
-  });
+  const { pair, httpPort } = await metricsPair('w6', dir, mSrc, ctx.logDir);
   const check = () => pair.assertRunning();
   const mirrorFile = join(pair.dst, FILE);
   const results = [];

@@ -6,10 +6,9 @@
 // /metrics against rsync's "Total bytes sent".
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { compareTrees, fmtBytes, fmtMs, freePort, now, settle } from '../lib.mjs';
+import { compareTrees, fmtBytes, fmtMs, now, settle } from '../lib.mjs';
 import { guarded, newSide, sideOrder } from '../replication/common.mjs';
-import { MimicPair } from '../replication/sides.mjs';
-import { primaryMetrics, rsyncStats, runToExit, whenAcked } from './exec.mjs';
+import { metricsPair, primaryMetrics, rsyncStats, runToExit, whenAcked } from './exec.mjs';
 import { makeReleases } from './releases.mjs';
 import { newVerdicts, waitForRelease } from './wait-tree.mjs';
 
@@ -43,15 +42,7 @@ export async function runW7(ctx) {
   await rsyncStats(['-a', '--delete'], rels[0].dir, `${rLocal}/`);
   await rsyncStats(['-a', '--delete'], rels[0].dir, daemonUrl);
 
-  const httpPort = await freePort();
-  const pair = new MimicPair({
-    name: 'w7',
-    src: mSrc,
-    dst: join(dir, 'mirror'),
-    primaryState: join(dir, 'primary-state'),
-    logDir: ctx.logDir,
-    primaryArgs: ['--http', `127.0.0.1:${httpPort}`],
-  });
+  const { pair, httpPort } = await metricsPair('w7', dir, mSrc, ctx.logDir);
   const check = () => pair.assertRunning();
   const verdicts = newVerdicts();
   const res = { workload: 'W7', variant: 'deploy (rsync -a --delete)', mimic: newSide('mimic') };
