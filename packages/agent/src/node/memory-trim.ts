@@ -11,12 +11,8 @@ import { trimMemory } from '@mimic/fsmeta';
  * free C heap and about 60 MB buffers no longer referenced.
  */
 export const TRIM_EVERY_MS = 5000;
-/**
- * A full collection runs on a tick when the loop was at most this busy and memory grew this
- * much. Paced background work (a rescan at a tenth, signing the files an initial sync sent
- * whole) keeps a loop around 10% busy for minutes after a big sync: it counts as quiet.
- */
-const IDLE_UTILIZATION = 0.25;
+/** A full collection runs on a tick when the loop was this idle and memory grew this much. */
+const IDLE_UTILIZATION = 0.05;
 const GREW_BYTES = 32 * 1024 * 1024;
 
 setFlagsFromString('--expose-gc');
