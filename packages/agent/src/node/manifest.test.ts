@@ -90,14 +90,25 @@ describe('Manifest', () => {
     });
     const m = new Manifest();
     for (const [i, p] of ['a', 'b', 'c', 'd'].entries()) m.set(p, rec(i + 1));
-    m.beginWalk();
-    m.seen('a');
-    m.seen('c');
-    m.seen('zz');
+    const first = m.beginWalk();
+    m.seen('a', first);
+    m.seen('c', first);
+    m.seen('zz', first);
     m.set('e', rec(9));
-    expect([...m.unseen()].sort()).toEqual(['b', 'd']);
-    m.beginWalk();
-    expect([...m.unseen()].sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect([...m.unseen(first)].sort()).toEqual(['b', 'd']);
+    const second = m.beginWalk();
+    expect([...m.unseen(second)].sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    // A third walk overlapping the second: what either sees after the third began is seen by
+    // the second; what only the second sees is not seen by the third.
+    const third = m.beginWalk();
+    m.seen('a', third);
+    m.seen('b', second);
+    m.seen('a', second);
+    expect([...m.unseen(second)].sort()).toEqual(['c', 'd', 'e']);
+    expect([...m.unseen(third)].sort()).toEqual(['b', 'c', 'd', 'e']);
+    // The first walk, still going, ends: what it saw stays seen, and b, seen by a later walk
+    // since, is there too.
+    expect([...m.unseen(first)].sort()).toEqual(['d']);
   });
 
   test('keeps when a path was read across updates of its record, not past its deletion', () => {

@@ -101,22 +101,23 @@ export class Manifest implements ReadonlyMap<string, FileRecord> {
   }
 
   /**
-   * Starts a walk of the tree: paths the walk sees are told with `seen`, and `unseen` then
-   * gives the known paths it did not see. (A set of every path seen would cost as much again
-   * as the keys.) Paths added during the walk count as seen.
+   * Starts a walk of the tree and returns its number: paths the walk sees are told with
+   * `seen`, and `unseen` then gives the known paths it did not see. (A set of every path seen
+   * would cost as much again as the keys.) Paths added during the walk count as seen. Walks
+   * may overlap (a rescan after lost events while a periodic one runs): a path seen by a later
+   * walk counts as seen by an earlier one too, never the other way round.
    */
-  beginWalk(): void {
-    this.#walkNo++;
+  beginWalk(): number {
+    return ++this.#walkNo;
   }
 
-  seen(path: string): void {
+  seen(path: string, walk: number): void {
     const slot = this.#slots.get(path);
-    if (slot !== undefined) this.#walk[slot] = this.#walkNo;
+    if (slot !== undefined && this.#walk[slot]! < walk) this.#walk[slot] = walk;
   }
 
-  *unseen(): IterableIterator<string> {
-    const n = this.#walkNo;
-    for (const [path, slot] of this.#slots) if (this.#walk[slot] !== n) yield path;
+  *unseen(walk: number): IterableIterator<string> {
+    for (const [path, slot] of this.#slots) if (this.#walk[slot]! < walk) yield path;
   }
 
   /** When the content of `path` was last read since the start (ms), if it was. */

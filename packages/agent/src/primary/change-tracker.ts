@@ -196,10 +196,10 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       : watchedSince === undefined
         ? undefined
         : (rel: string) => (manifest.readAt(rel) ?? 0) > watchedSince;
-    manifest.beginWalk();
+    const walk = manifest.beginWalk();
     for await (const found of walkFolders(this.#root, this.#skip, noStat)) {
       for (const { rel, entry } of found) {
-        manifest.seen(rel);
+        manifest.seen(rel, walk);
         if (!entry) {
           if (first) this.mark(rel, false, UNSTATED);
           continue;
@@ -210,7 +210,7 @@ export class ChangeTracker extends EventEmitter<ChangeTrackerEvents> {
       // A first scan marks every path: taken a backlog at a time, it holds only that in memory.
       while (this.#dirty.size >= SCAN_BACKLOG && this.#state.running) await this.#state.nextBatch();
     }
-    for (const rel of manifest.unseen()) this.mark(rel, false);
+    for (const rel of manifest.unseen(walk)) this.mark(rel, false);
     await this.idle();
   }
 
